@@ -3,10 +3,12 @@
 Importing the package registers every module into mmsegmentation's
 registries (default scope ``mmseg``).
 """
-from .version import __version__
+from .version import __version__, check_dependencies, check_mmcv_ops
 
-# TODO(infra): version guard for mmcv, mmengine, mmseg, mmpretrain goes here,
-# before the submodules below import them.
+# Fail early, with what was found and how to fix it, before the submodules
+# below import mmcv / mmengine / mmseg / mmpretrain.
+check_dependencies()
+check_mmcv_ops()
 
 from . import datasets, engine, evaluation, models, utils  # noqa: E402,F401
 

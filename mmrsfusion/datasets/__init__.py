@@ -1,1 +1,12 @@
 from . import transforms  # noqa: F401
+from .isprs import ISPRS_CLASSES, ISPRS_PALETTE, ISPRSMMDataset
+from .multimodal_dataset import MultiModalSegDataset
+from .potsdam import PotsdamMMDataset
+from .synthetic import SyntheticMMDataset, generate_synthetic_dataset
+from .vaihingen import VaihingenMMDataset
+
+__all__ = [
+    'MultiModalSegDataset', 'ISPRSMMDataset', 'ISPRS_CLASSES',
+    'ISPRS_PALETTE', 'VaihingenMMDataset', 'PotsdamMMDataset',
+    'SyntheticMMDataset', 'generate_synthetic_dataset'
+]

@@ -1,2 +1,188 @@
-# placeholder: owned by the data helper
-from mmseg.models import SegDataPreProcessor as MultiModalSegDataPreProcessor  # noqa
+"""Data preprocessor for stacked multimodal inputs."""
+from numbers import Number
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+
+from mmseg.models import SegDataPreProcessor
+from mmseg.registry import MODELS
+from mmseg.utils import stack_batch
+from mmrsfusion.utils import Modality, parse_modalities
+
+
+def spec_mean_std(
+        modalities: Sequence[dict]) -> Tuple[List[float], List[float]]:
+    """Concatenate the per-modality ``mean`` / ``std`` lists of a spec.
+
+    Raises:
+        ValueError: A modality lacks ``mean`` or ``std``, a list's length is
+            not the modality's ``channels``, or a std is not positive; the
+            message names the modality.
+    """
+    mods = parse_modalities(modalities)
+    mean: List[float] = []
+    std: List[float] = []
+    for i, (mod, item) in enumerate(zip(mods, modalities)):
+        item = item._asdict() if isinstance(item, Modality) else item
+        for key, out in (('mean', mean), ('std', std)):
+            values = item.get(key)
+            if values is None:
+                raise ValueError(
+                    f"modalities[{i}] ({mod.name}): missing '{key}' (a list "
+                    f'of {mod.channels} value(s), one per channel)')
+            if isinstance(values, Number):
+                values = [values]
+            values = [float(v) for v in values]
+            if len(values) != mod.channels:
+                raise ValueError(
+                    f'modalities[{i}] ({mod.name}): {key} has '
+                    f'{len(values)} value(s) but the modality has '
+                    f'{mod.channels} channel(s)')
+            if key == 'std' and any(v <= 0 for v in values):
+                raise ValueError(f'modalities[{i}] ({mod.name}): std must be '
+                                 f'positive, got {values}')
+            out.extend(values)
+    return mean, std
+
+
+class _CallableAugment(nn.Module):
+    """Holds a batch augmentation that is a plain callable."""
+
+    def __init__(self, fn) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, inputs, data_samples):
+        return self.fn(inputs, data_samples)
+
+
+@MODELS.register_module()
+class MultiModalSegDataPreProcessor(SegDataPreProcessor):
+    """mmseg's ``SegDataPreProcessor`` for a stacked multimodal tensor.
+
+    Steps: cast to float and move to the device; normalise every channel
+    with the ``mean`` / ``std`` of its modality in the spec; in training,
+    stack and pad to ``size`` or a multiple of ``size_divisor`` (images with
+    ``pad_val``, after normalisation, labels with ``seg_pad_val``) and then
+    run ``batch_augments`` in order as ``inputs, data_samples = aug(inputs,
+    data_samples)``; in testing, stack, padding only as ``test_cfg`` says
+    (``size`` / ``size_divisor``).
+
+    No ``bgr_to_rgb``: the loader
+    :class:`~mmrsfusion.datasets.transforms.LoadMultiModalImageFromFiles`
+    keeps every file's band order (RGB for RGB files, IR-R-G for IRRG), and
+    the spec's ``mean`` / ``std`` are written in that order, so there is
+    nothing to swap -- and swapping channels 0 and 2 of a stack would mix
+    modalities. Passing ``bgr_to_rgb`` / ``rgb_to_bgr`` raises an error.
+
+    Args:
+        modalities (list[dict]): The modality spec; each entry has ``mean``
+            and ``std`` lists of length ``channels`` (units of the loaded
+            arrays: 0-255 for 8-bit optical, e.g. mean 0 / std 1 for a DSM
+            already min-max normalised by the loader).
+        size (tuple, optional): Fixed (h, w) to pad to in training.
+        size_divisor (int, optional): Pad (h, w) to multiples of it.
+        pad_val (float): Image padding value (normalised units). Default 0.
+        seg_pad_val (int): Label padding value. Defaults to 255.
+        batch_augments (list[dict], optional): Configs of batch
+            augmentations, built from the ``MODELS`` registry.
+        test_cfg (dict, optional): ``size`` / ``size_divisor`` at test time.
+    """
+
+    def __init__(self,
+                 modalities: Sequence[dict],
+                 size: Optional[tuple] = None,
+                 size_divisor: Optional[int] = None,
+                 pad_val: Number = 0,
+                 seg_pad_val: Number = 255,
+                 batch_augments: Optional[List[dict]] = None,
+                 test_cfg: Optional[dict] = None,
+                 bgr_to_rgb: bool = False,
+                 rgb_to_bgr: bool = False) -> None:
+        if bgr_to_rgb or rgb_to_bgr:
+            raise ValueError(
+                'MultiModalSegDataPreProcessor: bgr_to_rgb / rgb_to_bgr are '
+                'not supported: the loader keeps each file\'s band order and '
+                'the spec\'s mean/std follow it; swapping channels of a '
+                'stack would mix modalities')
+        mean, std = spec_mean_std(modalities)
+        super().__init__(
+            mean=mean,
+            std=std,
+            size=size,
+            size_divisor=size_divisor,
+            pad_val=pad_val,
+            seg_pad_val=seg_pad_val,
+            test_cfg=test_cfg)
+        self.modalities = parse_modalities(modalities)
+        self.num_channels = len(mean)
+        augments = nn.ModuleList()
+        for cfg in batch_augments or []:
+            aug = MODELS.build(cfg) if isinstance(cfg, dict) else cfg
+            if not callable(aug):
+                raise TypeError(f'batch_augments: {cfg!r} did not build a '
+                                f'callable')
+            augments.append(aug if isinstance(aug, nn.Module) else
+                            _CallableAugment(aug))
+        self.batch_augments = augments
+
+    def _check_channels(self, inputs) -> None:
+        for i, x in enumerate(inputs):
+            if x.dim() != 3 or x.shape[0] != self.num_channels:
+                spec = ', '.join(f'{m.name}:{m.channels}'
+                                 for m in self.modalities)
+                raise ValueError(
+                    f'MultiModalSegDataPreProcessor: input {i} has shape '
+                    f'{tuple(x.shape)}; expected ({self.num_channels}, H, W) '
+                    f'for the modality spec ({spec})')
+
+    def forward(self, data: dict, training: bool = False) -> Dict[str, Any]:
+        """Normalise, pad and (in training) batch-augment.
+
+        Args:
+            data (dict): ``inputs`` (list of (C, H, W) tensors) and
+                ``data_samples`` from the dataloader.
+            training (bool): Apply training padding and batch augments.
+
+        Returns:
+            dict: ``inputs`` (B, C, H, W) float tensor and ``data_samples``.
+        """
+        data = self.cast_data(data)  # type: ignore
+        inputs = data['inputs']
+        data_samples = data.get('data_samples', None)
+        self._check_channels(inputs)
+        inputs = [(x.float() - self.mean) / self.std for x in inputs]
+
+        if training:
+            if data_samples is None:
+                raise ValueError('MultiModalSegDataPreProcessor: training '
+                                 'needs data_samples')
+            inputs, data_samples = stack_batch(
+                inputs=inputs,
+                data_samples=data_samples,
+                size=self.size,
+                size_divisor=self.size_divisor,
+                pad_val=self.pad_val,
+                seg_pad_val=self.seg_pad_val)
+            for aug in self.batch_augments:
+                inputs, data_samples = aug(inputs, data_samples)
+        else:
+            img_size = inputs[0].shape[1:]
+            if not all(x.shape[1:] == img_size for x in inputs):
+                raise ValueError('MultiModalSegDataPreProcessor: the images '
+                                 'of a test batch must have the same size')
+            if self.test_cfg:
+                inputs, padded_samples = stack_batch(
+                    inputs=inputs,
+                    size=self.test_cfg.get('size', None),
+                    size_divisor=self.test_cfg.get('size_divisor', None),
+                    pad_val=self.pad_val,
+                    seg_pad_val=self.seg_pad_val)
+                if data_samples is not None:
+                    for sample, pad_info in zip(data_samples,
+                                                padded_samples):
+                        sample.set_metainfo({**pad_info})
+            else:
+                inputs = torch.stack(inputs, dim=0)
+        return dict(inputs=inputs, data_samples=data_samples)

@@ -1,7 +1,11 @@
+from .checkpoint import (UnsafeCheckpointError, checkpoint_safe_globals,
+                         load_checkpoint_safely)
 from .modality import (KINDS, Modality, parse_modalities, split_modalities,
                        total_channels)
 
 __all__ = [
     'KINDS', 'Modality', 'parse_modalities', 'split_modalities',
-    'total_channels'
+    'total_channels',
+    'UnsafeCheckpointError', 'checkpoint_safe_globals',
+    'load_checkpoint_safely'
 ]

@@ -1,0 +1,4 @@
+from .multi_stream_vit import MultiStreamViT
+from .vit_checkpoint import convert_dinov2, convert_sam
+
+__all__ = ['MultiStreamViT', 'convert_dinov2', 'convert_sam']

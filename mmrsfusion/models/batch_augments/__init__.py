@@ -1,0 +1,3 @@
+from .mcrm import MCRM
+
+__all__ = ['MCRM']

@@ -1,0 +1,3 @@
+from .hard_pixel_loss import HardPixelCrossEntropyLoss
+
+__all__ = ['HardPixelCrossEntropyLoss']

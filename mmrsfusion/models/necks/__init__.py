@@ -1,0 +1,3 @@
+from .dgfm import DGFM, DGFMNeck
+
+__all__ = ['DGFM', 'DGFMNeck']

@@ -1,0 +1,3 @@
+from .multimodal_encoder_decoder import MultiModalEncoderDecoder
+
+__all__ = ['MultiModalEncoderDecoder']

@@ -1,0 +1,290 @@
+"""Base class of datasets whose samples are aligned multimodal tiles."""
+import json
+import os.path as osp
+import re
+from typing import Dict, List, Optional, Sequence, Union
+
+import mmengine
+import mmengine.fileio as fileio
+
+from mmseg.datasets import BaseSegDataset
+from mmseg.registry import DATASETS
+
+#: Suffixes tried, in this order, for a modality whose suffix is not given.
+RASTER_SUFFIXES = ('.tif', '.tiff', '.png', '.jpg', '.jpeg')
+#: Folder names of the two elevation choices in the converted layout.
+ELEVATION_DIRS = dict(dsm='dsm_dir', ndsm='ndsm_dir')
+#: Stem of a clip written by the converters: ``{tile}_{x0}_{y0}_{x1}_{y1}``.
+_CLIP_STEM = re.compile(r'^(.+)_(\d+)_(\d+)_(\d+)_(\d+)$')
+
+
+@DATASETS.register_module()
+class MultiModalSegDataset(BaseSegDataset):
+    """Segmentation dataset of aligned multimodal tiles paired by file stem.
+
+    The converted layout (one folder per modality, same stem across them)::
+
+        data_root/
+          img_dir/{train,test}/STEM.tif        optical (any band count)
+          dsm_dir/{train,test}/STEM.tif        DSM, float32 (or ndsm_dir/)
+          ann_dir/{train,test}/STEM.png        labels 0..K-1, 255 = ignore
+          ann_eroded_dir/{train,test}/STEM.png eroded labels (evaluation)
+
+    ``data_prefix`` names the folders: ``img_path`` (optical; the tiles are
+    the files ending in ``img_suffix`` there, or the stems listed in
+    ``ann_file``), ``seg_map_path`` (labels, ``seg_map_suffix``) and one
+    entry per other modality, keyed ``'{name}_path'`` as the loader
+    :class:`LoadMultiModalImageFromFiles` expects (e.g. ``dsm_path``). Each
+    data info carries those keys with the paired file of the tile. A
+    modality's suffix is ``modality_suffixes[key]`` if given, else any of
+    :data:`RASTER_SUFFIXES` (exactly one file per stem must exist).
+
+    The converters' manifest (``data_root/conversion.json``), when present,
+    is used for two things: (1) per-tile elevation ranges -- the protocol
+    min-max normalises the DSM over the *whole tile*; for clipped tiles
+    (stems ``{tile}_{x0}_{y0}_{x1}_{y1}``) each data info gets
+    ``elevation_range[key] = (min, max)`` of its tile, which the loader uses
+    instead of the clip's own range; (2) the band order of the optical
+    files (``notes.bands``), against which named ``optical_bands`` presets
+    are resolved.
+
+    Args:
+        img_suffix (str): Suffix of the optical files. Defaults to '.tif'.
+        seg_map_suffix (str): Suffix of the label files. Defaults to '.png'.
+        modality_suffixes (dict, optional): ``data_prefix`` key -> suffix.
+        optical_bands (str | Sequence[int], optional): Band indices (0-based)
+            of the optical files to load, or a name of :attr:`BAND_PRESETS`
+            (a tuple of band names, looked up in the files' band order: the
+            manifest's ``notes.bands``, else :attr:`FILE_BANDS`); stored in
+            each data info as ``bands['img_path']``. ``None``: all bands.
+        elevation (str, optional): ``'dsm'`` or ``'ndsm'``: switch the
+            ``elevation_key`` folder of ``data_prefix`` between ``dsm_dir``
+            and ``ndsm_dir`` (the path must contain one of them). ``None``:
+            ``data_prefix`` as given.
+        elevation_key (str): The ``data_prefix`` key of the elevation
+            modality. Defaults to ``'dsm_path'``.
+        manifest (str, optional): The converters' manifest, relative to
+            ``data_root``; ignored if absent. ``None`` disables it.
+            Defaults to ``'conversion.json'``.
+        **kwargs: :class:`mmseg.datasets.BaseSegDataset` arguments.
+
+    Raises:
+        FileNotFoundError: A folder is missing, no tile is found, or a tile
+            has no file for a modality or no label (the tile and the
+            expected path are named).
+        ValueError: Several files match one stem of a modality, or an
+            unknown band preset / elevation choice.
+    """
+
+    #: Named band selections: name -> band names, e.g. ``dict(RGB=('R',
+    #: 'G', 'B'))``; empty in the base class.
+    BAND_PRESETS: Dict[str, Sequence[str]] = {}
+    #: Band names of the optical files in file order, when the manifest does
+    #: not say (``notes.bands``).
+    FILE_BANDS: Optional[Sequence[str]] = None
+
+    def __init__(self,
+                 img_suffix: str = '.tif',
+                 seg_map_suffix: str = '.png',
+                 modality_suffixes: Optional[Dict[str, str]] = None,
+                 optical_bands: Union[str, Sequence[int], None] = None,
+                 elevation: Optional[str] = None,
+                 elevation_key: str = 'dsm_path',
+                 manifest: Optional[str] = 'conversion.json',
+                 data_prefix: dict = dict(img_path='', seg_map_path=''),
+                 **kwargs) -> None:
+        self.modality_suffixes = dict(modality_suffixes or {})
+        self.manifest = self._read_manifest(kwargs.get('data_root'), manifest)
+        file_bands = (self.manifest.get('notes') or {}).get('bands') \
+            or self.FILE_BANDS
+        self.optical_bands = self._resolve_bands(optical_bands, file_bands)
+        data_prefix = dict(data_prefix)
+        if elevation is not None:
+            data_prefix[elevation_key] = self._switch_elevation(
+                data_prefix, elevation, elevation_key)
+        self.elevation = elevation
+        super().__init__(
+            img_suffix=img_suffix,
+            seg_map_suffix=seg_map_suffix,
+            data_prefix=data_prefix,
+            **kwargs)
+
+    @staticmethod
+    def _read_manifest(data_root: Optional[str],
+                       manifest: Optional[str]) -> dict:
+        if not manifest:
+            return {}
+        path = manifest if data_root is None else osp.join(
+            data_root, manifest)
+        if not osp.isfile(path):
+            return {}
+        with open(path) as f:
+            return json.load(f)
+
+    @classmethod
+    def _resolve_bands(cls, bands, file_bands) -> Optional[tuple]:
+        if bands is None:
+            return None
+        if not isinstance(bands, str):
+            return tuple(int(b) for b in bands)
+        if bands not in cls.BAND_PRESETS:
+            raise ValueError(
+                f'{cls.__name__}.optical_bands: unknown preset {bands!r}; '
+                f'expected one of {sorted(cls.BAND_PRESETS)} or a list of '
+                f'band indices')
+        if not file_bands:
+            raise ValueError(
+                f'{cls.__name__}.optical_bands={bands!r}: the band order of '
+                f'the optical files is unknown (no manifest notes.bands, no '
+                f'FILE_BANDS); give band indices instead')
+        file_bands = list(file_bands)
+        missing = [b for b in cls.BAND_PRESETS[bands] if b not in file_bands]
+        if missing:
+            raise ValueError(
+                f'{cls.__name__}.optical_bands={bands!r} needs bands '
+                f'{missing}, but the optical files hold {file_bands} '
+                f'(convert with that optical choice, or pick another)')
+        return tuple(file_bands.index(b) for b in cls.BAND_PRESETS[bands])
+
+    def _tile_ranges(self, stem: str, folders: Dict[str, str]) -> dict:
+        """``{key: (min, max)}`` of the whole tile a clip comes from."""
+        tiles = self.manifest.get('tiles') or {}
+        match = _CLIP_STEM.match(osp.basename(stem))
+        if match is None or match.group(1) not in tiles:
+            return {}
+        info = tiles[match.group(1)]
+        layout = self.manifest.get('layout') or {}
+        ranges = {}
+        for key, folder in folders.items():
+            parts = folder.replace('\\', '/').split('/')
+            for role, entry in layout.items():
+                stats = info.get(f'{role}_stats')
+                if entry.get('dir') in parts and stats and \
+                        stats.get('min') is not None:
+                    ranges[key] = (float(stats['min']), float(stats['max']))
+        return ranges
+
+    @staticmethod
+    def _switch_elevation(data_prefix: dict, elevation: str,
+                          key: str) -> str:
+        if elevation not in ELEVATION_DIRS:
+            raise ValueError(f'elevation: expected one of '
+                             f'{sorted(ELEVATION_DIRS)}, got {elevation!r}')
+        path = data_prefix.get(key)
+        parts = [] if not path else path.replace('\\', '/').split('/')
+        hits = [i for i, p in enumerate(parts) if p in ELEVATION_DIRS.values()]
+        if not hits:
+            raise ValueError(
+                f'elevation={elevation!r}: data_prefix[{key!r}] = {path!r} '
+                f'contains no {" or ".join(ELEVATION_DIRS.values())} folder '
+                f'to switch; set data_prefix[{key!r}] directly instead')
+        parts[hits[-1]] = ELEVATION_DIRS[elevation]
+        return '/'.join(parts)
+
+    def _index(self, key: str, folder: str) -> Dict[str, str]:
+        """Map stem -> file name (relative to ``folder``) for one key."""
+        if not folder or not fileio.isdir(folder,
+                                          backend_args=self.backend_args):
+            raise FileNotFoundError(
+                f'{type(self).__name__}: data_prefix[{key!r}] folder '
+                f'{folder!r} does not exist')
+        suffix = self.modality_suffixes.get(key)
+        if key == 'seg_map_path':
+            suffix = self.seg_map_suffix
+        suffixes = (suffix, ) if suffix else RASTER_SUFFIXES
+        index: Dict[str, str] = {}
+        for name in fileio.list_dir_or_file(
+                folder,
+                list_dir=False,
+                recursive=True,
+                backend_args=self.backend_args):
+            for suf in suffixes:
+                if name.lower().endswith(suf.lower()):
+                    stem = name[:-len(suf)]
+                    if stem in index:
+                        raise ValueError(
+                            f'{type(self).__name__}: tile {stem!r} has '
+                            f'several {key} files in {folder}: '
+                            f'{index[stem]} and {name}; set '
+                            f'modality_suffixes[{key!r}]')
+                    index[stem] = name
+                    break
+        return index
+
+    def _stems(self, img_dir: str) -> List[str]:
+        if self.ann_file and not osp.isdir(self.ann_file):
+            if not osp.isfile(self.ann_file):
+                raise FileNotFoundError(
+                    f'{type(self).__name__}: ann_file {self.ann_file} does '
+                    f'not exist')
+            return [
+                line.strip() for line in mmengine.list_from_file(
+                    self.ann_file, backend_args=self.backend_args)
+                if line.strip()
+            ]
+        if not img_dir or not fileio.isdir(
+                img_dir, backend_args=self.backend_args):
+            raise FileNotFoundError(
+                f'{type(self).__name__}: data_prefix[\'img_path\'] folder '
+                f'{img_dir!r} does not exist')
+        n = len(self.img_suffix)
+        return sorted(
+            name[:-n] for name in fileio.list_dir_or_file(
+                img_dir,
+                list_dir=False,
+                suffix=self.img_suffix,
+                recursive=True,
+                backend_args=self.backend_args))
+
+    def load_data_list(self) -> List[dict]:
+        """Pair the files of every tile across the ``data_prefix`` folders.
+
+        Returns:
+            list[dict]: Per tile ``img_path``, ``seg_map_path`` (when a label
+            folder is given), one ``'{name}_path'`` per other modality,
+            ``bands`` (when ``optical_bands`` is set), ``elevation_range``
+            (clips listed in the manifest) and mmseg's
+            ``label_map`` / ``reduce_zero_label`` / ``seg_fields``.
+        """
+        img_dir = self.data_prefix.get('img_path')
+        stems = self._stems(img_dir)
+        if not stems:
+            raise FileNotFoundError(
+                f'{type(self).__name__}: no tile found: no '
+                f'*{self.img_suffix} file in {img_dir}')
+        folders = {
+            k: v
+            for k, v in self.data_prefix.items()
+            if k != 'img_path' and v is not None
+        }
+        indices = {
+            key: self._index(key, folder)
+            for key, folder in folders.items()
+        }
+        data_list = []
+        for stem in stems:
+            info = dict(img_path=osp.join(img_dir, stem + self.img_suffix))
+            for key, folder in folders.items():
+                name = indices[key].get(stem)
+                if name is None:
+                    suffix = self.seg_map_suffix \
+                        if key == 'seg_map_path' \
+                        else self.modality_suffixes.get(key)
+                    expected = osp.join(
+                        folder, stem + (suffix or
+                                        '{' + ','.join(RASTER_SUFFIXES) +
+                                        '}'))
+                    raise FileNotFoundError(
+                        f'{type(self).__name__}: tile {stem!r} has no '
+                        f'{key} file: expected {expected}')
+                info[key] = osp.join(folder, name)
+            if self.optical_bands is not None:
+                info['bands'] = dict(img_path=self.optical_bands)
+            ranges = self._tile_ranges(stem, folders)
+            if ranges:
+                info['elevation_range'] = ranges
+            info['label_map'] = self.label_map
+            info['reduce_zero_label'] = self.reduce_zero_label
+            info['seg_fields'] = []
+            data_list.append(info)
+        return sorted(data_list, key=lambda x: x['img_path'])

@@ -1,0 +1,299 @@
+"""Loading of aligned multimodal tiles into one stacked float32 array."""
+import io
+import os.path as osp
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import cv2
+import mmengine.fileio as fileio
+import numpy as np
+import tifffile
+from mmcv.transforms import BaseTransform
+
+from mmseg.registry import TRANSFORMS
+from mmrsfusion.utils import Modality, parse_modalities
+
+TIFF_SUFFIXES = ('.tif', '.tiff')
+ELEVATION_NORMS = ('minmax', 'zscore', None)
+
+
+def read_raster(path: str, backend_args: Optional[dict] = None) -> np.ndarray:
+    """Read a raster file as an (H, W, C) array in its stored dtype.
+
+    TIFF files are read with ``tifffile`` (any dtype and band count, pixel-
+    or band-interleaved); other formats (PNG, JPG, ...) with OpenCV, their
+    colour channels reordered from OpenCV's BGR(A) to the stored RGB(A), so
+    that band ``i`` of the array is band ``i`` of the file in every format.
+
+    Raises:
+        FileNotFoundError: The file does not exist (local paths).
+        ValueError: The file cannot be decoded or is not a 2-D raster.
+    """
+    if '://' not in path and not osp.isfile(path):
+        raise FileNotFoundError(f'{path}: no such file')
+    buf = fileio.get(path, backend_args=backend_args)
+    if osp.splitext(path)[1].lower() in TIFF_SUFFIXES:
+        try:
+            with tifffile.TiffFile(io.BytesIO(buf)) as tif:
+                series = tif.series[0]
+                arr, axes = series.asarray(), series.axes
+        except Exception as e:  # tifffile raises several types
+            raise ValueError(f'{path}: cannot read as TIFF ({e})') from e
+        if arr.ndim == 3 and 'Y' in axes and 'X' in axes:
+            band_axis = [i for i, a in enumerate(axes) if a not in 'YX'][0]
+            arr = np.moveaxis(arr, band_axis, -1)
+    else:
+        arr = cv2.imdecode(np.frombuffer(buf, np.uint8), cv2.IMREAD_UNCHANGED)
+        if arr is None:
+            raise ValueError(f'{path}: cannot decode as an image')
+        if arr.ndim == 3 and arr.shape[2] == 3:
+            arr = cv2.cvtColor(arr, cv2.COLOR_BGR2RGB)
+        elif arr.ndim == 3 and arr.shape[2] == 4:
+            arr = cv2.cvtColor(arr, cv2.COLOR_BGRA2RGBA)
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    if arr.ndim != 3:
+        raise ValueError(f'{path}: expected a 2-D raster (H, W) or '
+                         f'(H, W, bands), got an array of shape {arr.shape}')
+    return arr
+
+
+def nodata_mask(arr: np.ndarray, nodata: Sequence[float] = ()) -> np.ndarray:
+    """Pixels that are NaN, +-inf or equal to one of ``nodata``."""
+    mask = ~np.isfinite(arr)
+    for value in nodata:
+        mask |= arr == value
+    return mask
+
+
+def normalize_elevation(arr: np.ndarray,
+                        mode: Optional[str] = 'minmax',
+                        nodata: Sequence[float] = (-9999., ),
+                        path: str = '<array>',
+                        value_range: Optional[Sequence[float]] = None
+                        ) -> np.ndarray:
+    """Normalise an elevation tile (DSM / nDSM), each band on its own.
+
+    No-data pixels (NaN, +-inf and the values in ``nodata``) are excluded
+    from the statistics and set to 0 in the output.
+
+    Args:
+        arr (ndarray): (H, W, C) elevation values, any numeric dtype.
+        mode (str | None): ``'minmax'``: ``(x - min) / (max - min)``, in
+            [0, 1]; ``'zscore'``: ``(x - mean) / std``; ``None``: values kept
+            (only no-data mapped to 0). A flat band (max == min, or std 0)
+            gives 0 everywhere.
+        nodata (Sequence[float]): No-data values besides NaN / inf.
+        path (str): File name used in error messages.
+        value_range (tuple, optional): ``(min, max)`` to use for
+            ``'minmax'`` instead of the array's own, e.g. the range of the
+            whole tile a clip was cut from.
+
+    Returns:
+        ndarray: float32 array of the input's shape.
+
+    Raises:
+        ValueError: A band is all no-data, or ``mode`` is unknown.
+    """
+    if mode not in ELEVATION_NORMS:
+        raise ValueError(f'elevation_norm: expected one of {ELEVATION_NORMS}'
+                         f', got {mode!r}')
+    arr = arr.astype(np.float64)
+    out = np.zeros(arr.shape, np.float32)
+    for c in range(arr.shape[-1]):
+        band = arr[..., c]
+        invalid = nodata_mask(band, nodata)
+        if invalid.all():
+            raise ValueError(
+                f'{path}: elevation band {c} is entirely no-data (all '
+                f'{band.size} pixels are NaN/inf or one of {list(nodata)}); '
+                f'cannot normalise this tile')
+        valid = band[~invalid]
+        if mode == 'minmax':
+            low, high = (valid.min(), valid.max()) if value_range is None \
+                else (float(value_range[0]), float(value_range[1]))
+            res = (band - low) / (high - low) if high > low else \
+                np.zeros_like(band)
+        elif mode == 'zscore':
+            mean, std = valid.mean(), valid.std()
+            res = (band - mean) / std if std > 0 else np.zeros_like(band)
+        else:
+            res = band.copy()
+        res[invalid] = 0
+        out[..., c] = res
+    return out
+
+
+@TRANSFORMS.register_module()
+class LoadMultiModalImageFromFiles(BaseTransform):
+    """Load the aligned files of one tile and stack them in spec order.
+
+    Each modality of the spec is read from the file named by a key of the
+    data info (``results``): the first ``'optical'`` modality from
+    ``img_path``, every other modality ``name`` from ``'{name}_path'`` (e.g.
+    ``dsm_path``), unless ``path_keys`` says otherwise. The arrays are
+    converted to float32 and concatenated along channels into
+    ``results['img']`` of shape (H, W, sum of ``channels``).
+
+    Per kind:
+
+    - ``'optical'`` and ``'band'``: raw values, no scaling. uint8 images
+      stay in [0, 255]; **uint16 images keep their raw values** (e.g.
+      0..65535 or 11-bit 0..2047) -- the ``mean`` / ``std`` of the
+      modality in the config (used by the data preprocessor) must be in the
+      same units, and :class:`OpticalOnly` must be told the range
+      (``value_range``) so that 8-bit photometric transforms see 0..255.
+    - ``'elevation'`` (DSM / nDSM, float32 TIFF or 8-bit image): normalised
+      per tile by :func:`normalize_elevation` (min-max to [0, 1] by
+      default, or z-score, or none); no-data (NaN, inf, ``nodata``) is
+      excluded from the statistics and becomes 0.
+
+    Band selection: a modality may read a subset / reordering of its file's
+    bands, given as 0-based indices either by the spec entry (``bands=[3,
+    0, 1]``) or by the dataset (``results['bands'][path_key]``, e.g.
+    :class:`PotsdamMMDataset` ``optical_bands='IRRG'``). Without one, all
+    bands of the file are used. The selected band count must equal the
+    modality's ``channels``.
+
+    Added keys: ``img`` (float32, H x W x C), ``img_shape``, ``ori_shape``,
+    ``modalities`` (the spec as a list of dicts ``name, channels, kind``,
+    read by :class:`OpticalOnly`), ``modality_paths`` (name -> file).
+
+    Args:
+        modalities (list[dict]): The modality spec (``name``, ``channels``,
+            ``kind``; optional ``bands``; other keys such as ``mean`` /
+            ``std`` are ignored here).
+        elevation_norm (str | None): ``'minmax'`` (default), ``'zscore'``
+            or ``None``.
+        nodata (Sequence[float]): Elevation no-data values besides NaN and
+            inf. Defaults to ``(-9999.,)``.
+        path_keys (dict, optional): Modality name -> data info key of its
+            file, overriding the default rule above.
+        backend_args (dict, optional): mmengine file backend arguments.
+
+    Raises (at load time, each naming the file and what was expected):
+        FileNotFoundError: a modality's file is missing, or the data info
+            has no path for it.
+        ValueError: mismatched tile sizes (both files and sizes named), a
+            band count that does not match the spec, band indices out of
+            range, an all-no-data elevation tile.
+    """
+
+    def __init__(self,
+                 modalities: Sequence[dict],
+                 elevation_norm: Optional[str] = 'minmax',
+                 nodata: Sequence[float] = (-9999., ),
+                 path_keys: Optional[Dict[str, str]] = None,
+                 backend_args: Optional[dict] = None) -> None:
+        self.modalities = parse_modalities(modalities)
+        if elevation_norm not in ELEVATION_NORMS:
+            raise ValueError(f'elevation_norm: expected one of '
+                             f'{ELEVATION_NORMS}, got {elevation_norm!r}')
+        self.elevation_norm = elevation_norm
+        self.nodata = tuple(float(v) for v in nodata)
+        names = [m.name for m in self.modalities]
+        path_keys = dict(path_keys or {})
+        unknown = set(path_keys) - set(names)
+        if unknown:
+            raise ValueError(f'path_keys: unknown modalities {sorted(unknown)}'
+                             f'; the spec has {names}')
+        first_optical = next(
+            (m.name for m in self.modalities if m.kind == 'optical'), None)
+        self.path_keys = {
+            m.name: path_keys.get(
+                m.name,
+                'img_path' if m.name == first_optical else f'{m.name}_path')
+            for m in self.modalities
+        }
+        self.spec_bands = {}
+        for item in modalities:
+            item = item._asdict() if isinstance(item, Modality) else item
+            if item.get('bands') is not None:
+                self.spec_bands[item['name']] = tuple(
+                    int(b) for b in item['bands'])
+        self.backend_args = backend_args.copy() if backend_args else None
+
+    def _bands(self, mod: Modality, results: dict) -> Optional[Tuple[int]]:
+        key = self.path_keys[mod.name]
+        from_data = (results.get('bands') or {}).get(key)
+        from_spec = self.spec_bands.get(mod.name)
+        if from_data is not None and from_spec is not None \
+                and tuple(from_data) != from_spec:
+            raise ValueError(
+                f"modality '{mod.name}': the spec selects bands "
+                f'{list(from_spec)} but the dataset selects '
+                f'{list(from_data)} for {key}; set only one of them')
+        bands = from_spec if from_spec is not None else from_data
+        return None if bands is None else tuple(bands)
+
+    def _load(self, mod: Modality, results: dict) -> Tuple[np.ndarray, str]:
+        key = self.path_keys[mod.name]
+        path = results.get(key)
+        if path is None:
+            raise FileNotFoundError(
+                f"modality '{mod.name}': the data info has no '{key}' (the "
+                f'file of this modality); keys present: '
+                f'{sorted(k for k in results if k.endswith("_path"))}')
+        try:
+            arr = read_raster(path, self.backend_args)
+        except FileNotFoundError as e:
+            raise FileNotFoundError(
+                f"modality '{mod.name}' ({mod.kind}): missing file {path} "
+                f"(from '{key}')") from e
+        bands = self._bands(mod, results)
+        if bands is not None:
+            bad = [b for b in bands if not -arr.shape[2] <= b < arr.shape[2]]
+            if bad:
+                raise ValueError(
+                    f"{path}: modality '{mod.name}' selects bands "
+                    f'{list(bands)} but the file has {arr.shape[2]} band(s)')
+            arr = arr[..., list(bands)]
+        if arr.shape[2] != mod.channels:
+            hint = '' if bands is not None else \
+                ' (select bands with `bands=[...]` in the spec entry or the' \
+                ' dataset\'s band option)'
+            raise ValueError(
+                f"{path}: modality '{mod.name}' expects {mod.channels} "
+                f'channel(s) (modality spec) but got {arr.shape[2]}'
+                f'{" selected" if bands is not None else ""} band(s) of '
+                f'dtype {arr.dtype}{hint}')
+        if mod.kind == 'elevation':
+            arr = normalize_elevation(
+                arr, self.elevation_norm, self.nodata, path,
+                (results.get('elevation_range') or {}).get(key))
+        else:
+            arr = arr.astype(np.float32)
+        return arr, path
+
+    def transform(self, results: dict) -> dict:
+        arrays: List[np.ndarray] = []
+        paths: Dict[str, str] = {}
+        first = None
+        for mod in self.modalities:
+            arr, path = self._load(mod, results)
+            if first is None:
+                first = (path, arr.shape[:2])
+            elif arr.shape[:2] != first[1]:
+                raise ValueError(
+                    f"tiles of mismatched sizes: {first[0]} is "
+                    f'{first[1][0]}x{first[1][1]} (HxW) but {path} '
+                    f"(modality '{mod.name}') is "
+                    f'{arr.shape[0]}x{arr.shape[1]}')
+            arrays.append(arr)
+            paths[mod.name] = path
+        img = np.ascontiguousarray(np.concatenate(arrays, axis=2))
+        results['img'] = img
+        results['img_shape'] = img.shape[:2]
+        results['ori_shape'] = img.shape[:2]
+        results['modalities'] = [
+            dict(name=m.name, channels=m.channels, kind=m.kind)
+            for m in self.modalities
+        ]
+        results['modality_paths'] = paths
+        return results
+
+    def __repr__(self) -> str:
+        spec = ', '.join(f'{m.name}:{m.channels}({m.kind})'
+                         for m in self.modalities)
+        return (f'{self.__class__.__name__}(modalities=[{spec}], '
+                f'elevation_norm={self.elevation_norm!r}, '
+                f'nodata={list(self.nodata)}, path_keys={self.path_keys})')

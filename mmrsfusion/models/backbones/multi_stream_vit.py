@@ -1,0 +1,474 @@
+"""One frozen pretrained ViT shared by M modality streams."""
+import copy
+from typing import List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.logging import MMLogger
+from mmengine.model import BaseModule
+from mmpretrain.models.backbones import ViTSAM, VisionTransformer
+from mmpretrain.models.utils import resize_pos_embed
+from mmseg.registry import MODELS
+
+from mmrsfusion.utils import parse_modalities, split_modalities
+from ..peft.base import run_shared_block
+from .vit_checkpoint import CONVERTERS, is_official, load_checkpoint_file
+
+# Per family: the mmpretrain encoder class, our arch names -> mmpretrain's
+# (a dict arch is passed through), the encoder defaults matching the
+# official weights, and the default output transform at the taps.
+FAMILIES = {
+    'dinov2':
+    dict(
+        encoder=VisionTransformer,
+        archs={
+            'small': 'dinov2-small',
+            'base': 'base',
+            'large': 'large',
+            'giant': 'dinov2-giant'
+        },
+        defaults=dict(
+            img_size=518,  # the pretrained 37x37 grid
+            patch_size=14,
+            layer_scale_init_value=1e-5,
+            norm_cfg=dict(type='LN', eps=1e-6),
+            out_type='raw',
+            with_cls_token=True,
+            final_norm=True),
+        arch_defaults=dict(giant=dict(layer_cfgs=dict(
+            ffn_type='swiglu_fused'))),
+        tap_transform='norm'),
+    'sam':
+    dict(
+        encoder=ViTSAM,
+        archs={
+            'base': 'base',
+            'large': 'large',
+            'huge': 'huge'
+        },
+        defaults=dict(
+            img_size=1024,  # the pretrained 64x64 grid
+            patch_size=16,
+            window_size=14,
+            use_abs_pos=True,
+            use_rel_pos=True,
+            norm_cfg=dict(type='LN', eps=1e-6),
+            out_channels=256,
+            out_type='raw'),
+        arch_defaults=dict(),
+        tap_transform='none'),
+}
+TAP_TRANSFORMS = dict(dinov2=('norm', 'none'), sam=('neck', 'none'))
+AUX_EMBEDS = ('replicate', 'native')
+
+
+@MODELS.register_module()
+class MultiStreamViT(BaseModule):
+    """A frozen pretrained ViT (DINOv2 or SAM image encoder, built with
+    mmpretrain's ``VisionTransformer`` / ``ViTSAM``) shared by M >= 1
+    modality streams, with PEFT injection points.
+
+    Data flow, for a stacked input ``(B, sum_m C_m, H, W)`` split by the
+    modality spec:
+
+    1. zero-pad bottom/right to a multiple of the patch size (never resize);
+    2. patch-embed each modality: the first one (optical, 3 channels) with
+       the frozen pretrained embedding, every other one with its own
+       trainable embedding initialised from the pretrained one (see
+       ``aux_embed``);
+    3. add the frozen CLS token (DINOv2) and the frozen pos-embed, resized
+       bicubically from the pretrained grid (37x37 DINOv2, 64x64 SAM) to
+       the token grid ``(h, w) = (ceil(H / p), ceil(W / p))``;
+    4. run the shared frozen blocks on all streams as one batch of M*B,
+       calling the stage adapter before the first block of each stage and
+       letting block adapters (if any) run the blocks;
+    5. at each tap (the last block of a stage) output the streams through
+       the tap transform: DINOv2 ``'norm'`` = the frozen final LayerNorm
+       (the stream itself continues un-normalised); SAM ``'neck'`` = the
+       frozen SAM neck (conv 1x1 C->256, LN2d, conv 3x3, LN2d); ``'none'``
+       = the raw block output (the SAM default: SAM has no final norm).
+       The CLS token never reaches adapters' patch tokens or outputs.
+
+    Everything frozen lives under ``self.encoder`` (requires_grad False,
+    always in eval mode); everything else (``aux_embeds``,
+    ``stage_adapters``, ``block_adapters``) is trainable.
+
+    Args:
+        modalities (list[dict]): Modality spec (see
+            :mod:`mmrsfusion.utils.modality`), e.g.
+            ``[dict(name='rgb', channels=3), dict(name='dsm', channels=1)]``.
+            The first modality uses the frozen pretrained patch embedding
+            and must have 3 channels.
+        family (str): ``'dinov2'`` or ``'sam'``.
+        arch (str | dict): DINOv2 ``'small'|'base'|'large'|'giant'``, SAM
+            ``'base'|'large'|'huge'``, or an mmpretrain arch dict
+            (``embed_dims``, ``num_layers``, ``num_heads``,
+            ``feedforward_channels``; SAM also ``global_attn_indexes``).
+        out_indices (Sequence[int], optional): Stage taps, the 0-based index
+            of the last block of each stage. Defaults to four equal stages,
+            ``[(k + 1) * depth // 4 - 1 for k in range(4)]``: S/B and SAM-B
+            [2, 5, 8, 11], L [5, 11, 17, 23], g [9, 19, 29, 39], SAM-H
+            [7, 15, 23, 31]. Blocks after the last tap are not run.
+        aux_embed (str): Patch embedding of the auxiliary modalities.
+            ``'replicate'`` (reference default): a trainable copy of the
+            pretrained 3->C conv; a 1-channel modality is replicated to 3
+            channels before it. ``'native'``: a C_m->C conv, the pretrained
+            kernel summed over its input channels (divided by C_m and
+            repeated, so a constant input gives the same response; a copy
+            when C_m = 3).
+        stage_adapter (dict, optional): Config of the per-stage adapter
+            (e.g. ``dict(type='CPIA')``), built once per stage with
+            ``embed_dims`` and ``num_modalities`` filled in. See
+            ``mmrsfusion/models/peft/base.py``.
+        block_adapter (dict, optional): Config of the per-block adapter,
+            built once per run block with ``embed_dims``,
+            ``num_modalities`` and ``layer_index`` filled in.
+        tap_transform (str, optional): ``'norm'`` (DINOv2), ``'neck'``
+            (SAM) or ``'none'``. Defaults to ``'norm'`` for DINOv2 and
+            ``'none'`` for SAM.
+        batch_streams (bool): Run the streams through each plain block as
+            one batch (True) or one after another (False, the reference's
+            way; same result). Block adapters run blocks their own way.
+        frozen_checkpoint (str, optional): The pretrained encoder weights,
+            converted by ``tools/model_converters/{dinov2,sam}.py`` or the
+            official file itself. Loaded by :meth:`init_weights` and by
+            :meth:`load_frozen`, so a checkpoint of the trainable weights
+            alone can re-attach them. ``init_cfg=dict(type='Pretrained',
+            checkpoint=...)`` is accepted as a synonym.
+        encoder_cfg (dict, optional): Extra keyword arguments of the
+            mmpretrain encoder over the family defaults (``img_size``: the
+            input size the pretrained pos-embed grid belongs to;
+            ``patch_size``; SAM ``window_size``; ...).
+        init_cfg (dict, optional): mmengine initialisation config.
+
+    Forward:
+        ``(B, sum_m C_m, H, W)`` -> tuple of S tensors ``(M, B, C_s, h, w)``
+        in modality-spec order, ``(h, w)`` the token grid of the padded
+        input, ``C_s = self.out_channels[s]``.
+    """
+
+    def __init__(self,
+                 modalities: Sequence[dict],
+                 family: str = 'dinov2',
+                 arch: Union[str, dict] = 'base',
+                 out_indices: Optional[Sequence[int]] = None,
+                 aux_embed: str = 'replicate',
+                 stage_adapter: Optional[dict] = None,
+                 block_adapter: Optional[dict] = None,
+                 tap_transform: Optional[str] = None,
+                 batch_streams: bool = True,
+                 frozen_checkpoint: Optional[str] = None,
+                 encoder_cfg: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None):
+        if isinstance(init_cfg, dict) and init_cfg.get('type') == 'Pretrained':
+            if frozen_checkpoint not in (None, init_cfg['checkpoint']):
+                raise ValueError('frozen_checkpoint and init_cfg.checkpoint '
+                                 'name different files')
+            frozen_checkpoint, init_cfg = init_cfg['checkpoint'], None
+        super().__init__(init_cfg=init_cfg)
+        if family not in FAMILIES:
+            raise ValueError(f'family: expected one of {tuple(FAMILIES)}, '
+                             f'got {family!r}')
+        if aux_embed not in AUX_EMBEDS:
+            raise ValueError(f'aux_embed: expected one of {AUX_EMBEDS}, got '
+                             f'{aux_embed!r}')
+        spec = FAMILIES[family]
+        tap_transform = tap_transform or spec['tap_transform']
+        if tap_transform not in TAP_TRANSFORMS[family]:
+            raise ValueError(f'tap_transform for {family}: expected one of '
+                             f'{TAP_TRANSFORMS[family]}, got '
+                             f'{tap_transform!r}')
+        self.family = family
+        self.arch = arch
+        self.tap_transform = tap_transform
+        self.batch_streams = batch_streams
+        self.frozen_checkpoint = frozen_checkpoint
+        self.modalities = parse_modalities(modalities)
+        self.num_modalities = len(self.modalities)
+
+        # The frozen encoder.
+        kwargs = copy.deepcopy(spec['defaults'])
+        if isinstance(arch, str):
+            if arch not in spec['archs']:
+                raise ValueError(f'arch for {family}: expected one of '
+                                 f'{tuple(spec["archs"])} or a dict, got '
+                                 f'{arch!r}')
+            kwargs.update(copy.deepcopy(spec['arch_defaults'].get(arch, {})))
+            kwargs['arch'] = spec['archs'][arch]
+        else:
+            kwargs['arch'] = copy.deepcopy(arch)
+        kwargs.update(copy.deepcopy(encoder_cfg or {}))
+        self.encoder = spec['encoder'](**kwargs)
+        self.encoder.requires_grad_(False)
+        self.embed_dims = self.encoder.embed_dims
+        self.num_extra_tokens = 1 if family == 'dinov2' else 0
+        projection = self.encoder.patch_embed.projection
+        self.patch_size = projection.stride[0]
+        if projection.stride[0] != projection.stride[1]:
+            raise ValueError('non-square patches are not supported')
+
+        # Stage taps.
+        depth = self.encoder.num_layers
+        if out_indices is None:
+            out_indices = [(k + 1) * depth // 4 - 1 for k in range(4)]
+        out_indices = [i % depth if -depth <= i < depth else i
+                       for i in out_indices]
+        if (not out_indices or any(not 0 <= i < depth for i in out_indices)
+                or sorted(set(out_indices)) != out_indices):
+            raise ValueError(f'out_indices: expected increasing block '
+                             f'indices in [0, {depth}), got {out_indices}')
+        self.out_indices = out_indices
+        self.num_stages = len(out_indices)
+        self._stage_starts = {
+            start: s
+            for s, start in enumerate([0] + [i + 1 for i in out_indices[:-1]])
+        }
+        neck_dims = getattr(self.encoder, 'out_channels', 0)
+        self.out_channels = [
+            neck_dims if tap_transform == 'neck' else self.embed_dims
+        ] * self.num_stages
+        if tap_transform == 'neck' and not neck_dims:
+            raise ValueError("tap_transform='neck' needs the SAM neck "
+                             '(encoder out_channels > 0)')
+
+        # Per-modality patch embeddings (the first is the frozen one).
+        optical = self.modalities[0]
+        if optical.channels != projection.in_channels:
+            raise ValueError(
+                f'modalities[0] ({optical.name}) uses the pretrained patch '
+                f'embedding and needs {projection.in_channels} channels, got '
+                f'{optical.channels}')
+        self.aux_embed = aux_embed
+        self.aux_embeds = nn.ModuleDict()
+        for mod in self.modalities[1:]:
+            in_channels = mod.channels
+            if aux_embed == 'replicate':
+                if mod.channels not in (1, projection.in_channels):
+                    raise ValueError(
+                        f"aux_embed='replicate' takes 1- or "
+                        f'{projection.in_channels}-channel modalities; '
+                        f'{mod.name} has {mod.channels}: use '
+                        f"aux_embed='native'")
+                in_channels = projection.in_channels
+            self.aux_embeds[mod.name] = nn.Conv2d(
+                in_channels,
+                self.embed_dims,
+                kernel_size=projection.kernel_size,
+                stride=projection.stride,
+                bias=projection.bias is not None)
+
+        # PEFT injection points.
+        def build(cfg, **defaults):
+            cfg = copy.deepcopy(cfg)
+            for key, value in defaults.items():
+                cfg.setdefault(key, value)
+            return MODELS.build(cfg)
+
+        common = dict(
+            embed_dims=self.embed_dims, num_modalities=self.num_modalities)
+        self.stage_adapters = None if stage_adapter is None else \
+            nn.ModuleList(build(stage_adapter, **common)
+                          for _ in range(self.num_stages))
+        self.block_adapters = None if block_adapter is None else \
+            nn.ModuleList(build(block_adapter, layer_index=i, **common)
+                          for i in range(out_indices[-1] + 1))
+
+    # ----------------------------------------------------------- weights --
+    def frozen_keys(self) -> List[str]:
+        """State-dict keys (relative to this module) of the frozen part:
+        exactly the ``encoder.*`` keys."""
+        return [f'encoder.{key}' for key in self.encoder.state_dict()]
+
+    def load_frozen(self,
+                    checkpoint: Optional[str] = None,
+                    strict: bool = True) -> List[str]:
+        """Load the frozen pretrained encoder weights from a file.
+
+        Goes through mmengine's ``CheckpointLoader``. The file may be a
+        converted checkpoint or an official one (DINOv2 or SAM, recognised
+        by its keys and converted on the fly). The pos-embed and SAM's
+        rel-pos tables are resized to this encoder's by mmpretrain's load
+        hooks. Missing and unexpected keys are logged.
+
+        Args:
+            checkpoint (str, optional): Defaults to ``frozen_checkpoint``.
+            strict (bool): Raise if a frozen weight is missing from the
+                file (else only log it). Defaults to True.
+
+        Returns:
+            list[str]: The frozen part's keys (:meth:`frozen_keys`), which
+            a trainable-only checkpoint need not hold.
+
+        Raises:
+            ValueError: If a tensor's shape does not fit this encoder (an
+                architecture mismatch), naming the file, the key and both
+                shapes; or, with ``strict``, if frozen weights are missing.
+        """
+        filename = checkpoint or self.frozen_checkpoint
+        if filename is None:
+            raise ValueError('load_frozen: no checkpoint given and '
+                             'frozen_checkpoint is not set')
+        state_dict = load_checkpoint_file(filename)
+        for family, convert in CONVERTERS.items():
+            # By what the file is, not what we are: a file of the other
+            # family then fails the shape check below, naming the keys.
+            if is_official(state_dict, family):
+                state_dict = convert(state_dict)
+                break
+        own = self.encoder.state_dict()
+        mismatched = []
+        for key, value in state_dict.items():
+            if key not in own:
+                continue
+            ref = own[key]
+            # The pos-embed grid and rel-pos lengths are resized on load.
+            if key == 'pos_embed' or key.endswith(('rel_pos_h', 'rel_pos_w')):
+                fits = value.ndim == ref.ndim and \
+                    value.shape[-1] == ref.shape[-1]
+            else:
+                fits = value.shape == ref.shape
+            if not fits:
+                mismatched.append(f'{key}: {tuple(value.shape)} in the '
+                                  f'checkpoint, {tuple(ref.shape)} in the '
+                                  'backbone')
+        arch = f'{self.family} arch={self.arch!r}'
+        if mismatched:
+            raise ValueError(
+                f'{filename} does not fit this backbone ({arch}): '
+                f'{len(mismatched)} shape mismatch(es): ' +
+                '; '.join(mismatched[:5]) +
+                ('; ...' if len(mismatched) > 5 else ''))
+        missing, unexpected = self.encoder.load_state_dict(
+            state_dict, strict=False)
+        logger = MMLogger.get_current_instance()
+        if unexpected:
+            logger.warning(f'{filename}: {len(unexpected)} unexpected key(s) '
+                           f'ignored: {", ".join(unexpected)}')
+        if missing:
+            message = (f'{filename}: {len(missing)} frozen weight(s) of the '
+                       f'backbone ({arch}) missing from the checkpoint: '
+                       f'{", ".join(missing)}')
+            if strict:
+                raise ValueError(message)
+            logger.warning(message)
+        logger.info(f'Loaded {len(own) - len(missing)} frozen tensors of '
+                    f'{self.__class__.__name__} from {filename}')
+        return self.frozen_keys()
+
+    @torch.no_grad()
+    def init_aux_embeds(self):
+        """Initialise every auxiliary patch embedding from the (frozen)
+        optical one (see ``aux_embed``)."""
+        projection = self.encoder.patch_embed.projection
+        for conv in self.aux_embeds.values():
+            weight = projection.weight
+            if conv.in_channels != weight.shape[1]:
+                weight = weight.sum(1, keepdim=True).expand(
+                    -1, conv.in_channels, -1, -1) / conv.in_channels
+            conv.weight.copy_(weight)
+            if conv.bias is not None:
+                conv.bias.copy_(projection.bias)
+
+    def init_weights(self):
+        """Initialise, then load the frozen weights (if
+        ``frozen_checkpoint``), then copy the optical patch embedding into
+        the auxiliary ones."""
+        super().init_weights()
+        if self.frozen_checkpoint is not None:
+            self.load_frozen()
+        self.init_aux_embeds()
+
+    def train(self, mode: bool = True) -> 'MultiStreamViT':
+        """Set the train mode; the frozen encoder always stays in eval
+        mode. (mmpretrain's ``train()`` returns None: not chained.)"""
+        super().train(mode)
+        self.encoder.train(False)
+        return self
+
+    # ----------------------------------------------------------- forward --
+    def embed(self, x: torch.Tensor) -> Tuple[torch.Tensor, Tuple[int, int]]:
+        """Pad, patch-embed every modality and add CLS token + pos-embed.
+
+        Args:
+            x (Tensor): ``(B, sum_m C_m, H, W)``.
+
+        Returns:
+            tuple: streams ``(M, B, *S, C)`` in the blocks' layout (DINOv2
+            ``S = (1 + h * w,)``, SAM ``S = (h, w)``) and ``(h, w)``.
+        """
+        p = self.patch_size
+        x = F.pad(x, (0, -x.shape[-1] % p, 0, -x.shape[-2] % p))
+        parts = split_modalities(x, self.modalities)
+        tokens = []
+        for mod in self.modalities:
+            part = parts[mod.name]
+            if mod is self.modalities[0]:
+                tokens.append(self.encoder.patch_embed(part)[0])
+                continue
+            conv = self.aux_embeds[mod.name]
+            if part.shape[1] != conv.in_channels:  # 'replicate'
+                part = part.expand(-1, conv.in_channels, -1, -1)
+            tokens.append(conv(part).flatten(2).transpose(1, 2))
+        hw = (x.shape[-2] // p, x.shape[-1] // p)
+        streams = torch.stack(tokens)  # (M, B, N, C)
+        enc = self.encoder
+        if self.family == 'dinov2':
+            cls = enc.cls_token.expand(*streams.shape[:2], -1, -1)
+            streams = torch.cat([cls, streams], dim=2)
+            pos = resize_pos_embed(enc.pos_embed, enc.patch_resolution, hw,
+                                   enc.interpolate_mode, 1)
+            return enc.pre_norm(enc.drop_after_pos(streams + pos)), hw
+        pos = resize_pos_embed(
+            enc.pos_embed.flatten(1, 2), enc.patch_resolution, hw,
+            enc.interpolate_mode, 0)
+        streams = (streams + pos).unflatten(2, hw)
+        return enc.drop_after_pos(streams), hw
+
+    def patch_tokens(self, streams: torch.Tensor) -> torch.Tensor:
+        """``(M, B, *S, C)`` blocks' layout -> patch tokens ``(M, B, N, C)``
+        (a view; the CLS token dropped)."""
+        if self.family == 'dinov2':
+            return streams[:, :, self.num_extra_tokens:]
+        return streams.flatten(2, 3)
+
+    def _with_patch_tokens(self, streams: torch.Tensor,
+                           patches: torch.Tensor) -> torch.Tensor:
+        """Put patch tokens ``(M, B, N, C)`` back into ``streams``."""
+        if self.family == 'dinov2':
+            return torch.cat(
+                [streams[:, :, :self.num_extra_tokens], patches], dim=2)
+        return patches.unflatten(2, streams.shape[2:4])
+
+    def _tap(self, streams: torch.Tensor, hw: Tuple[int,
+                                                    int]) -> torch.Tensor:
+        """Output of a tap: ``(M, B, C_s, h, w)``."""
+        out = self.patch_tokens(streams)
+        if self.tap_transform == 'norm':
+            out = self.encoder.ln1(out)
+        out = out.unflatten(2, hw).permute(0, 1, 4, 2, 3)  # (M, B, C, h, w)
+        if self.tap_transform == 'neck':
+            out = self.encoder.channel_reduction(out.flatten(0, 1))
+            out = out.unflatten(0, streams.shape[:2])
+        return out.contiguous()
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        """See the class docstring."""
+        streams, hw = self.embed(x)
+        outs = []
+        for i in range(self.out_indices[-1] + 1):
+            stage = self._stage_starts.get(i)
+            if stage is not None and self.stage_adapters is not None:
+                patches = self.stage_adapters[stage](
+                    self.patch_tokens(streams), hw)
+                streams = self._with_patch_tokens(streams, patches)
+            block = self.encoder.layers[i]
+            if self.block_adapters is not None:
+                streams = self.block_adapters[i](block, streams)
+            elif self.batch_streams:
+                streams = run_shared_block(block, streams)
+            else:
+                streams = torch.stack([block(s) for s in streams])
+            if i in self.out_indices:
+                outs.append(self._tap(streams, hw))
+        return tuple(outs)

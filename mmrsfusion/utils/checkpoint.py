@@ -1,0 +1,150 @@
+"""Load mmengine checkpoints with ``torch.load(weights_only=True)``.
+
+Since torch 2.6, ``torch.load`` defaults to ``weights_only=True``, and
+mmengine 0.10.x loads local files without passing it. Checkpoints written by
+an mmengine ``Runner`` carry numpy arrays and scalars (in ``meta`` and in the
+message hub) and mmengine's ``HistoryBuffer`` objects, which the weights-only
+unpickler refuses, so ``load_from``, ``resume`` and ``init_cfg=dict(type=
+'Pretrained')`` fail. Switching ``weights_only`` off would let any checkpoint
+a user is handed run arbitrary code.
+
+Importing this module (``import mmrsfusion`` does) replaces mmengine's loader
+for local files (``CheckpointLoader`` scheme ``''``) with
+:func:`load_from_local`, which keeps ``weights_only=True`` and allow-lists
+only the types mmengine checkpoints need (:func:`checkpoint_safe_globals`).
+A checkpoint that needs anything else is refused with
+:class:`UnsafeCheckpointError`, before any of its code can run.
+"""
+import inspect
+import os.path as osp
+import pickle
+from typing import List
+
+import numpy as np
+import torch
+from mmengine.logging import HistoryBuffer
+from mmengine.runner.checkpoint import CheckpointLoader
+
+# Classes whose public methods a pickle may fetch with ``getattr``: pickle
+# protocol 2 (torch.save's default) stores a function defined in a class,
+# such as ``HistoryBuffer.min`` in a HistoryBuffer's state, as
+# ``getattr(HistoryBuffer, 'min')``.
+_GETATTR_CLASSES = (HistoryBuffer, )
+
+
+class UnsafeCheckpointError(pickle.UnpicklingError):
+    """A checkpoint needs pickle globals outside the allow-list."""
+
+
+def _restricted_getattr(obj, name):
+    """``getattr`` limited to public functions of :data:`_GETATTR_CLASSES`.
+
+    Stands in for ``builtins.getattr`` while unpickling: an unrestricted
+    ``getattr`` would let a pickle walk from any allowed object to arbitrary
+    callables (``__globals__``, ``__builtins__``, ...).
+    """
+    if (obj in _GETATTR_CLASSES and isinstance(name, str)
+            and not name.startswith('_')
+            and inspect.isfunction(vars(obj).get(name))):
+        return getattr(obj, name)
+    raise pickle.UnpicklingError(
+        f'getattr({obj!r}, {name!r}) is not allowed: only public methods of '
+        f'{[c.__name__ for c in _GETATTR_CLASSES]} may be fetched')
+
+
+def checkpoint_safe_globals() -> List:
+    """Globals that :func:`load_from_local` allows in a checkpoint's pickle.
+
+    Beyond torch's own weights-only set (tensors, ``OrderedDict``, ...):
+    numpy arrays, dtypes and scalars (also under numpy 1.x's module path
+    ``numpy.core.multiarray``, as older checkpoints name them), mmengine's
+    ``HistoryBuffer`` (message hub state) and a restricted ``getattr``.
+    None of them runs code chosen by the file.
+
+    Returns:
+        list: Entries for ``torch.serialization.safe_globals``: objects, or
+        ``(object, 'module.name')`` pairs for names that differ.
+    """
+    multiarray = np._core.multiarray if hasattr(np, '_core') \
+        else np.core.multiarray
+    dtype_classes = [
+        cls for cls in vars(getattr(np, 'dtypes', np)).values()
+        if isinstance(cls, type) and issubclass(cls, np.dtype)
+    ]
+    return [
+        np.ndarray,
+        np.dtype,
+        *dtype_classes,
+        (multiarray._reconstruct, 'numpy._core.multiarray._reconstruct'),
+        (multiarray._reconstruct, 'numpy.core.multiarray._reconstruct'),
+        (multiarray.scalar, 'numpy._core.multiarray.scalar'),
+        (multiarray.scalar, 'numpy.core.multiarray.scalar'),
+        HistoryBuffer,
+        (_restricted_getattr, 'builtins.getattr'),
+    ]
+
+
+def _unpickler_reason(message: str) -> str:
+    """The weights-only unpickler's reason, without the advice torch wraps
+    around it (which starts with turning ``weights_only`` off)."""
+    if 'WeightsUnpickler error:' in message:
+        message = message.rsplit('WeightsUnpickler error:', 1)[1]
+    boilerplate = ('Weights only load failed', 'Check the documentation',
+                   '(1)', '(2)')
+    lines = [line.strip() for line in message.splitlines()]
+    return ' '.join(
+        line for line in lines
+        if line and not line.startswith(boilerplate)) or message.strip()
+
+
+def load_checkpoint_safely(filename: str, map_location=None):
+    """``torch.load(filename, weights_only=True)`` with mmengine's types.
+
+    Args:
+        filename (str): Path of the checkpoint file.
+        map_location: As for :func:`torch.load`.
+
+    Returns:
+        The unpickled checkpoint (usually a dict).
+
+    Raises:
+        UnsafeCheckpointError: When the pickle needs a global outside
+            :func:`checkpoint_safe_globals`; nothing of the file has run.
+    """
+    with torch.serialization.safe_globals(checkpoint_safe_globals()):
+        try:
+            return torch.load(
+                filename, map_location=map_location, weights_only=True)
+        except pickle.UnpicklingError as e:
+            reason = _unpickler_reason(str(e))
+            raise UnsafeCheckpointError(
+                f'Refused to load checkpoint {filename!r}: its pickle needs '
+                'something outside the allow-list of safe types (tensors, '
+                'numpy arrays/dtypes/scalars, mmengine HistoryBuffer), and '
+                'unpickling it could run arbitrary code. Unpickler said: '
+                f'{reason}\nOnly if you trust where this file comes from: '
+                'allow-list that type with `torch.serialization.'
+                'add_safe_globals([...])` before loading, or re-save the '
+                'parts you need once, e.g. `ckpt = torch.load(path, '
+                "weights_only=False); torch.save({'state_dict': "
+                "ckpt['state_dict']}, new_path)`.") from None
+
+
+def load_from_local(filename: str, map_location=None):
+    """Loader for local checkpoint files, registered on mmengine's
+    ``CheckpointLoader`` in place of its own :func:`load_from_local`.
+
+    Same behaviour as mmengine's (``~`` expansion, FileNotFoundError) but
+    loads through :func:`load_checkpoint_safely`.
+    """
+    filename = osp.expanduser(filename)
+    if not osp.isfile(filename):
+        raise FileNotFoundError(f'{filename} can not be found.')
+    return load_checkpoint_safely(filename, map_location)
+
+
+# torch < 2.5 has no ``safe_globals`` (and before 2.6 loads with
+# weights_only=False anyway): keep mmengine's loader there.
+if hasattr(torch.serialization, 'safe_globals'):
+    CheckpointLoader.register_scheme(
+        prefixes='', loader=load_from_local, force=True)

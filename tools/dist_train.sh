@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Train with several processes on one or more nodes (torchrun).
+#   bash tools/dist_train.sh CONFIG GPUS [train.py options...]
+# Multi-node: NNODES, NODE_RANK, MASTER_ADDR, PORT. Without a GPU the
+# processes use the gloo backend on CPU (see mmrsfusion/engine/cpu_dist.py).
+CONFIG=$1
+GPUS=$2
+NNODES=${NNODES:-1}
+NODE_RANK=${NODE_RANK:-0}
+PORT=${PORT:-29500}
+MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
+PYTHON=${PYTHON:-python}
+
+PYTHONPATH="$(dirname "$0")/..":$PYTHONPATH \
+"$PYTHON" -m torch.distributed.run \
+    --nnodes="$NNODES" \
+    --node_rank="$NODE_RANK" \
+    --master_addr="$MASTER_ADDR" \
+    --nproc_per_node="$GPUS" \
+    --master_port="$PORT" \
+    "$(dirname "$0")/train.py" \
+    "$CONFIG" \
+    --launcher pytorch "${@:3}"
