@@ -78,11 +78,11 @@ from typing import (Callable, Dict, Iterable, List, Optional, Sequence, Tuple,
 
 import numpy as np
 
-CLASSES = ('impervious_surface', 'building', 'low_vegetation', 'tree', 'car',
-           'clutter')
+from .isprs import ISPRS_CLASSES as CLASSES
+from .isprs import ISPRS_PALETTE
+
 #: RGB colour of each class index (ISPRS colour coding).
-PALETTE = ((255, 255, 255), (0, 0, 255), (0, 255, 255), (0, 255, 0),
-           (255, 255, 0), (255, 0, 0))
+PALETTE = tuple(tuple(c) for c in ISPRS_PALETTE)
 #: Colour of boundary pixels in the eroded (``_noBoundary``) labels.
 BOUNDARY_COLOUR = (0, 0, 0)
 IGNORE_INDEX = 255

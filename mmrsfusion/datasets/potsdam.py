@@ -21,7 +21,9 @@ class PotsdamMMDataset(ISPRSMMDataset):
     :class:`MultiModalSegDataset`.
     """
     BAND_PRESETS = dict(
-        RGB=('R', 'G', 'B'), IRRG=('IR', 'R', 'G'), RGBIR=('R', 'G', 'B', 'IR'))
+        RGB=('R', 'G', 'B'),
+        IRRG=('IR', 'R', 'G'),
+        RGBIR=('R', 'G', 'B', 'IR'))
     FILE_BANDS = ('R', 'G', 'B', 'IR')
 
     def __init__(self, optical_bands='RGB', **kwargs) -> None:

@@ -39,7 +39,7 @@ IMPERVIOUS, BUILDING, LOW_VEG, TREE, CAR, CLUTTER = range(6)
 IGNORE = 255
 NODATA = -9999.
 #: Bumped whenever the generated content changes for a given seed.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 META_FILE = 'meta.json'
 
 _GREY = (95., 160.)  # grey level range of roads AND roofs
@@ -130,9 +130,9 @@ def synthesize_tile(rng: np.random.Generator, height: int,
         placed += 1
 
     # clutter: brown patches on the ground or low vegetation
-    for _ in range(rng.integers(1, 4)):
-        ch = int(rng.integers(round(0.04 * s), round(0.1 * s) + 1))
-        cw = int(rng.integers(round(0.04 * s), round(0.1 * s) + 1))
+    for _ in range(rng.integers(2, 5)):
+        ch = int(rng.integers(round(0.06 * s), round(0.14 * s) + 1))
+        cw = int(rng.integers(round(0.06 * s), round(0.14 * s) + 1))
         y, x = int(rng.integers(0, h - ch)), int(rng.integers(0, w - cw))
         if not _free(label, y, y + ch, x, x + cw, [LOW_VEG, IMPERVIOUS]):
             continue
@@ -161,12 +161,12 @@ def synthesize_tile(rng: np.random.Generator, height: int,
         placed += 1
 
     # cars: small bright blobs on impervious surfaces, slightly raised
-    placed, wanted = 0, rng.integers(3, 11)
+    placed, wanted = 0, rng.integers(3, 9)
     for _ in range(60):
         road = np.argwhere(label == IMPERVIOUS)
         if placed >= wanted or not len(road):
             break
-        length = int(round(rng.uniform(0.05, 0.07) * s))
+        length = int(round(rng.uniform(0.08, 0.11) * s))
         breadth = max(int(round(length * 0.45)), 2)
         ch, cw = (length, breadth) if rng.random() < 0.5 else (breadth,
                                                               length)
@@ -262,8 +262,10 @@ def generate_synthetic_dataset(out_dir: str,
     of a split depends only on ``seed``, the split and ``i``. Atomic: the
     files are written to a temporary sibling folder renamed to ``out_dir``
     at the end, so an interrupted run leaves no partial ``out_dir``. If
-    ``out_dir`` already holds a dataset made with the same parameters,
-    nothing is written.
+    ``out_dir`` already holds a dataset made with the same parameters (and
+    generator version), nothing is written; one made by this generator with
+    other parameters or an older version is replaced; anything else is
+    only replaced with ``overwrite=True``.
 
     Args:
         out_dir (str): Folder to create.
@@ -275,15 +277,15 @@ def generate_synthetic_dataset(out_dir: str,
             (200, 176): larger than a 128 window and not a multiple of
             common slide strides, to exercise whole-tile inference.
         erosion_radius (int): Border half-width of the eroded labels.
-        overwrite (bool): Replace an existing ``out_dir`` made with other
-            parameters (or not by this function).
+        overwrite (bool): Replace an existing ``out_dir`` that was not
+            written by this function.
 
     Returns:
         str: ``out_dir``.
 
     Raises:
-        FileExistsError: ``out_dir`` exists with other parameters and
-            ``overwrite`` is False.
+        FileExistsError: ``out_dir`` exists, was not written by this
+            function, and ``overwrite`` is False.
     """
     if num_train < 0 or num_test < 0 or num_train + num_test == 0:
         raise ValueError(f'num_train={num_train}, num_test={num_test}: '
@@ -305,15 +307,22 @@ def generate_synthetic_dataset(out_dir: str,
     out_dir = osp.abspath(out_dir)
     meta_path = osp.join(out_dir, META_FILE)
     if osp.exists(out_dir):
+        old = None
         if osp.isfile(meta_path):
             with open(meta_path) as f:
-                if json.load(f) == meta:
-                    return out_dir
-        if not overwrite:
+                try:
+                    old = json.load(f)
+                except ValueError:
+                    old = None
+        if old == meta:
+            return out_dir
+        ours = isinstance(old, dict) and \
+            old.get('generator') == meta['generator']
+        if not (ours or overwrite):
             raise FileExistsError(
-                f'{out_dir} exists and was not made with these parameters '
-                f'({meta_path} differs or is missing); pass overwrite=True '
-                f'(--overwrite) to replace it')
+                f'{out_dir} exists and was not written by this generator '
+                f'(no {META_FILE} of it); pass overwrite=True (--overwrite) '
+                f'to replace it')
     parent = osp.dirname(out_dir)
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=f'.{osp.basename(out_dir)}.tmp-', dir=parent)

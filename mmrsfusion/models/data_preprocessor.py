@@ -63,7 +63,8 @@ class MultiModalSegDataPreProcessor(SegDataPreProcessor):
 
     Steps: cast to float and move to the device; normalise every channel
     with the ``mean`` / ``std`` of its modality in the spec; in training,
-    stack and pad to ``size`` or a multiple of ``size_divisor`` (images with
+    stack and pad to ``size`` or a multiple of ``size_divisor`` (neither:
+    to the largest image of the batch; images with
     ``pad_val``, after normalisation, labels with ``seg_pad_val``) and then
     run ``batch_augments`` in order as ``inputs, data_samples = aug(inputs,
     data_samples)``; in testing, stack, padding only as ``test_cfg`` says
@@ -82,7 +83,8 @@ class MultiModalSegDataPreProcessor(SegDataPreProcessor):
             arrays: 0-255 for 8-bit optical, e.g. mean 0 / std 1 for a DSM
             already min-max normalised by the loader).
         size (tuple, optional): Fixed (h, w) to pad to in training.
-        size_divisor (int, optional): Pad (h, w) to multiples of it.
+        size_divisor (int, optional): Pad (h, w) to multiples of it (not
+            together with ``size``).
         pad_val (float): Image padding value (normalised units). Default 0.
         seg_pad_val (int): Label padding value. Defaults to 255.
         batch_augments (list[dict], optional): Configs of batch
@@ -106,6 +108,9 @@ class MultiModalSegDataPreProcessor(SegDataPreProcessor):
                 'not supported: the loader keeps each file\'s band order and '
                 'the spec\'s mean/std follow it; swapping channels of a '
                 'stack would mix modalities')
+        if size is not None and size_divisor is not None:
+            raise ValueError('MultiModalSegDataPreProcessor: give size or '
+                             'size_divisor, not both')
         mean, std = spec_mean_std(modalities)
         super().__init__(
             mean=mean,
@@ -158,10 +163,15 @@ class MultiModalSegDataPreProcessor(SegDataPreProcessor):
             if data_samples is None:
                 raise ValueError('MultiModalSegDataPreProcessor: training '
                                  'needs data_samples')
+            size = self.size
+            if size is None and self.size_divisor is None:
+                # pad to the largest image of the batch
+                size = (max(x.shape[1] for x in inputs),
+                        max(x.shape[2] for x in inputs))
             inputs, data_samples = stack_batch(
                 inputs=inputs,
                 data_samples=data_samples,
-                size=self.size,
+                size=size,
                 size_divisor=self.size_divisor,
                 pad_val=self.pad_val,
                 seg_pad_val=self.seg_pad_val)

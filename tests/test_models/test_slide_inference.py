@@ -252,3 +252,31 @@ def test_windows_flush_and_cover_every_pixel(hw, crop, stride):
     # the last row / column of windows is flush with the border
     assert max(y + wh for y, _, wh, _ in windows) == h
     assert max(x + ww for _, x, _, ww in windows) == w
+
+
+@pytest.mark.parametrize('hw', [(200, 176), (100, 90)])
+def test_baseline_config_slide_inference(hw):
+    """The early-fusion baseline (ResNetV1c-18 on the 4-channel stack) from
+    its config: slide inference on a tile larger than the window (not a
+    multiple of the stride) and on one smaller than the window."""
+    import os.path as osp
+
+    from mmengine.config import Config
+    cfg = Config.fromfile(
+        osp.join(
+            osp.dirname(__file__), '..', '..', 'configs', 'baselines',
+            'early_fusion_r18_synthetic.py'))
+    assert cfg.model.test_cfg.mode == 'slide'
+    crop = cfg.model.test_cfg.crop_size
+    stride = cfg.model.test_cfg.stride
+    assert stride[0] < crop[0] and stride[1] < crop[1]
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    model.eval()
+    h, w = hw
+    tiles = _tiles(1, 4, h, w)
+    logits, preds = _predict(model, tiles)
+    assert logits.shape == (1, NUM_CLASSES, h, w)
+    assert preds.shape == (1, 1, h, w)
+    assert torch.isfinite(logits).all()

@@ -9,7 +9,9 @@ Usage::
 Writes real files in the converted layout (img_dir / dsm_dir / ann_dir /
 ann_eroded_dir, train and test); see
 :func:`mmrsfusion.datasets.synthetic.generate_synthetic_dataset`. Running it
-again with the same arguments does nothing.
+again with the same arguments does nothing; a dataset it wrote with other
+arguments (or an older generator version) is replaced; a folder it did not
+write is only replaced with --overwrite.
 """
 import argparse
 import sys
@@ -35,8 +37,8 @@ def parse_args(argv=None):
                         help='test tile size (default 200 176)')
     parser.add_argument('--seed', type=int, default=0, help='random seed')
     parser.add_argument('--overwrite', action='store_true',
-                        help='replace an existing dataset made with other '
-                        'parameters')
+                        help='replace OUT_DIR even if this tool did not '
+                        'write it')
     args = parser.parse_args(argv)
     if len(args.tile_size) not in (1, 2):
         parser.error('--tile-size takes N or H W')

@@ -36,8 +36,8 @@ def _per_channel(value: PadValue, channels: int, name: str) -> list:
         return [value] * channels
     value = list(value)
     if len(value) != channels:
-        raise ValueError(f'{name}: expected a number or {channels} values (one '
-                         f'per channel), got {value!r}')
+        raise ValueError(f'{name}: expected a number or {channels} values '
+                         f'(one per channel), got {value!r}')
     return value
 
 

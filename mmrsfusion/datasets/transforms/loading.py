@@ -16,13 +16,18 @@ TIFF_SUFFIXES = ('.tif', '.tiff')
 ELEVATION_NORMS = ('minmax', 'zscore', None)
 
 
-def read_raster(path: str, backend_args: Optional[dict] = None) -> np.ndarray:
+def read_raster(path: str,
+                backend_args: Optional[dict] = None,
+                with_nodata: bool = False):
     """Read a raster file as an (H, W, C) array in its stored dtype.
 
     TIFF files are read with ``tifffile`` (any dtype and band count, pixel-
     or band-interleaved); other formats (PNG, JPG, ...) with OpenCV, their
     colour channels reordered from OpenCV's BGR(A) to the stored RGB(A), so
     that band ``i`` of the array is band ``i`` of the file in every format.
+
+    With ``with_nodata=True`` returns ``(array, nodata)``, ``nodata`` being
+    the TIFF's ``GDAL_NODATA`` value (None if absent or not a TIFF).
 
     Raises:
         FileNotFoundError: The file does not exist (local paths).
@@ -31,11 +36,18 @@ def read_raster(path: str, backend_args: Optional[dict] = None) -> np.ndarray:
     if '://' not in path and not osp.isfile(path):
         raise FileNotFoundError(f'{path}: no such file')
     buf = fileio.get(path, backend_args=backend_args)
+    nodata = None
     if osp.splitext(path)[1].lower() in TIFF_SUFFIXES:
         try:
             with tifffile.TiffFile(io.BytesIO(buf)) as tif:
                 series = tif.series[0]
                 arr, axes = series.asarray(), series.axes
+                tag = tif.pages[0].tags.get('GDAL_NODATA')
+                if tag is not None:
+                    try:
+                        nodata = float(str(tag.value).strip('\x00 '))
+                    except ValueError:
+                        nodata = None
         except Exception as e:  # tifffile raises several types
             raise ValueError(f'{path}: cannot read as TIFF ({e})') from e
         if arr.ndim == 3 and 'Y' in axes and 'X' in axes:
@@ -54,7 +66,7 @@ def read_raster(path: str, backend_args: Optional[dict] = None) -> np.ndarray:
     if arr.ndim != 3:
         raise ValueError(f'{path}: expected a 2-D raster (H, W) or '
                          f'(H, W, bands), got an array of shape {arr.shape}')
-    return arr
+    return (arr, nodata) if with_nodata else arr
 
 
 def nodata_mask(arr: np.ndarray, nodata: Sequence[float] = ()) -> np.ndarray:
@@ -144,7 +156,8 @@ class LoadMultiModalImageFromFiles(BaseTransform):
       (``value_range``) so that 8-bit photometric transforms see 0..255.
     - ``'elevation'`` (DSM / nDSM, float32 TIFF or 8-bit image): normalised
       per tile by :func:`normalize_elevation` (min-max to [0, 1] by
-      default, or z-score, or none); no-data (NaN, inf, ``nodata``) is
+      default, or z-score, or none); no-data (NaN, inf, ``nodata`` and a
+      TIFF's ``GDAL_NODATA`` value) is
       excluded from the statistics and becomes 0.
 
     Band selection: a modality may read a subset / reordering of its file's
@@ -234,7 +247,8 @@ class LoadMultiModalImageFromFiles(BaseTransform):
                 f'file of this modality); keys present: '
                 f'{sorted(k for k in results if k.endswith("_path"))}')
         try:
-            arr = read_raster(path, self.backend_args)
+            arr, file_nodata = read_raster(
+                path, self.backend_args, with_nodata=True)
         except FileNotFoundError as e:
             raise FileNotFoundError(
                 f"modality '{mod.name}' ({mod.kind}): missing file {path} "
@@ -257,8 +271,10 @@ class LoadMultiModalImageFromFiles(BaseTransform):
                 f'{" selected" if bands is not None else ""} band(s) of '
                 f'dtype {arr.dtype}{hint}')
         if mod.kind == 'elevation':
+            nodata = self.nodata if file_nodata is None else \
+                self.nodata + (file_nodata, )
             arr = normalize_elevation(
-                arr, self.elevation_norm, self.nodata, path,
+                arr, self.elevation_norm, nodata, path,
                 (results.get('elevation_range') or {}).get(key))
         else:
             arr = arr.astype(np.float32)

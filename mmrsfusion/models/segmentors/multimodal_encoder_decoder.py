@@ -48,7 +48,10 @@ class MultiModalEncoderDecoder(EncoderDecoder):
       (inputs are already normalised by the data preprocessor) before
       inference, for modality-missing evaluation, e.g. ``tools/test.py
       CONFIG CKPT --cfg-options model.drop_modalities="['dsm']"``. It does
-      not apply to ``loss``.
+      not apply to ``loss`` unless ``drop_modalities_in_training=True``:
+      then the same channels are zeroed in training too, which trains and
+      tests "the same model fed the other modalities only" (a
+      single-modality baseline with an identical architecture).
 
     Args:
         backbone, decode_head, neck, train_cfg, data_preprocessor,
@@ -66,6 +69,9 @@ class MultiModalEncoderDecoder(EncoderDecoder):
             head. Defaults to all of the spec.
         drop_modalities (list[str] | str, optional): See above. Defaults to
             none.
+        drop_modalities_in_training (bool): Also zero ``drop_modalities``
+            in :meth:`loss` (after the data preprocessor, so after batch
+            augmentations such as MCRM). Defaults to False.
         patch_size (int | tuple[int, int], optional): Defaults to the
             backbone's ``patch_size`` attribute, if any.
         test_cfg (dict, optional): As for :class:`EncoderDecoder`; defaults
@@ -81,6 +87,7 @@ class MultiModalEncoderDecoder(EncoderDecoder):
                  modalities: Optional[Sequence[dict]] = None,
                  aux_modalities: Optional[Sequence[str]] = None,
                  drop_modalities: Optional[Union[str, Sequence[str]]] = None,
+                 drop_modalities_in_training: bool = False,
                  patch_size: Optional[Union[int, Tuple[int, int]]] = None,
                  train_cfg: OptConfigType = None,
                  test_cfg: OptConfigType = None,
@@ -105,6 +112,7 @@ class MultiModalEncoderDecoder(EncoderDecoder):
                     '`modalities` (or use a backbone that has one)')
         self.modalities = parse_modalities(modalities, 'model.modalities')
         self.drop_modalities = drop_modalities
+        self.drop_modalities_in_training = bool(drop_modalities_in_training)
 
         if patch_size is None:
             patch_size = getattr(self.backbone, 'patch_size', None)
@@ -207,7 +215,11 @@ class MultiModalEncoderDecoder(EncoderDecoder):
 
     def loss(self, inputs: Tensor, data_samples: SampleList) -> dict:
         """Losses: ``decode.*`` from the decode head on label-sized logits
-        and, with auxiliary heads, ``aux_<modality>.<aux loss name>``."""
+        and, with auxiliary heads, ``aux_<modality>.<aux loss name>``.
+        With ``drop_modalities_in_training`` the ``drop_modalities`` are
+        zeroed first."""
+        if self.drop_modalities_in_training:
+            inputs = self.drop_inputs(inputs)
         feats = self.backbone(inputs)
         if self.with_auxiliary_head:
             fused, modal = self.neck(feats, return_modalities=True)

@@ -204,6 +204,22 @@ def test_zscore_flat_and_custom_nodata():
         normalize_elevation(dsm, 'log')
 
 
+def test_gdal_nodata_tag_is_honoured(tmp_path):
+    dsm = _dsm()
+    dsm[3, 4] = -32767.
+    path = _tif(tmp_path / 'd.tif', dsm, extratags=[(42113, 's', 0,
+                                                     '-32767', True)])
+    assert read_raster(path, with_nodata=True)[1] == -32767.
+    res = _load(
+        RGB_DSM,
+        img_path=_tif(tmp_path / 'a.tif', _rgb(), photometric='rgb'),
+        dsm_path=path)
+    valid = dsm != -32767.
+    assert res['img'][3, 4, 3] == 0
+    assert res['img'][..., 3][valid].min() == 0
+    assert res['img'][..., 3][valid].max() == 1
+
+
 def test_zscore_option_in_transform(tmp_path):
     dsm = _dsm()
     t = LoadMultiModalImageFromFiles(RGB_DSM, elevation_norm='zscore')

@@ -1,0 +1,94 @@
+# MoBaNet demo on the CPU: the full method (shared frozen ViT, CPIA, DGFM,
+# UperNet, MCRM + aux heads + hard-pixel loss, sliding-window test) with a
+# tiny DINOv2-style ViT (width 64, depth 4, 4 heads, patch 8) on the synthetic
+# RGB + DSM data. Trains in a few minutes on 2 cores.
+#
+# No pretrained weights can be downloaded here, so the "pretrained" frozen
+# ViT is random (seeded), written with the official DINOv2 key names and
+# converted like a real one:
+#   python tools/misc/make_synthetic_dataset.py data/synthetic_mm
+#   python tools/misc/make_tiny_vit_checkpoint.py \
+#       pretrain/dinov2_tiny_demo_pretrain.pth
+#   python tools/model_converters/dinov2.py \
+#       pretrain/dinov2_tiny_demo_pretrain.pth \
+#       pretrain/dinov2_tiny_demo_converted.pth
+#   python tools/train.py configs/mobanet/demo_tinyvit_synthetic.py \
+#       --work-dir work_dirs/mobanet_demo
+#   python tools/test.py configs/mobanet/demo_tinyvit_synthetic.py \
+#       work_dirs/mobanet_demo/iter_1500.pth --work-dir work_dirs/mobanet_demo
+#   # RGB only at test time (DSM zeroed after normalisation):
+#   ... --cfg-options model.drop_modalities="['dsm']"
+# The checkpoint holds only the trained weights (TrainableCheckpointHook);
+# tools/test.py re-attaches the frozen ViT from the converted file.
+_base_ = [
+    '../_base_/models/mobanet_dinov2_vitb.py',
+    '../_base_/datasets/synthetic_mm.py',
+    '../_base_/default_runtime.py',
+]
+width = 64  # token width of the tiny ViT
+norm_cfg = dict(type='BN', requires_grad=True)
+model = dict(
+    data_preprocessor=dict(
+        modalities={{_base_.modalities}},
+        size={{_base_.crop_size}},
+        batch_augments=[
+            dict(type='MCRM', modalities={{_base_.modalities}}, ratio=0.25)
+        ]),
+    backbone=dict(
+        modalities={{_base_.modalities}},
+        arch=dict(
+            _delete_=True,
+            embed_dims=width,
+            num_layers=4,
+            num_heads=4,
+            feedforward_channels=4 * width),
+        # one block per stage; patch 8 (the cars are 6-9 pixels long) and
+        # the checkpoint's 16 x 16 pos-embed grid belonging to 128 inputs
+        out_indices=[0, 1, 2, 3],
+        encoder_cfg=dict(img_size=128, patch_size=8),
+        frozen_checkpoint='pretrain/dinov2_tiny_demo_converted.pth'),
+    neck=dict(in_channels=[width] * 4, out_channels=64),
+    decode_head=dict(
+        in_channels=[64] * 4, channels=32, norm_cfg=norm_cfg),
+    auxiliary_head=dict(in_channels=64, channels=32, norm_cfg=norm_cfg),
+    # whole 200 x 176 test tiles: 6 windows of 128, stride 64
+    test_cfg=dict(mode='slide', crop_size=(128, 128), stride=(64, 64)))
+
+train_dataloader = dict(batch_size=8)
+
+# CPU schedule: AdamW, linear warm-up then cosine, 1500 iterations.
+max_iters = 1500
+warmup_iters = 100
+optim_wrapper = dict(
+    type='OptimWrapper',
+    optimizer=dict(
+        type='AdamW', lr=1e-3, betas=(0.9, 0.999), weight_decay=0.01),
+    clip_grad=None,
+    paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0))
+param_scheduler = [
+    dict(
+        type='LinearLR',
+        start_factor=1e-2,
+        by_epoch=False,
+        begin=0,
+        end=warmup_iters),
+    dict(
+        type='CosineAnnealingLR',
+        T_max=max_iters - warmup_iters,
+        eta_min=1e-5,
+        by_epoch=False,
+        begin=warmup_iters,
+        end=max_iters),
+]
+# No validation during training: tools/test.py evaluates the result.
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters)
+val_cfg = None
+val_dataloader = None
+val_evaluator = None
+test_cfg = dict(type='TestLoop')
+
+randomness = dict(seed=42)
+default_hooks = dict(
+    logger=dict(interval=50),
+    checkpoint=dict(interval=max_iters, max_keep_ckpts=1, save_best=None))
+custom_hooks = [dict(type='TrainableCheckpointHook')]

@@ -1,0 +1,152 @@
+"""The base dataset configs parse, build their datasets on real files and
+feed the data preprocessor."""
+import os
+import os.path as osp
+
+import cv2
+import numpy as np
+import pytest
+import tifffile
+from mmengine.config import Config
+from mmengine.dataset import pseudo_collate
+from mmengine.registry import init_default_scope
+
+import mmrsfusion  # noqa: F401
+from mmseg.registry import DATASETS, MODELS
+from mmrsfusion.datasets import generate_synthetic_dataset
+from mmrsfusion.utils import total_channels
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+CFG_DIR = osp.join(REPO, 'configs', '_base_', 'datasets')
+IMAGENET_MEAN = [123.675, 116.28, 103.53]
+
+
+@pytest.fixture(autouse=True)
+def _mmseg_scope():
+    init_default_scope('mmseg')
+
+
+def _cfg(name):
+    return Config.fromfile(osp.join(CFG_DIR, name))
+
+
+def _build(loader_cfg, root, **extra):
+    ds = dict(loader_cfg['dataset'], data_root=root, **extra)
+    return DATASETS.build(ds)
+
+
+@pytest.mark.parametrize('name', ['synthetic_mm.py', 'vaihingen_mm.py',
+                                  'potsdam_mm.py'])
+def test_common_shape_of_the_configs(name):
+    cfg = _cfg(name)
+    mods = cfg.modalities
+    assert [m['kind'] for m in mods] == ['optical', 'elevation']
+    assert mods[0]['mean'] == IMAGENET_MEAN
+    for m in mods:
+        assert len(m['mean']) == len(m['std']) == m['channels']
+    assert cfg.val_evaluator['type'] == 'ISPRSMetric'
+    assert cfg.test_evaluator == cfg.val_evaluator
+    # evaluation on eroded labels of the test split
+    for loader in (cfg.val_dataloader, cfg.test_dataloader):
+        prefix = loader['dataset']['data_prefix']
+        assert prefix['seg_map_path'] == 'ann_eroded_dir/test'
+        assert prefix['img_path'] == 'img_dir/test'
+    assert cfg.train_dataloader['dataset']['data_prefix'][
+        'seg_map_path'] == 'ann_dir/train'
+    types = [t['type'] for t in cfg.train_pipeline]
+    assert types[:2] == ['LoadMultiModalImageFromFiles', 'LoadAnnotations']
+    assert types[-1] == 'PackSegInputs' and 'RandomCrop' in types
+    assert cfg.train_pipeline[0]['modalities'] == mods
+    assert cfg.data_preprocessor['modalities'] == mods
+    assert tuple(cfg.data_preprocessor['size']) == tuple(cfg.crop_size)
+    pp = MODELS.build(cfg.data_preprocessor)
+    assert pp.num_channels == total_channels(mods)
+
+
+def test_crop_sizes():
+    assert tuple(_cfg('synthetic_mm.py').crop_size) == (128, 128)
+    assert tuple(_cfg('vaihingen_mm.py').crop_size) == (256, 256)
+    assert tuple(_cfg('potsdam_mm.py').crop_size) == (256, 256)
+    assert _cfg('synthetic_mm.py').data_root == 'data/synthetic_mm'
+
+
+def test_synthetic_config_end_to_end(tmp_path):
+    root = generate_synthetic_dataset(
+        str(tmp_path / 'synthetic_mm'), num_train=4, num_test=2)
+    cfg = _cfg('synthetic_mm.py')
+    train = _build(cfg.train_dataloader, root)
+    test = _build(cfg.test_dataloader, root)
+    assert len(train) == 4 and len(test) == 2
+    pp = MODELS.build(cfg.data_preprocessor)
+    np.random.seed(0)
+    batch = [train[i] for i in range(4)]
+    for s in batch:
+        assert s['inputs'].shape[0] == 4
+        assert s['inputs'].shape[1:] == s['data_samples'].gt_sem_seg.shape
+    out = pp(pseudo_collate(batch), training=True)
+    assert out['inputs'].shape == (4, 4, 128, 128)
+    # whole test tiles, eroded labels (255 present), no padding
+    batch = [test[i] for i in range(2)]
+    seg = batch[0]['data_samples'].gt_sem_seg.data
+    assert (seg == 255).any() and seg[seg != 255].max() <= 5
+    out = pp(pseudo_collate(batch), training=False)
+    assert out['inputs'].shape == (2, 4, 200, 176)
+    # DSM channel: min-max normalised per tile ([0, 1], mean 0 / std 1)
+    dsm = out['inputs'][:, 3]
+    assert dsm.min() >= 0 and dsm.max() <= 1 and dsm.max() > 0.99
+
+
+def _fake_isprs(root, stem, bands, split):
+    rng = np.random.default_rng(0)
+    for d in ('img_dir', 'dsm_dir', 'ndsm_dir', 'ann_dir', 'ann_eroded_dir'):
+        os.makedirs(osp.join(root, d, split), exist_ok=True)
+    img = rng.integers(0, 256, (40, 36, bands)).astype(np.uint8)
+    kwargs = dict(photometric='rgb')
+    if bands > 3:
+        kwargs['extrasamples'] = ['unspecified']
+    tifffile.imwrite(f'{root}/img_dir/{split}/{stem}.tif', img, **kwargs)
+    dsm = (250 + 30 * rng.random((40, 36))).astype(np.float32)
+    dsm[0, 0] = -9999.
+    tifffile.imwrite(f'{root}/dsm_dir/{split}/{stem}.tif', dsm)
+    cv2.imwrite(f'{root}/ndsm_dir/{split}/{stem}.png',
+                rng.integers(0, 256, (40, 36)).astype(np.uint8))
+    lab = rng.integers(0, 6, (40, 36)).astype(np.uint8)
+    cv2.imwrite(f'{root}/ann_dir/{split}/{stem}.png', lab)
+    lab[0] = 255
+    cv2.imwrite(f'{root}/ann_eroded_dir/{split}/{stem}.png', lab)
+    return img
+
+
+@pytest.mark.parametrize('name,stem,bands,optical', [
+    ('vaihingen_mm.py', 'area1', 3, [0, 1, 2]),
+    ('potsdam_mm.py', '2_10', 4, [0, 1, 2]),
+])
+def test_isprs_configs_load_a_converted_tile(tmp_path, name, stem, bands,
+                                             optical):
+    cfg = _cfg(name)
+    root = str(tmp_path)
+    img = _fake_isprs(root, stem, bands, 'test')
+    _fake_isprs(root, stem, bands, 'train')
+    ds = _build(cfg.test_dataloader, root)
+    sample = ds[0]
+    x = sample['inputs'].numpy()
+    assert x.shape == (4, 40, 36)
+    np.testing.assert_array_equal(x[:3], img[..., optical].transpose(2, 0, 1))
+    assert x[3, 0, 0] == 0 and x[3].max() == 1
+    np.random.seed(0)
+    train = _build(cfg.train_dataloader, root)
+    assert train[0]['inputs'].shape == (4, 40, 36)  # tile smaller than crop
+
+
+def test_potsdam_config_options(tmp_path):
+    cfg = _cfg('potsdam_mm.py')
+    root = str(tmp_path)
+    img = _fake_isprs(root, '2_13', 4, 'test')
+    ds = _build(cfg.test_dataloader, root, optical_bands='IRRG',
+                elevation='ndsm')
+    info = ds.get_data_info(0)
+    assert info['dsm_path'].endswith(osp.join('ndsm_dir', 'test',
+                                              '2_13.png'))
+    x = ds[0]['inputs'].numpy()
+    np.testing.assert_array_equal(x[:3], img[..., [3, 0, 1]].transpose(2, 0,
+                                                                        1))
