@@ -15,7 +15,7 @@
 #   python tools/train.py configs/mobanet/demo_tinyvit_synthetic.py \
 #       --work-dir work_dirs/mobanet_demo
 #   python tools/test.py configs/mobanet/demo_tinyvit_synthetic.py \
-#       work_dirs/mobanet_demo/iter_1500.pth --work-dir work_dirs/mobanet_demo
+#       work_dirs/mobanet_demo/iter_600.pth --work-dir work_dirs/mobanet_demo
 #   # RGB only at test time (DSM zeroed after normalisation):
 #   ... --cfg-options model.drop_modalities="['dsm']"
 # The checkpoint holds only the trained weights (TrainableCheckpointHook);
@@ -56,9 +56,9 @@ model = dict(
 
 train_dataloader = dict(batch_size=8)
 
-# CPU schedule: AdamW, linear warm-up then cosine, 1500 iterations.
-max_iters = 1500
-warmup_iters = 100
+# CPU schedule: AdamW, linear warm-up then cosine, 600 iterations.
+max_iters = 600
+warmup_iters = 50
 optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(

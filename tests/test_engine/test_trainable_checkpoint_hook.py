@@ -118,7 +118,10 @@ def frozen_reference(assets, path=None):
 def trained(assets, tmp_path_factory):
     """A 2-iteration training run of the shrunk demo config."""
     work_dir = tmp_path_factory.mktemp('train')
-    runner = Runner.from_cfg(demo_cfg(assets, work_dir, 'train'))
+    runner = Runner.from_cfg(
+        demo_cfg(assets, work_dir, 'train', **{
+            'default_hooks.checkpoint.published_keys': ['meta', 'state_dict']
+        }))
     runner.train()
     return dict(
         runner=runner,
@@ -181,6 +184,19 @@ def test_tools_test_style_loading_restores_the_trained_model(
     for key, value in trained['state_dict'].items():
         assert torch.equal(state[key], value), key
     assert torch.equal(probe(runner.model), trained['logits'])
+
+
+def test_published_checkpoint(trained, assets):
+    """The MoBaNet recipe also publishes the last checkpoint with weights
+    and meta only: still without the frozen ViT, and loadable."""
+    import glob
+    (path, ) = glob.glob(str(trained['work_dir'] / 'iter_2-*.pth'))
+    ckpt = _load_checkpoint(path, map_location='cpu')
+    assert set(ckpt) == {'meta', 'state_dict'}
+    assert not [k for k in ckpt['state_dict'] if k.startswith(FROZEN_PREFIX)]
+    model = MODELS.build(demo_cfg(assets, '/tmp/unused', 'published').model)
+    load_trainable_checkpoint(model, path, strict=True)
+    assert torch.equal(probe(model), trained['logits'])
 
 
 def test_strict_load_checkpoint(trained, assets, tmp_path):
@@ -321,3 +337,15 @@ def test_vitl_checkpoint_size():
     full = _state_dict_bytes(config, frozen=True)
     assert 30e6 < trainable_only < 40e6  # 8,981,376 float32 + BN buffers
     assert full > 1.2e9
+
+
+def test_tta_model_is_unwrapped(trained, assets):
+    """tools/test.py --tta loads into SegTTAModel(module=segmentor), whose
+    checkpoint keys are the segmentor's: the frozen keys go there too."""
+    cfg = demo_cfg(assets, '/tmp/unused', 'tta')
+    tta = MODELS.build(dict(type='SegTTAModel', module=cfg.model))
+    ckpt = _load_checkpoint(trained['checkpoint'], map_location='cpu')
+    attached = attach_frozen(ckpt, tta)
+    assert attached and all(k.startswith(FROZEN_PREFIX) for k in attached)
+    load_trainable_checkpoint(tta, trained['checkpoint'], strict=True)
+    assert torch.equal(probe(tta.module), trained['logits'])

@@ -17,13 +17,15 @@ import time
 import torch
 from mmengine.config import Config, DictAction
 from mmengine.registry import init_default_scope
-from mmengine.runner import load_checkpoint
 
 
 def parse_args():
     parser = argparse.ArgumentParser(description='Benchmark a model')
     parser.add_argument('config', help='config file path')
-    parser.add_argument('--checkpoint', help='optional checkpoint to load')
+    parser.add_argument(
+        '--checkpoint',
+        help='optional checkpoint to load (a trainable-only checkpoint gets '
+        'its frozen backbone re-attached from the pretrained file)')
     parser.add_argument(
         '--shape', type=int, nargs=2, default=[256, 256], help='H W')
     parser.add_argument('--batch-size', type=int, default=1)
@@ -38,7 +40,8 @@ def parse_args():
 
 
 def peak_memory_mb(device: torch.device) -> float:
-    """Peak allocated GPU memory, or peak resident set size on the CPU."""
+    """Peak allocated GPU memory, or the process's peak resident set size
+    on the CPU (the whole process: Python, libraries, model, activations)."""
     if device.type == 'cuda':
         return torch.cuda.max_memory_allocated(device) / 2**20
     # ru_maxrss is in KiB on Linux.
@@ -54,12 +57,13 @@ def main():
     import mmrsfusion  # noqa: F401  registers the package's modules
     from mmseg.registry import MODELS
     from mmseg.structures import SegDataSample
+    from mmrsfusion.engine.hooks import load_trainable_checkpoint
     from mmrsfusion.utils import total_channels
 
     device = torch.device(args.device)
     model = MODELS.build(cfg.model)
     if args.checkpoint:
-        load_checkpoint(model, args.checkpoint, map_location='cpu')
+        load_trainable_checkpoint(model, args.checkpoint)
     model.to(device).eval()
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
 
@@ -95,7 +99,8 @@ def main():
     print(f'trainable params: {trainable} ({trainable / 1e6:.2f}M)')
     print(f'latency: {latency_ms:.2f} ms/batch')
     print(f'throughput: {args.batch_size * 1000 / latency_ms:.1f} img/s')
-    print(f'peak memory: {peak_memory_mb(device):.0f} MB')
+    kind = 'allocated' if device.type == 'cuda' else 'process peak RSS'
+    print(f'peak memory: {peak_memory_mb(device):.0f} MB ({kind})')
 
 
 if __name__ == '__main__':

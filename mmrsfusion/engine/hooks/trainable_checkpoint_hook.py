@@ -24,7 +24,7 @@ import torch
 import torch.nn as nn
 from mmengine.hooks import Hook
 from mmengine.logging import MMLogger
-from mmengine.model import is_model_wrapper
+from mmengine.model import BaseTTAModel, is_model_wrapper
 from mmengine.runner.checkpoint import (_load_checkpoint,
                                         _load_checkpoint_to_model)
 
@@ -37,7 +37,11 @@ META_KEY = 'frozen_weights'
 
 
 def _unwrap(model: nn.Module) -> nn.Module:
-    return model.module if is_model_wrapper(model) else model
+    """The segmentor inside DDP-style wrappers and TTA models (their
+    checkpoints hold the segmentor's keys, as mmengine loads them)."""
+    while is_model_wrapper(model) or isinstance(model, BaseTTAModel):
+        model = model.module
+    return model
 
 
 def frozen_owners(model: nn.Module) -> List[Tuple[str, nn.Module]]:

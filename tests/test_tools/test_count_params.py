@@ -1,0 +1,63 @@
+"""tools/analysis_tools/count_params.py on the MoBaNet configs: the
+reference-compatible trainable totals, exactly (paper Table IV: Base 1.91M,
++CPIA 3.99M, +DGFM 5.00M, full 6.18M; ViT-L 8.98M), and the output format:
+one ``<name> trainable=<int> frozen=<int>`` line per top-level submodule,
+then ``total trainable=<int> frozen=<int>``."""
+import os.path as osp
+import re
+import runpy
+import sys
+
+import pytest
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+SCRIPT = osp.join(ROOT, 'tools', 'analysis_tools', 'count_params.py')
+LINE = re.compile(r'^(\S+) trainable=(\d+) frozen=(\d+)$')
+
+
+def count_params(config, capsys, monkeypatch):
+    """Run the script as ``python count_params.py CONFIG``; its rows."""
+    monkeypatch.setattr(sys, 'argv', [SCRIPT, osp.join(ROOT, config)])
+    runpy.run_path(SCRIPT, run_name='__main__')
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.strip()]
+    rows = []
+    for line in lines:
+        match = LINE.match(line)
+        assert match, f'unexpected line {line!r}'
+        rows.append((match[1], int(match[2]), int(match[3])))
+    return rows
+
+
+@pytest.mark.parametrize('config,trainable,frozen', [
+    ('configs/mobanet/ablation/dinov2_vitb_potsdam_base.py', 1_908_352,
+     86_579_712),
+    ('configs/mobanet/ablation/dinov2_vitb_potsdam_cpia.py', 3_990_400,
+     86_579_712),
+    ('configs/mobanet/ablation/dinov2_vitb_potsdam_cpia_dgfm.py', 4_995_712,
+     86_579_712),
+    ('configs/mobanet/dinov2_vitb_potsdam.py', 6_179_456, 86_579_712),
+    ('configs/mobanet/dinov2_vitl_vaihingen.py', 8_981_376, 304_367_616),
+])
+def test_reference_totals(config, trainable, frozen, capsys, monkeypatch):
+    rows = count_params(config, capsys, monkeypatch)
+    total = rows[-1]
+    assert total == ('total', trainable, frozen)
+    parts = rows[:-1]
+    assert sum(r[1] for r in parts) == trainable
+    assert sum(r[2] for r in parts) == frozen
+    names = [r[0] for r in parts]
+    assert {'backbone', 'neck', 'decode_head'} <= set(names)
+    # only the backbone holds frozen weights (the shared ViT)
+    assert {r[0] for r in parts if r[2]} == {'backbone'}
+
+
+def test_full_model_breakdown(capsys, monkeypatch):
+    """The spec's per-part table for ViT-B: aux patch embedding 452,352 +
+    CPIA x4 2,082,048 = backbone; DGFM x4 + LayerNorms + projections =
+    neck; UperNet 669,568; aux heads 2 x 591,872."""
+    rows = dict((r[0], r[1:]) for r in count_params(
+        'configs/mobanet/dinov2_vitb_potsdam.py', capsys, monkeypatch))
+    assert rows['backbone'][0] == 452_352 + 2_082_048
+    assert rows['neck'][0] == 999_168 + 6_144 + 786_432
+    assert rows['decode_head'][0] == 669_568
+    assert rows['auxiliary_head'][0] == 1_183_744
