@@ -106,8 +106,11 @@ class MultiModalRandomRotate(RandomRotate):
 
     Same arguments as :class:`mmseg.datasets.transforms.RandomRotate`;
     ``pad_val`` may be a number (every channel) or one value per channel.
-    The stack is rotated channel by channel (OpenCV applies a border value
-    to at most 4 channels, and a scalar one to channel 0 only).
+    The stack is rotated channel by channel: OpenCV applies a border value
+    to at most 4 channels (a scalar one to channel 0 only), and its
+    warpAffine on more than 4 channels was seen to give wrong values
+    depending on process state. Use it instead of ``RandomRotate`` for
+    stacks of more than 4 channels.
     """
 
     def transform(self, results: dict) -> dict:
