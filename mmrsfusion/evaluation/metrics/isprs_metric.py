@@ -20,6 +20,11 @@ from mmseg.evaluation import IoUMetric
 from mmseg.registry import METRICS
 
 
+#: Default foreground classes: the first five ISPRS indices (impervious
+#: surfaces, building, low vegetation, tree, car); clutter (5) is excluded.
+FOREGROUND = (0, 1, 2, 3, 4)
+
+
 @METRICS.register_module()
 class ISPRSMetric(IoUMetric):
     """ISPRS metric: OA, per-class F1 / IoU, foreground mF1 / mIoU, Kappa.
@@ -79,8 +84,7 @@ class ISPRSMetric(IoUMetric):
 
     def __init__(self,
                  ignore_index: int = 255,
-                 foreground_classes: Sequence[Union[int, str]] = (0, 1, 2, 3,
-                                                                  4),
+                 foreground_classes: Sequence[Union[int, str]] = FOREGROUND,
                  precision: Optional[int] = 2,
                  collect_device: str = 'cpu',
                  output_dir: Optional[str] = None,
