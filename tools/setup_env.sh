@@ -19,7 +19,7 @@
 # import-checked; anything changed or broken triggers the install again.
 set -euo pipefail
 
-DEMO_CONFIG=${DEMO_CONFIG:-configs/baselines/early_fusion_r18_synthetic.py}
+DEMO_CONFIG=${DEMO_CONFIG:-configs/mobanet/demo_tinyvit_synthetic.py}
 
 # torch + torchvision: kept when an installed pair imports together, else
 # this pair from the package index. `===` (arbitrary equality) is essential:
@@ -157,8 +157,17 @@ setup() {
 
 run_demo() {
     local t0=$SECONDS work_dir=work_dirs/demo
+    local tiny=pretrain/dinov2_tiny_demo
     log "demo: synthetic data -> data/synthetic_mm"
     "$PY" tools/misc/make_synthetic_dataset.py data/synthetic_mm
+    if [ ! -f "${tiny}_converted.pth" ]; then
+        # MoBaNet's frozen "pretrained" ViT: random, seeded, written with the
+        # official DINOv2 key names and converted like a real checkpoint.
+        log "demo: tiny ViT checkpoint -> ${tiny}_converted.pth"
+        "$PY" tools/misc/make_tiny_vit_checkpoint.py "${tiny}_pretrain.pth"
+        "$PY" tools/model_converters/dinov2.py "${tiny}_pretrain.pth" \
+            "${tiny}_converted.pth"
+    fi
     log "demo: training $DEMO_CONFIG"
     "$PY" tools/train.py "$DEMO_CONFIG" --work-dir "$work_dir"
     local checkpoint

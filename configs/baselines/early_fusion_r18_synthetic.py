@@ -4,7 +4,7 @@
 #   python tools/misc/make_synthetic_dataset.py data/synthetic_mm
 #   python tools/train.py configs/baselines/early_fusion_r18_synthetic.py
 #   python tools/test.py configs/baselines/early_fusion_r18_synthetic.py \
-#       work_dirs/early_fusion_r18_synthetic/iter_300.pth
+#       work_dirs/early_fusion_r18_synthetic/iter_600.pth
 #
 # Test: whole 200x176 tiles, sliding window = the 128 training crop with
 # stride 64 (windows overlap, the last ones flush with the border), scored
@@ -13,7 +13,7 @@ _base_ = [
     '../_base_/models/early_fusion_r18.py',
     '../_base_/datasets/synthetic_mm.py',
     '../_base_/default_runtime.py',
-    '../_base_/schedules/schedule_300it_adamw_cpu.py',
+    '../_base_/schedules/schedule_600it_adamw_cpu.py',
 ]
 crop_size = {{_base_.crop_size}}
 # plain BN: single-process / CPU (SyncBN needs GPUs)

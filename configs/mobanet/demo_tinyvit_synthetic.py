@@ -24,6 +24,7 @@ _base_ = [
     '../_base_/models/mobanet_dinov2_vitb.py',
     '../_base_/datasets/synthetic_mm.py',
     '../_base_/default_runtime.py',
+    '../_base_/schedules/schedule_600it_adamw_cpu.py',
 ]
 width = 64  # token width of the tiny ViT
 norm_cfg = dict(type='BN', requires_grad=True)
@@ -56,39 +57,14 @@ model = dict(
 
 train_dataloader = dict(batch_size=8)
 
-# CPU schedule: AdamW, linear warm-up then cosine, 600 iterations.
-max_iters = 600
-warmup_iters = 50
-optim_wrapper = dict(
-    type='OptimWrapper',
-    optimizer=dict(
-        type='AdamW', lr=1e-3, betas=(0.9, 0.999), weight_decay=0.01),
-    clip_grad=None,
-    paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0))
-param_scheduler = [
-    dict(
-        type='LinearLR',
-        start_factor=1e-2,
-        by_epoch=False,
-        begin=0,
-        end=warmup_iters),
-    dict(
-        type='CosineAnnealingLR',
-        T_max=max_iters - warmup_iters,
-        eta_min=1e-5,
-        by_epoch=False,
-        begin=warmup_iters,
-        end=max_iters),
-]
 # No validation during training: tools/test.py evaluates the result.
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters)
 val_cfg = None
 val_dataloader = None
 val_evaluator = None
-test_cfg = dict(type='TestLoop')
 
 randomness = dict(seed=42)
 default_hooks = dict(
     logger=dict(interval=50),
-    checkpoint=dict(interval=max_iters, max_keep_ckpts=1, save_best=None))
+    checkpoint=dict(
+        interval={{_base_.max_iters}}, max_keep_ckpts=1, save_best=None))
 custom_hooks = [dict(type='TrainableCheckpointHook')]

@@ -1,5 +1,6 @@
 from .checkpoint import (UnsafeCheckpointError, checkpoint_safe_globals,
-                         load_checkpoint_safely)
+                         load_checkpoint_safely,
+                         save_checkpoint_atomically)
 from .modality import (KINDS, Modality, parse_modalities, split_modalities,
                        total_channels)
 
@@ -7,5 +8,5 @@ __all__ = [
     'KINDS', 'Modality', 'parse_modalities', 'split_modalities',
     'total_channels',
     'UnsafeCheckpointError', 'checkpoint_safe_globals',
-    'load_checkpoint_safely'
+    'load_checkpoint_safely', 'save_checkpoint_atomically'
 ]

@@ -16,8 +16,10 @@ A checkpoint that needs anything else is refused with
 :class:`UnsafeCheckpointError`, before any of its code can run.
 """
 import inspect
+import os
 import os.path as osp
 import pickle
+import tempfile
 from typing import List
 
 import numpy as np
@@ -141,6 +143,23 @@ def load_from_local(filename: str, map_location=None):
     if not osp.isfile(filename):
         raise FileNotFoundError(f'{filename} can not be found.')
     return load_checkpoint_safely(filename, map_location)
+
+
+def save_checkpoint_atomically(obj, filename: str) -> None:
+    """``torch.save(obj, filename)`` that never leaves a partial file: the
+    data go to a temporary file in the same folder (created if needed),
+    which then replaces ``filename`` in one step."""
+    folder = osp.dirname(osp.abspath(filename))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f'.{osp.basename(filename)}.', suffix='.tmp', dir=folder)
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            torch.save(obj, f)
+        os.replace(tmp, filename)
+    except BaseException:
+        os.unlink(tmp)
+        raise
 
 
 # torch < 2.5 has no ``safe_globals`` (and before 2.6 loads with

@@ -21,7 +21,8 @@ from mmengine.runner.checkpoint import _load_checkpoint, load_checkpoint
 from torch.utils.data import Dataset
 
 import mmrsfusion  # noqa: F401  (registers the safe local loader)
-from mmrsfusion.utils import UnsafeCheckpointError, load_checkpoint_safely
+from mmrsfusion.utils import (UnsafeCheckpointError, load_checkpoint_safely,
+                              save_checkpoint_atomically)
 
 
 class RunCode:
@@ -261,3 +262,24 @@ def test_runner_checkpoint_resume_and_load_from(tmp_path):
     for name, value in saved['state_dict'].items():
         torch.testing.assert_close(loaded.model.state_dict()[name], value)
     assert loaded.iter == 0  # load_from without resume: weights only
+
+
+class _Unpicklable:
+    """Fails half-way through ``torch.save``."""
+
+    def __reduce__(self):
+        raise RuntimeError('cannot pickle this')
+
+
+def test_atomic_save_round_trip_and_failure(tmp_path):
+    dst = tmp_path / 'sub' / 'weights.pth'
+    state = {'w': torch.arange(6.).reshape(2, 3)}
+    save_checkpoint_atomically(state, str(dst))  # creates the folder
+    assert torch.equal(load_checkpoint_safely(str(dst))['w'], state['w'])
+
+    # A failing save keeps the previous file intact and leaves no temporary.
+    with pytest.raises(RuntimeError, match='cannot pickle'):
+        save_checkpoint_atomically(
+            {'w': torch.zeros(1000), 'bad': _Unpicklable()}, str(dst))
+    assert torch.equal(load_checkpoint_safely(str(dst))['w'], state['w'])
+    assert os.listdir(dst.parent) == ['weights.pth']

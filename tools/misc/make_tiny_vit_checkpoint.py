@@ -27,13 +27,13 @@ at 1e-5, which makes an untrained ViT an identity map; trained ViTs have
 values around 0.1-1).
 """
 import argparse
-import os
-import os.path as osp
 from collections import OrderedDict
 from typing import Dict
 
 import torch
 import torch.nn as nn
+
+from mmrsfusion.utils import save_checkpoint_atomically
 
 
 def make_state_dict(embed_dims: int = 64,
@@ -118,9 +118,7 @@ def main(argv=None):
     sd = make_state_dict(args.embed_dims, args.depth, args.patch_size,
                          args.grid, args.mlp_ratio, args.layer_scale,
                          args.seed)
-    if osp.dirname(args.out):
-        os.makedirs(osp.dirname(args.out), exist_ok=True)
-    torch.save(sd, args.out)
+    save_checkpoint_atomically(sd, args.out)
     numel = sum(t.numel() for t in sd.values())
     print(f'{args.out}: {len(sd)} tensors, {numel} parameters (DINOv2 key '
           f'names; embed_dims={args.embed_dims}, depth={args.depth}, '

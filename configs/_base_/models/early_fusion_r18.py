@@ -1,7 +1,6 @@
 # Early-fusion baseline: the optical and DSM channels stacked into ONE input
 # tensor (rgb:3 + dsm:1 = 4 channels) for a standard mmseg encoder-decoder:
-# ResNetV1c-18 (output stride 32, 4 stages) + UPerHead (64 channels, the
-# decoder width of MoBaNet, so the comparison is like for like) and an
+# ResNetV1c-18 (output stride 32, 4 stages) + UPerHead (128 channels) and an
 # auxiliary FCNHead on stage 3 (training only).
 #
 # A dataset config provides `data_preprocessor` (MultiModalSegDataPreProcessor
@@ -54,7 +53,7 @@ model = dict(
         in_channels=[64, 128, 256, 512],
         in_index=[0, 1, 2, 3],
         pool_scales=(1, 2, 3, 6),
-        channels=64,
+        channels=128,
         dropout_ratio=0.1,
         num_classes=6,
         norm_cfg=norm_cfg,

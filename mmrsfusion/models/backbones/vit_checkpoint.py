@@ -40,7 +40,9 @@ from collections import OrderedDict
 from typing import Callable, Dict, Optional, Sequence
 
 import torch
-from mmengine.runner.checkpoint import CheckpointLoader, save_checkpoint
+from mmengine.runner.checkpoint import CheckpointLoader
+
+from mmrsfusion.utils import save_checkpoint_atomically
 
 StateDict = Dict[str, torch.Tensor]
 
@@ -196,7 +198,7 @@ def convert_file(src: str, dst: str, family: str) -> str:
     """
     original = load_checkpoint_file(src)
     state_dict = CONVERTERS[family](original)
-    save_checkpoint(
+    save_checkpoint_atomically(
         dict(state_dict=state_dict,
              meta=dict(converted_from=str(src), family=family)), str(dst))
     depth = len({key.split('.')[1] for key in state_dict
