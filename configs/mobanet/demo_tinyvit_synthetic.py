@@ -29,14 +29,8 @@ _base_ = [
 width = 64  # token width of the tiny ViT
 norm_cfg = dict(type='BN', requires_grad=True)
 model = dict(
-    data_preprocessor=dict(
-        modalities={{_base_.modalities}},
-        size={{_base_.crop_size}},
-        batch_augments=[
-            dict(type='MCRM', modalities={{_base_.modalities}}, ratio=0.25)
-        ]),
+    data_preprocessor={{_base_.data_preprocessor}},
     backbone=dict(
-        modalities={{_base_.modalities}},
         arch=dict(
             _delete_=True,
             embed_dims=width,

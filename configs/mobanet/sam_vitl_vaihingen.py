@@ -8,12 +8,6 @@ _base_ = [
     '../_base_/datasets/vaihingen_mm.py',
     './_base_/mobanet_recipe.py',
 ]
-model = dict(
-    data_preprocessor=dict(
-        modalities={{_base_.modalities}},
-        size={{_base_.crop_size}},
-        batch_augments=[
-            dict(type='MCRM', modalities={{_base_.modalities}}, ratio=0.25)
-        ]),
-    backbone=dict(modalities={{_base_.modalities}}))
+# the dataset's modality spec and crop size (backbone and MCRM follow)
+model = dict(data_preprocessor={{_base_.data_preprocessor}})
 train_dataloader = dict(batch_size=6)

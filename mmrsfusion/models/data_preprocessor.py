@@ -8,7 +8,7 @@ import torch.nn as nn
 from mmseg.models import SegDataPreProcessor
 from mmseg.registry import MODELS
 from mmseg.utils import stack_batch
-from mmrsfusion.utils import Modality, parse_modalities
+from mmrsfusion.utils import Modality, fill_modalities, parse_modalities
 
 
 def spec_mean_std(
@@ -88,7 +88,9 @@ class MultiModalSegDataPreProcessor(SegDataPreProcessor):
         pad_val (float): Image padding value (normalised units). Default 0.
         seg_pad_val (int): Label padding value. Defaults to 255.
         batch_augments (list[dict], optional): Configs of batch
-            augmentations, built from the ``MODELS`` registry.
+            augmentations, built from the ``MODELS`` registry; one that
+            takes a ``modalities`` argument (e.g. ``MCRM``) and does not set
+            it gets this spec.
         test_cfg (dict, optional): ``size`` / ``size_divisor`` at test time.
     """
 
@@ -124,7 +126,8 @@ class MultiModalSegDataPreProcessor(SegDataPreProcessor):
         self.num_channels = len(mean)
         augments = nn.ModuleList()
         for cfg in batch_augments or []:
-            aug = MODELS.build(cfg) if isinstance(cfg, dict) else cfg
+            aug = MODELS.build(fill_modalities(cfg, modalities, MODELS)) \
+                if isinstance(cfg, dict) else cfg
             if not callable(aug):
                 raise TypeError(f'batch_augments: {cfg!r} did not build a '
                                 f'callable')

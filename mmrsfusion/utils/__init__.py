@@ -1,12 +1,11 @@
 from .checkpoint import (UnsafeCheckpointError, checkpoint_safe_globals,
-                         load_checkpoint_safely,
-                         save_checkpoint_atomically)
-from .modality import (KINDS, Modality, parse_modalities, split_modalities,
-                       total_channels)
+                         load_checkpoint_safely, save_checkpoint_atomically)
+from .modality import (KINDS, Modality, fill_modalities, parse_modalities,
+                       split_modalities, total_channels)
 
 __all__ = [
-    'KINDS', 'Modality', 'parse_modalities', 'split_modalities',
-    'total_channels',
+    'KINDS', 'Modality', 'fill_modalities', 'parse_modalities',
+    'split_modalities', 'total_channels',
     'UnsafeCheckpointError', 'checkpoint_safe_globals',
     'load_checkpoint_safely', 'save_checkpoint_atomically'
 ]

@@ -14,7 +14,9 @@ raw values), ``'elevation'`` (DSM / nDSM; normalised per tile when loaded)
 or ``'band'`` (any other raster, e.g. a NIR or SAR band; loaded as raw
 values).
 """
-from typing import Dict, NamedTuple, Sequence, Tuple, Union
+import copy
+import inspect
+from typing import Dict, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
 
@@ -122,3 +124,33 @@ def split_modalities(x: torch.Tensor, spec: ModalitySpec,
             f'({", ".join(f"{m.name}:{m.channels}" for m in mods)}) along '
             f'dim {dim}, got a tensor of shape {tuple(x.shape)}')
     return {m.name: x.narrow(dim, m.start, m.channels) for m in mods}
+
+
+def fill_modalities(cfg, spec: Optional[ModalitySpec], registry):
+    """Let a config inherit the modality spec declared elsewhere.
+
+    The spec is stated once, in the data preprocessor (which the dataset
+    config provides); a backbone or batch augmentation that takes a
+    ``modalities`` argument and does not set it gets that spec.
+
+    Args:
+        cfg: A config dict with a ``type`` (anything else is returned as
+            is, e.g. an already built module).
+        spec: The spec to fill in; ``None`` leaves ``cfg`` unchanged.
+        registry: The registry ``cfg['type']`` is looked up in.
+
+    Returns:
+        ``cfg`` itself, or a shallow copy with ``modalities=spec`` when its
+        class's ``__init__`` takes ``modalities`` and ``cfg`` lacks it.
+    """
+    if spec is None or not isinstance(cfg, dict) or 'modalities' in cfg:
+        return cfg
+    cls = cfg.get('type')
+    if isinstance(cls, str):
+        cls = registry.get(cls)
+    if not inspect.isclass(cls) or \
+            'modalities' not in inspect.signature(cls).parameters:
+        return cfg  # unknown types fail when built, with mmengine's error
+    filled = copy.copy(cfg)
+    filled['modalities'] = spec
+    return filled

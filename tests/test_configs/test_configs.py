@@ -147,7 +147,9 @@ def test_mobanet_recipe(name):
     assert (rgb.mean, rgb.std) == (IMAGENET['mean'], IMAGENET['std'])
     assert (dsm.mean, dsm.std) == ([0.0], [1.0])
     assert pre.size == (256, 256)
-    assert [m.name for m in model.backbone.modalities] == ['rgb', 'dsm']
+    # the backbone and MCRM take the spec from the data preprocessor
+    assert 'modalities' not in model.backbone
+    assert all('modalities' not in aug for aug in pre.batch_augments or [])
     loader = cfg.train_pipeline[0]
     assert loader.type == 'LoadMultiModalImageFromFiles'
     assert 'TrainableCheckpointHook' in [h.type for h in cfg.custom_hooks]

@@ -166,3 +166,19 @@ def test_plain_callable_batch_augment():
     pp = MultiModalSegDataPreProcessor(modalities=SPEC, batch_augments=[aug])
     out = pp(_batch(), training=True)
     assert calls == [(2, 5, 6, 7)] and (out['inputs'] == 0).all()
+
+
+def test_batch_augments_inherit_the_spec():
+    pp = MultiModalSegDataPreProcessor(
+        modalities=SPEC,
+        batch_augments=[
+            dict(type='MCRM', ratio=0.5),  # no spec: takes the preprocessor's
+            dict(type='MCRM', ratio=0.5,
+                 modalities=[dict(name='a', channels=4),
+                             dict(name='b', channels=1)]),
+            dict(type='_AddThousand'),  # takes no spec: left alone
+        ])
+    inherited, explicit = pp.batch_augments[0], pp.batch_augments[1]
+    assert [(m.name, m.channels) for m in inherited.targets] == \
+        [('rgb', 3), ('dsm', 1), ('nir', 1)]
+    assert [m.name for m in explicit.targets] == ['a', 'b']

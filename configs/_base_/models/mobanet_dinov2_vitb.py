@@ -18,8 +18,9 @@
 # checkpoints hold only the trainable weights (TrainableCheckpointHook in the
 # MoBaNet configs), again from this file whenever a checkpoint is loaded.
 #
-# A derived config sets model.data_preprocessor and the spec from its dataset
-# config (see configs/mobanet/dinov2_vitb_potsdam.py). The spec below is the
+# A derived config sets model.data_preprocessor={{_base_.data_preprocessor}}
+# from its dataset config (see configs/mobanet/dinov2_vitb_potsdam.py); the
+# backbone and MCRM take the modality spec from it. The spec below is the
 # default 4-channel ISPRS one (rgb:3 + dsm:1; 8-bit optical with ImageNet
 # statistics, DSM min-max normalised per tile to [0, 1] by the loader).
 # No top-level `data_preprocessor` / `modalities` / `crop_size` here: they
@@ -52,10 +53,6 @@ model = dict(
         batch_augments=[
             dict(
                 type='MCRM',
-                modalities=[
-                    dict(name='rgb', channels=3),
-                    dict(name='dsm', channels=1)
-                ],
                 ratio=0.25,
                 num_rects=1,
                 area_range=(0.1, 0.3),
@@ -64,10 +61,7 @@ model = dict(
         ]),
     backbone=dict(
         type='MultiStreamViT',
-        modalities=[
-            dict(name='rgb', channels=3),
-            dict(name='dsm', channels=1)
-        ],
+        # modalities: the data preprocessor's spec
         family='dinov2',
         arch='base',
         out_indices=[2, 5, 8, 11],
@@ -116,7 +110,7 @@ model = dict(
         # unused: the aux heads are trained by `aux_loss` below
         loss_decode=dict(
             type='CrossEntropyLoss', loss_weight=1.0, avg_non_ignore=True)),
-    aux_modalities=['rgb', 'dsm'],
+    aux_modalities=None,  # every modality of the spec
     # L = CE(P, Y) + lambda_aux * sum_m CE(P_m, Y; hard pixels of P)
     aux_loss=dict(type='HardPixelCrossEntropyLoss', loss_weight=0.01),
     # Modality-missing evaluation, e.g. RGB only:

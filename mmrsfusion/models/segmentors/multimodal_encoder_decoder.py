@@ -12,7 +12,7 @@ from mmseg.models.utils import resize
 from mmseg.registry import MODELS
 from mmseg.utils import (ConfigType, OptConfigType, OptMultiConfig,
                          OptSampleList, SampleList, add_prefix)
-from mmrsfusion.utils import parse_modalities
+from mmrsfusion.utils import fill_modalities, parse_modalities
 
 
 @MODELS.register_module()
@@ -55,7 +55,9 @@ class MultiModalEncoderDecoder(EncoderDecoder):
 
     Args:
         backbone, decode_head, neck, train_cfg, data_preprocessor,
-        pretrained, init_cfg: As for :class:`EncoderDecoder`.
+        pretrained, init_cfg: As for :class:`EncoderDecoder`. A backbone
+            that takes a ``modalities`` argument and does not set it gets
+            ``data_preprocessor['modalities']``, so the spec is stated once.
         auxiliary_head (dict | list[dict], optional): One config used for
             every modality of ``aux_modalities``, or one config each.
         aux_loss (dict, optional): Loss called as ``aux_loss(aux_logits,
@@ -94,6 +96,10 @@ class MultiModalEncoderDecoder(EncoderDecoder):
                  data_preprocessor: OptConfigType = None,
                  pretrained: Optional[str] = None,
                  init_cfg: OptMultiConfig = None):
+        if isinstance(data_preprocessor, dict):
+            # the spec is declared once, in the data preprocessor
+            backbone = fill_modalities(
+                backbone, data_preprocessor.get('modalities'), MODELS)
         super().__init__(
             backbone=backbone,
             decode_head=decode_head,

@@ -261,6 +261,32 @@ def test_logits_upsampled_to_padded_size_and_cropped():
         model.logits_to_input_size(low, (30, 26)), stretched)
 
 
+def test_backbone_inherits_the_data_preprocessors_spec():
+    spec = MODS + [dict(name='nir', channels=1, kind='band')]
+    cfg = model_cfg(
+        aux=False,
+        data_preprocessor=dict(
+            type='MultiModalSegDataPreProcessor',
+            modalities=[dict(m, mean=[0.] * m['channels'],
+                             std=[1.] * m['channels']) for m in spec]),
+        backbone=dict(type='_TinyMultiStreamConvNet', embed_dims=16),
+        neck=dict(type='DGFMNeck', in_channels=[16] * 4, out_channels=16,
+                  fusion='mean'))  # DGFM fuses exactly 2
+    cfg.pop('modalities')
+    model = MODELS.build(cfg)
+    assert [m.name for m in model.backbone.modalities] == \
+        ['rgb', 'dsm', 'nir']
+    assert model.modalities == model.backbone.modalities
+    out = model(torch.randn(2, 5, 16, 16), mode='tensor')
+    assert out.shape == (2, NUM_CLASSES, 16, 16)
+    # a backbone's own spec wins
+    cfg['backbone']['modalities'] = MODS
+    cfg['data_preprocessor']['modalities'] = [
+        dict(m, mean=[0.] * m['channels'], std=[1.] * m['channels'])
+        for m in MODS]
+    assert len(MODELS.build(cfg).backbone.modalities) == 2
+
+
 def test_patch_size_from_backbone_or_argument():
     assert build().patch_size == (4, 4)
     assert build(patch_size=(2, 8)).patch_size == (2, 8)
