@@ -1,0 +1,42 @@
+"""The converted layout (folders, extensions), the ISPRS label colours and
+the constants shared by the converter modules."""
+from ..isprs import ISPRS_PALETTE
+
+#: RGB colour of each class index (ISPRS colour coding).
+PALETTE = tuple(tuple(c) for c in ISPRS_PALETTE)
+#: Colour of boundary pixels in the eroded (``_noBoundary``) labels.
+BOUNDARY_COLOUR = (0, 0, 0)
+IGNORE_INDEX = 255
+#: Default colour tolerance: a label pixel whose every channel is within this
+#: many levels of a palette colour is snapped to it; farther pixels -> 255.
+COLOUR_TOLERANCE = 10
+#: A label file with more off-palette pixels than this fraction is refused:
+#: it is most likely not a colour-coded label (e.g. an image in a folder
+#: that looked like ground truth).
+MAX_UNKNOWN_FRACTION = 0.05
+#: Elevation values treated as no-data (besides NaN / inf and the TIFF's
+#: GDAL_NODATA tag). Only used for statistics; values are written unchanged.
+NODATA_VALUES = (-9999.0, )
+
+#: role -> (folder in OUT_DIR, file extension)
+LAYOUT = {
+    'img': ('img_dir', '.tif'),
+    'dsm': ('dsm_dir', '.tif'),
+    'ndsm': ('ndsm_dir', '.png'),
+    'ann': ('ann_dir', '.png'),
+    'ann_eroded': ('ann_eroded_dir', '.png'),
+}
+ROLE_NAMES = {
+    'img': 'optical image',
+    'dsm': 'DSM',
+    'ndsm': 'nDSM',
+    'ann': 'label',
+    'ann_eroded': 'eroded label',
+}
+MANIFEST = 'conversion.json'
+ELEVATION_MISMATCH = ('error', 'resize')
+
+
+class ConversionError(RuntimeError):
+    """Raised for anything that stops a conversion; the message says what
+    was looked for, which files are involved and what to do."""
