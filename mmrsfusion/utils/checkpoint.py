@@ -156,6 +156,12 @@ def save_checkpoint_atomically(obj, filename: str) -> None:
     try:
         with os.fdopen(fd, 'wb') as f:
             torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        # mkstemp makes the file private (0600); give it open()'s mode
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, filename)
     except BaseException:
         os.unlink(tmp)

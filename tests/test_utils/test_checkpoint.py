@@ -276,6 +276,10 @@ def test_atomic_save_round_trip_and_failure(tmp_path):
     state = {'w': torch.arange(6.).reshape(2, 3)}
     save_checkpoint_atomically(state, str(dst))  # creates the folder
     assert torch.equal(load_checkpoint_safely(str(dst))['w'], state['w'])
+    # the permissions a plain torch.save would give, not mkstemp's 0600
+    plain = tmp_path / 'plain.pth'
+    torch.save(state, plain)
+    assert dst.stat().st_mode == plain.stat().st_mode
 
     # A failing save keeps the previous file intact and leaves no temporary.
     with pytest.raises(RuntimeError, match='cannot pickle'):

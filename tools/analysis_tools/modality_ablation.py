@@ -7,11 +7,14 @@ config, all with the same seed and schedule:
 
 ==============  =========================================================
 ``fused``       the config as it is (e.g. MoBaNet with MCRM)
-``no_mcrm``     the same without batch augmentations (MCRM off)
+``no_mcrm``     the same without MCRM: no masking (batch augmentations),
+                no auxiliary heads and no hard-pixel loss, MoBaNet's
+                "without MCRM" model of Tables IV and V
 ``<m>_only``    the same architecture fed modality ``m`` only: every other
                 modality zeroed after normalisation in training AND testing
                 (``model.drop_modalities=[...]``,
-                ``model.drop_modalities_in_training=True``)
+                ``model.drop_modalities_in_training=True``), without
+                masking and with the auxiliary head of ``m`` only
 ==============  =========================================================
 
 and tests ``fused`` and ``no_mcrm`` also with each modality missing
@@ -133,25 +136,57 @@ def read_metrics(work_dir: str) -> Dict[str, float]:
         return json.load(f)
 
 
+def ablation_runs(names: List[str]) -> Dict[str, Dict]:
+    """``--cfg-options`` of each run, for the modality names ``names``."""
+    runs = {
+        'fused': {},
+        # MoBaNet's "without MCRM" (Table IV/V): no masking, and no aux heads
+        # or hard-pixel loss either (they are part of MCRM)
+        'no_mcrm': {
+            'model.data_preprocessor.batch_augments': None,
+            'model.auxiliary_head': None,
+            'model.aux_loss': None,
+            'model.aux_modalities': None,
+        },
+    }
+    for keep in names:
+        # one modality: nothing to balance, so no masking; its own aux head
+        runs[f'{keep}_only'] = {
+            'model.drop_modalities': [n for n in names if n != keep],
+            'model.drop_modalities_in_training': True,
+            'model.data_preprocessor.batch_augments': None,
+            'model.aux_modalities': [keep],
+        }
+    return runs
+
+
+def resolve_config(config: str) -> str:
+    """Absolute path of ``config``, given relative to the current folder or
+    to the repository root."""
+    for path in (config, osp.join(ROOT, config)):
+        if osp.isfile(path):
+            return osp.abspath(path)
+    sys.exit(f'config {config!r} not found (relative to {os.getcwd()} or '
+             f'{ROOT})')
+
+
 def main(argv=None):
     args = parse_args(argv)
-    config = args.config
-    cfg = Config.fromfile(osp.join(ROOT, config) if not osp.isabs(config)
-                          and not osp.exists(config) else config)
-    names = [m['name'] for m in cfg.model.data_preprocessor.modalities]
+    # train.py / test.py run in ROOT: hand them absolute paths only
+    config = resolve_config(args.config)
+    args.work_dir = osp.abspath(args.work_dir)
+    cfg = Config.fromfile(config)
+    spec = cfg.model.get('data_preprocessor', {}).get('modalities') or \
+        cfg.model.get('modalities')
+    if not spec:
+        sys.exit(f'{config}: no modality spec in model.data_preprocessor.'
+                 'modalities or model.modalities')
+    names = [m['name'] for m in spec]
     base = dict(args.cfg_options)
     if args.iters:
         base.update(schedule_options(cfg, args.iters))
 
-    runs = {
-        'fused': {},
-        'no_mcrm': {'model.data_preprocessor.batch_augments': None},
-    }
-    for keep in names:
-        runs[f'{keep}_only'] = {
-            'model.drop_modalities': [n for n in names if n != keep],
-            'model.drop_modalities_in_training': True,
-        }
+    runs = ablation_runs(names)
     if args.runs:
         unknown = set(args.runs) - set(runs)
         if unknown:
@@ -174,6 +209,9 @@ def main(argv=None):
                 cmd += ['--cfg-options'] + train_opts
             run(cmd, osp.join(work_dir, 'train.log'))
             ckpt = last_checkpoint(work_dir)
+            if ckpt is None:
+                sys.exit(f'[{name}] training wrote no checkpoint in '
+                         f'{work_dir} (is checkpoint saving disabled?)')
         else:
             print(f'[{name}] using {ckpt}', flush=True)
         tests = {'all': opts.get('model.drop_modalities', [])}
@@ -213,10 +251,11 @@ def main(argv=None):
                 line += f', {m}-only model {get[f"{m}_only", "all"]:.2f}'
         print(line)
     for name, label in (('fused', 'with MCRM'), ('no_mcrm', 'without MCRM')):
-        for m in names[1:]:
+        for m in names:
             if (name, 'all') in get and (name, f'no_{m}') in get:
+                kept = '+'.join(n for n in names if n != m)
                 drop = get[name, 'all'] - get[name, f'no_{m}']
-                print(f'{names[0]}-only test ({m} zeroed), {label}: mIoU '
+                print(f'{kept}-only test ({m} zeroed), {label}: mIoU '
                       f'{get[name, f"no_{m}"]:.2f} (drop {drop:.2f} from '
                       f'{get[name, "all"]:.2f})')
 

@@ -80,6 +80,12 @@ class MCRMTransform(BaseTransform):
             raise ValueError(f'MCRMTransform: expected an (H, W, '
                              f'{self.num_channels}) image, got shape '
                              f'{img.shape}')
+        for name, fill in self.fills.items():
+            if not np.array_equal(np.asarray(fill).astype(img.dtype), fill):
+                raise TypeError(
+                    f'MCRMTransform: fill value {fill} of {name!r} does not '
+                    f'fit the {img.dtype} image; use a float image (as '
+                    'LoadMultiModalImageFromFiles gives) or integer fills')
         if np.random.rand() >= self.prob:
             return results
         mod = self.targets[np.random.randint(len(self.targets))]

@@ -83,10 +83,19 @@ class CPIA(BaseModule):
                 for _ in range(num_modalities))
             self.adapter_up = nn.ModuleList(
                 nn.Linear(d, embed_dims) for _ in range(num_modalities))
-            for up in self.adapter_up:
-                nn.init.zeros_(up.weight)
-                nn.init.zeros_(up.bias)
+            self._zero_init_adapters()
             self.dropout = nn.Dropout(adapter_dropout)
+
+    def _zero_init_adapters(self) -> None:
+        # zero up-projections: each adapter starts as the identity
+        for up in self.adapter_up:
+            nn.init.zeros_(up.weight)
+            nn.init.zeros_(up.bias)
+
+    def init_weights(self) -> None:
+        super().init_weights()
+        if self.mode == 'adapter':  # an init_cfg must not undo the zeros
+            self._zero_init_adapters()
 
     def prompts(self, x: torch.Tensor) -> torch.Tensor:
         """The per-modality prompts ``P``, ``(M, B, N, C)``, of streams

@@ -117,6 +117,7 @@ class MultiModalEncoderDecoder(EncoderDecoder):
                     'MultiModalEncoderDecoder: no modality spec; set '
                     '`modalities` (or use a backbone that has one)')
         self.modalities = parse_modalities(modalities, 'model.modalities')
+        self._check_same_spec()
         self.drop_modalities = drop_modalities
         self.drop_modalities_in_training = bool(drop_modalities_in_training)
 
@@ -129,6 +130,22 @@ class MultiModalEncoderDecoder(EncoderDecoder):
         if auxiliary_head is not None:
             self._init_modality_aux_heads(auxiliary_head, aux_modalities,
                                           aux_loss)
+
+    def _check_same_spec(self) -> None:
+        """The backbone and data preprocessor, if they have a spec, must
+        agree with ``modalities``: channels are dropped and split by it."""
+        layout = [(m.name, m.channels) for m in self.modalities]
+        for owner in ('backbone', 'data_preprocessor'):
+            spec = getattr(getattr(self, owner), 'modalities', None)
+            if spec is None:
+                continue
+            other = [(m.name, m.channels)
+                     for m in parse_modalities(spec, f'model.{owner}')]
+            if other != layout:
+                raise ValueError(
+                    f'model.modalities {layout} differs from '
+                    f'model.{owner}.modalities {other}; state the spec once, '
+                    'in the data preprocessor')
 
     def _init_modality_aux_heads(self, auxiliary_head, aux_modalities,
                                  aux_loss) -> None:

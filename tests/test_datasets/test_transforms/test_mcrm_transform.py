@@ -96,3 +96,10 @@ def test_errors():
         MCRMTransform(RGB_DSM, prob=1.5)
     with pytest.raises(ValueError, match=r'\(H, W, 4\)'):
         MCRMTransform(RGB_DSM)(dict(img=np.zeros((8, 8, 3), np.float32)))
+    # a float fill cannot go into an 8-bit image; integer fills can
+    uint8 = dict(img=np.full((8, 8, 4), 7, np.uint8))
+    with pytest.raises(TypeError, match=r"fill value \[123.675.*'rgb'.*uint8"):
+        MCRMTransform(RGB_DSM, prob=1.0,
+                      fill_value=dict(rgb=[123.675, 116.28, 103.53]))(uint8)
+    out = MCRMTransform(RGB_DSM, prob=1.0, fill_value=0)(uint8)['img']
+    assert out.dtype == np.uint8 and (out == 0).any()

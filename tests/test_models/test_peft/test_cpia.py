@@ -131,3 +131,20 @@ def test_built_from_registry():
     cpia = MODELS.build(
         dict(type='CPIA', embed_dims=32, num_modalities=3, mode='adapter'))
     assert isinstance(cpia, CPIA) and cpia.num_modalities == 3
+
+
+def test_adapter_starts_as_identity_despite_init_cfg():
+    """A Linear init_cfg (here constant 0.5) must not undo the zero
+    up-projections: the adapter term is 0 after init_weights."""
+    cpia = CPIA(embed_dims=16, num_modalities=2, mode='adapter',
+                init_cfg=dict(type='Constant', layer='Linear', val=0.5))
+    cpia.init_weights()
+    assert cpia.down[0].weight.eq(0.5).all()  # the init_cfg did run
+    for up in cpia.adapter_up:
+        assert not up.weight.any() and not up.bias.any()
+    x = torch.randn(2, 3, 5, 16)
+    prompts = cpia.prompts(x)
+    cpia.eval()
+    # adapter output = x exactly: W_up = 0, b_up = 0
+    torch.testing.assert_close(cpia(x), x)
+    assert prompts.abs().sum() > 0

@@ -287,6 +287,15 @@ def test_backbone_inherits_the_data_preprocessors_spec():
     assert len(MODELS.build(cfg).backbone.modalities) == 2
 
 
+def test_conflicting_specs_are_refused():
+    with pytest.raises(ValueError, match=r"model.modalities \[\('rgb', 3\), "
+                       r"\('nir', 1\)\] differs from "
+                       r"model.backbone.modalities \[\('rgb', 3\), "
+                       r"\('dsm', 1\)\]"):
+        build(modalities=[dict(name='rgb', channels=3),
+                          dict(name='nir', channels=1)])
+
+
 def test_patch_size_from_backbone_or_argument():
     assert build().patch_size == (4, 4)
     assert build(patch_size=(2, 8)).patch_size == (2, 8)
