@@ -1,5 +1,6 @@
 from .checkpoint import (UnsafeCheckpointError, checkpoint_safe_globals,
                          load_checkpoint_safely, save_checkpoint_atomically)
+from .config import load_config
 from .modality import (KINDS, Modality, fill_modalities, parse_modalities,
                        split_modalities, total_channels)
 
@@ -7,5 +8,5 @@ __all__ = [
     'KINDS', 'Modality', 'fill_modalities', 'parse_modalities',
     'split_modalities', 'total_channels',
     'UnsafeCheckpointError', 'checkpoint_safe_globals',
-    'load_checkpoint_safely', 'save_checkpoint_atomically'
+    'load_checkpoint_safely', 'save_checkpoint_atomically', 'load_config'
 ]

@@ -7,6 +7,7 @@ import re
 import runpy
 import sys
 
+import pytest
 import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
@@ -91,3 +92,11 @@ def test_trainable_only_checkpoint(tmp_path, capsys, monkeypatch):
         f'model.backbone.frozen_checkpoint={frozen}'
     ], capsys, monkeypatch)
     assert int(found['trainable'][0]) == 224_768
+    # loading is strict: without the pretrained file the frozen weights
+    # cannot be re-attached and the benchmark refuses to run
+    with pytest.raises(FileNotFoundError, match='missing.pth'):
+        benchmark([
+            DEMO, '--checkpoint', path, '--shape', '32', '32', '--device',
+            'cpu', '--cfg-options',
+            f'model.backbone.frozen_checkpoint={tmp_path / "missing.pth"}'
+        ], capsys, monkeypatch)

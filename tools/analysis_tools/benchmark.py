@@ -15,8 +15,12 @@ import resource
 import time
 
 import torch
-from mmengine.config import Config, DictAction
-from mmengine.registry import init_default_scope
+from mmengine.config import DictAction
+from mmseg.registry import MODELS
+from mmseg.structures import SegDataSample
+
+from mmrsfusion.engine.hooks import load_trainable_checkpoint
+from mmrsfusion.utils import load_config, total_channels
 
 
 def parse_args():
@@ -50,15 +54,7 @@ def peak_memory_mb(device: torch.device) -> float:
 
 def main():
     args = parse_args()
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    init_default_scope(cfg.get('default_scope', 'mmseg'))
-    import mmrsfusion  # noqa: F401  registers the package's modules
-    from mmseg.registry import MODELS
-    from mmseg.structures import SegDataSample
-    from mmrsfusion.engine.hooks import load_trainable_checkpoint
-    from mmrsfusion.utils import total_channels
+    cfg = load_config(args.config, args.cfg_options)
 
     device = torch.device(args.device)
     model = MODELS.build(cfg.model)

@@ -14,9 +14,11 @@ import argparse
 from typing import List, Tuple
 
 import torch
-from mmengine.config import Config, DictAction
-from mmengine.registry import init_default_scope
+from mmengine.config import DictAction
+from mmseg.registry import MODELS
 from torch import nn
+
+from mmrsfusion.utils import load_config
 
 
 def parse_args():
@@ -63,15 +65,7 @@ def count_parameters(model: nn.Module) -> List[Tuple[str, int, int]]:
 
 def main():
     args = parse_args()
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    init_default_scope(cfg.get('default_scope', 'mmseg'))
-    if cfg.get('custom_imports'):
-        from mmengine.utils import import_modules_from_strings
-        import_modules_from_strings(**cfg.custom_imports)
-    import mmrsfusion  # noqa: F401  registers the package's modules
-    from mmseg.registry import MODELS
+    cfg = load_config(args.config, args.cfg_options)
 
     with torch.device('meta'):
         model = MODELS.build(cfg.model)
