@@ -10,7 +10,7 @@
 #   MMRS_PYTHON      interpreter that creates it (default: python3)
 #   PIP_FIND_LINKS   extra wheel folders/URLs for pip (find-links in pip.conf
 #                    works too), e.g. a prebuilt mmcv wheel: without one, mmcv
-#                    is built from source (about 25 minutes on 2 cores).
+#                    is built from source (about 12 minutes on 2 cores).
 #   MMRS_PYTEST_ARGS pytest options for `test` (default: -n 2)
 #   DEMO_CONFIG      config of the `demo` target (default below)
 #
@@ -118,12 +118,12 @@ install() {
     else
         log "installing $MMCV_SPEC with ops: a wheel from PIP_FIND_LINKS /" \
             "find-links or pip's cache if there is one, else a build from" \
-            "source (about 25 minutes on 2 cores)"
+            "source (about 12 minutes on 2 cores)"
         MMCV_WITH_OPS=1 pip_install --no-build-isolation "$MMCV_SPEC"
         if ! mmcv_ok; then
             # A wheel built against another torch: its ops do not load.
             log "the installed mmcv's ops do not load with this torch;" \
-                "building $MMCV_SPEC from source (about 25 minutes)"
+                "building $MMCV_SPEC from source (about 12 minutes)"
             MMCV_WITH_OPS=1 pip_install --no-build-isolation --no-cache-dir \
                 --no-binary mmcv --force-reinstall --no-deps "$MMCV_SPEC"
         fi
@@ -156,7 +156,9 @@ setup() {
 }
 
 run_demo() {
-    local t0=$SECONDS work_dir=work_dirs/demo
+    # tools/train.py's default work dir: work_dirs/<config name>
+    local t0=$SECONDS work_dir
+    work_dir=work_dirs/$(basename "$DEMO_CONFIG" .py)
     local tiny=pretrain/dinov2_tiny_demo
     log "demo: synthetic data -> data/synthetic_mm"
     "$PY" tools/misc/make_synthetic_dataset.py data/synthetic_mm
