@@ -162,6 +162,12 @@ class MultiStreamViT(BaseModule):
                  encoder_cfg: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
         if isinstance(init_cfg, dict) and init_cfg.get('type') == 'Pretrained':
+            extra = sorted(set(init_cfg) - {'type', 'checkpoint'})
+            if extra:
+                raise ValueError(
+                    f"MultiStreamViT.init_cfg: type='Pretrained' takes only "
+                    f"'checkpoint' (the file is loaded into the frozen encoder "
+                    f"as frozen_checkpoint is), got {extra}")
             if frozen_checkpoint not in (None, init_cfg['checkpoint']):
                 raise ValueError('frozen_checkpoint and init_cfg.checkpoint '
                                  'name different files')

@@ -397,6 +397,18 @@ def test_init_weights_loads_frozen_then_inits_aux(tmp_path, how):
                        src.encoder.patch_embed.projection.weight)
 
 
+def test_pretrained_init_cfg_options_are_refused():
+    with pytest.raises(ValueError, match=r"takes only 'checkpoint'.*"
+                       r"\['prefix'\]"):
+        MultiStreamViT(MODS, arch=TINY, encoder_cfg=ENC['dinov2'],
+                       init_cfg=dict(type='Pretrained', checkpoint='x.pth',
+                                     prefix='backbone.'))
+    with pytest.raises(ValueError, match='name different files'):
+        MultiStreamViT(MODS, arch=TINY, encoder_cfg=ENC['dinov2'],
+                       frozen_checkpoint='a.pth',
+                       init_cfg=dict(type='Pretrained', checkpoint='b.pth'))
+
+
 def test_load_frozen_fails_loudly_on_architecture_mismatch(tmp_path):
     wide = MultiStreamViT(
         MODS, arch=dict(TINY, embed_dims=96), encoder_cfg=ENC['dinov2'])
