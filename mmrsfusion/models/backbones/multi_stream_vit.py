@@ -218,12 +218,13 @@ class MultiStreamViT(BaseModule):
         depth = self.encoder.num_layers
         if out_indices is None:
             out_indices = [(k + 1) * depth // 4 - 1 for k in range(4)]
-        out_indices = [i % depth if -depth <= i < depth else i
-                       for i in out_indices]
+        given = list(out_indices)
+        out_indices = [i % depth if -depth <= i < depth else i for i in given]
         if (not out_indices or any(not 0 <= i < depth for i in out_indices)
                 or sorted(set(out_indices)) != out_indices):
             raise ValueError(f'out_indices: expected increasing block '
-                             f'indices in [0, {depth}), got {out_indices}')
+                             f'indices in [0, {depth}) (or negative from '
+                             f'the end), got {given}')
         self.out_indices = out_indices
         self.num_stages = len(out_indices)
         self._stage_starts = {
