@@ -4,17 +4,15 @@ from typing import Optional
 
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
-from mmengine.utils import import_modules_from_strings
 
 
 def load_config(filename: str, cfg_options: Optional[dict] = None) -> Config:
-    """Read ``filename``, merge ``cfg_options`` (``--cfg-options``), set the
-    config's default scope (``mmseg`` if unset) and import its
-    ``custom_imports``, so that every module it names is registered."""
+    """Read ``filename`` (``Config.fromfile`` also imports its
+    ``custom_imports``), merge ``cfg_options`` (``--cfg-options``) and set
+    the config's default scope (``mmseg`` if unset), so that every module
+    it names resolves in the registries."""
     cfg = Config.fromfile(filename)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     init_default_scope(cfg.get('default_scope', 'mmseg'))
-    if cfg.get('custom_imports'):
-        import_modules_from_strings(**cfg.custom_imports)
     return cfg
