@@ -33,15 +33,19 @@ Converted layout (``OUT_DIR``)::
                                            RGBIR -> R,G,B,IR)
     dsm_dir/{train,test}/{stem}.tif        DSM, H x W float32, raw heights,
                                            no-data values kept as they are
-    ndsm_dir/{train,test}/{stem}.png       Potsdam nDSM, H x W uint8
-    ann_dir/{train,test}/{stem}.png        class index 0..5, 255 = unknown
-    ann_eroded_dir/{train,test}/{stem}.png eroded labels, 255 = ignore
+    ndsm_dir/{train,test}/{stem}.tif       Potsdam nDSM, H x W uint8
+    ann_dir/{train,test}/{stem}.tif        class index 0..5, 255 = unknown
+    ann_eroded_dir/{train,test}/{stem}.tif eroded labels, 255 = ignore
     conversion.json                        manifest: arguments, sources,
                                            per-tile elevation statistics
 
 ``stem`` is the tile id (``area1``, ``2_10``) for whole tiles, or
 ``{tile}_{x0}_{y0}_{x1}_{y1}`` for clips (mmseg's naming; x is the column).
-TIFFs are written with zlib (deflate) compression.
+All rasters are TIFFs with zlib (deflate) compression, stored in
+:data:`TILE_SIZE` tiles, so that a training window is read without decoding
+the whole tile (:class:`LoadMultiModalRandomWindow`);
+``tools/dataset_converters/retile.py`` converts data written before (PNG
+labels, stripped TIFFs).
 
 Labels
     RGB colour-coded labels become class indices 0..5 (:data:`PALETTE`).

@@ -22,10 +22,12 @@ NODATA_VALUES = (-9999.0, )
 LAYOUT = {
     'img': ('img_dir', '.tif'),
     'dsm': ('dsm_dir', '.tif'),
-    'ndsm': ('ndsm_dir', '.png'),
-    'ann': ('ann_dir', '.png'),
-    'ann_eroded': ('ann_eroded_dir', '.png'),
+    'ndsm': ('ndsm_dir', '.tif'),
+    'ann': ('ann_dir', '.tif'),
+    'ann_eroded': ('ann_eroded_dir', '.tif'),
 }
+#: (rows, columns) of the tiles of every written TIFF.
+TILE_SIZE = (256, 256)
 ROLE_NAMES = {
     'img': 'optical image',
     'dsm': 'DSM',

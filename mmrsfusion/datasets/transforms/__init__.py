@@ -3,8 +3,10 @@ from .loading import (LoadMultiModalImageFromFiles, normalize_elevation,
                       read_raster)
 from .mcrm import MCRMTransform
 from .optical_only import OpticalOnly
+from .windowed_loading import LoadMultiModalRandomWindow, read_tiff_window
 
 __all__ = [
     'LoadMultiModalImageFromFiles', 'normalize_elevation', 'read_raster',
-    'OpticalOnly', 'MultiModalPad', 'MultiModalRandomRotate', 'MCRMTransform'
+    'OpticalOnly', 'MultiModalPad', 'MultiModalRandomRotate', 'MCRMTransform',
+    'LoadMultiModalRandomWindow', 'read_tiff_window'
 ]
