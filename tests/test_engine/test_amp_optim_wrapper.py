@@ -1,0 +1,121 @@
+"""MixedPrecisionOptimWrapper on the CPU: bfloat16 autocast in a real
+training step built the way the runner builds it, float32 weights and
+optimizer state, frozen weights untouched; the --amp switches of
+tools/train.py and tools/test.py."""
+import copy
+import os.path as osp
+import runpy
+import sys
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.optim import build_optim_wrapper
+from mmengine.runner import Runner
+
+from mmengine.registry import init_default_scope
+from mmengine.structures import PixelData
+from mmseg.registry import MODELS
+from mmseg.structures import SegDataSample
+
+import mmrsfusion  # noqa: F401
+from mmrsfusion.utils import load_config
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+DEMO = osp.join(ROOT, 'configs', 'mobanet', 'demo_tinyvit_synthetic.py')
+
+pytestmark = pytest.mark.skipif(torch.cuda.is_available(),
+                                reason='the CPU path')
+
+
+def build():
+    """The demo model (tiny random frozen ViT, CPIA, DGFM, MCRM) in
+    training."""
+    init_default_scope('mmseg')
+    torch.manual_seed(0)
+    cfg = load_config(DEMO)
+    cfg.model.backbone.frozen_checkpoint = None
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    return model.train()
+
+
+def batch():
+    gen = torch.Generator().manual_seed(0)
+    inputs, samples = [], []
+    for _ in range(2):
+        inputs.append(torch.randint(0, 256, (4, 48, 40), generator=gen))
+        s = SegDataSample(metainfo=dict(img_shape=(48, 40),
+                                        ori_shape=(48, 40)))
+        s.gt_sem_seg = PixelData(
+            data=torch.randint(0, 6, (1, 48, 40), generator=gen))
+        samples.append(s)
+    return dict(inputs=inputs, data_samples=samples)
+
+
+def wrapper_cfg(**kwargs):
+    return dict(type='MixedPrecisionOptimWrapper',
+                optimizer=dict(type='AdamW', lr=1e-3), **kwargs)
+
+
+def test_train_step_in_bfloat16_keeps_float32_weights():
+    model = build()
+    wrapper = build_optim_wrapper(model, wrapper_cfg())
+    dtypes = []
+    model.backbone.stage_adapters[0].up.register_forward_hook(
+        lambda m, i, o: dtypes.append(o.dtype))
+    frozen = copy.deepcopy(model.backbone.encoder.state_dict())
+    cpia = model.backbone.stage_adapters[0].up.weight.detach().clone()
+    log_vars = model.train_step(batch(), wrapper)
+    assert dtypes == [torch.bfloat16]  # the forward ran under autocast
+    assert torch.isfinite(log_vars['loss'])
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    assert not torch.equal(model.backbone.stage_adapters[0].up.weight, cpia)
+    for key, value in model.backbone.encoder.state_dict().items():
+        assert torch.equal(value, frozen[key]), key
+    state = wrapper.state_dict()
+    assert 'loss_scaler' not in state
+    exp_avg = next(iter(state['state'].values()))['exp_avg']
+    assert exp_avg.dtype == torch.float32
+    # a state dict saved on a GPU (with a scaler) resumes here
+    wrapper.load_state_dict(dict(copy.deepcopy(state), loss_scaler={}))
+    # outside the optimizer context: float32 again
+    dtypes.clear()
+    model.loss(**model.data_preprocessor(batch(), True))
+    assert dtypes == [torch.float32]
+
+
+def test_float16_on_cpu_is_refused():
+    with pytest.raises(ValueError, match='bfloat16 only'):
+        build_optim_wrapper(build(), wrapper_cfg(dtype='float16'))
+    wrapper = build_optim_wrapper(build(),
+                                  wrapper_cfg(dtype='bfloat16'))
+    assert wrapper.cast_dtype == torch.bfloat16
+
+
+@pytest.mark.parametrize('script,flag', [('train', 'optim_wrapper'),
+                                         ('test', 'test_cfg')])
+def test_amp_flags(script, flag, monkeypatch, tmp_path):
+    """--amp reaches the runner: the optimizer wrapper type, or the test
+    loop's autocast switch."""
+    seen = {}
+
+    def from_cfg(cfg):
+        seen['cfg'] = cfg
+        raise SystemExit(0)
+
+    monkeypatch.setattr(Runner, 'from_cfg', staticmethod(from_cfg))
+    args = [DEMO]
+    args += ['ckpt.pth'] if script == 'test' else []
+    monkeypatch.setattr(sys, 'argv', [script] + args +
+                        ['--amp', '--work-dir', str(tmp_path)])
+    with pytest.raises(SystemExit):
+        runpy.run_path(osp.join(ROOT, 'tools', f'{script}.py'),
+                       run_name='__main__')
+    cfg = seen['cfg']
+    if script == 'train':
+        assert cfg.optim_wrapper.type == 'MixedPrecisionOptimWrapper'
+        assert cfg.optim_wrapper.loss_scale == 'dynamic'
+    else:
+        assert cfg.test_cfg.fp16 is True
+    assert isinstance(cfg, Config)
