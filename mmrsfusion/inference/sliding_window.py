@@ -9,27 +9,30 @@ from torch import Tensor
 Window = Tuple[int, int, int, int]
 
 
+def window_spans(size: int, crop: int, stride: int) -> List[Tuple[int, int]]:
+    """``(start, stop)`` of mmseg's sliding windows along one axis.
+
+    A window starts every ``stride``; the last one is shifted to be flush
+    with the border, and a side smaller than ``crop`` gives one window of
+    that side.
+    """
+    grids = max(size - crop + stride - 1, 0) // stride + 1
+    spans = []
+    for idx in range(grids):
+        stop = min(idx * stride + crop, size)
+        spans.append((max(stop - crop, 0), stop))
+    return spans
+
+
 def slide_windows(height: int, width: int, crop_size: Sequence[int],
                   stride: Sequence[int]) -> List[Window]:
-    """The windows of mmseg's ``EncoderDecoder.slide_inference``, row-major.
-
-    A window starts every ``stride``; the last row / column is shifted to be
-    flush with the border, and a side smaller than the window gives one
-    window of that side. So all windows have the same size,
-    ``(min(h_crop, height), min(w_crop, width))``, and can be batched.
-    """
-    h_crop, w_crop = crop_size
-    h_stride, w_stride = stride
-    h_grids = max(height - h_crop + h_stride - 1, 0) // h_stride + 1
-    w_grids = max(width - w_crop + w_stride - 1, 0) // w_stride + 1
-    windows = []
-    for h_idx in range(h_grids):
-        y2 = min(h_idx * h_stride + h_crop, height)
-        y1 = max(y2 - h_crop, 0)
-        for w_idx in range(w_grids):
-            x2 = min(w_idx * w_stride + w_crop, width)
-            windows.append((y1, y2, max(x2 - w_crop, 0), x2))
-    return windows
+    """The windows of mmseg's ``EncoderDecoder.slide_inference``, row-major
+    (the grid of :func:`window_spans` on each axis). All have the same
+    size, ``(min(h_crop, height), min(w_crop, width))``, so they can be
+    batched."""
+    return [(y1, y2, x1, x2)
+            for y1, y2 in window_spans(height, crop_size[0], stride[0])
+            for x1, x2 in window_spans(width, crop_size[1], stride[1])]
 
 
 def accumulate_windows(encode: Callable[[Tensor], Tensor],
