@@ -1,7 +1,6 @@
 """Mapping a whole scene: sliding-window inference over rasters of any
 size, block by block, into GeoTIFFs."""
 import hashlib
-import logging
 import os
 import os.path as osp
 import sys
@@ -11,13 +10,12 @@ from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 import rasterio
 import torch
-from mmengine.logging import MMLogger
 from mmengine.model import revert_sync_batchnorm
-from mmengine.runner import load_checkpoint
 from mmengine.utils import ProgressBar
 
 from mmseg.registry import DATASETS, MODELS
 from mmrsfusion.datasets.transforms.loading import normalize_elevation
+from mmrsfusion.engine import load_trainable_checkpoint
 from mmrsfusion.utils import Modality, load_config, parse_modalities
 from .raster_scene import RasterScene, Span
 from .scene_output import NODATA, PROB_SCALE, SceneOutputs
@@ -32,25 +30,16 @@ def load_segmentor(config: str,
                    checkpoint: str,
                    device: str = 'cpu',
                    cfg_options: Optional[dict] = None):
-    """Build the config's model as ``tools/test.py``'s runner does: build,
-    ``init_weights`` (which loads a frozen backbone's ``frozen_checkpoint``),
-    then the checkpoint (non-strict: ours hold only the trained weights).
+    """Build the config's model and load ``checkpoint`` into it strictly,
+    re-attaching frozen weights it was saved without from the backbone's
+    ``frozen_checkpoint`` (as ``tools/test.py``'s runner does).
 
     Returns:
         tuple: ``(model, cfg)``, the model in eval mode on ``device``.
     """
     cfg = load_config(config, cfg_options)
     model = MODELS.build(cfg.model)
-    logger = MMLogger.get_current_instance()
-    level = logger.level
-    logger.setLevel(logging.WARNING)  # not one line per parameter
-    try:
-        model.init_weights()
-    finally:
-        logger.setLevel(level)
-    ckpt = load_checkpoint(
-        model, checkpoint, map_location='cpu', strict=False,
-        logger='current')
+    ckpt = load_trainable_checkpoint(model, checkpoint)
     model.dataset_meta = (ckpt.get('meta') or {}).get('dataset_meta')
     if device == 'cpu':
         model = revert_sync_batchnorm(model)
