@@ -73,7 +73,8 @@ class RasterScene:
         self.elevation_nodata = tuple(float(v) for v in elevation_nodata)
         self._datasets: Dict[str, rasterio.io.DatasetReader] = {}
         self._readers = {}
-        self._bands: Dict[str, List[int]] = {}
+        #: modality -> 1-based band indexes read from its file
+        self.bands: Dict[str, List[int]] = {}
         try:
             self._open(dict(bands or {}))
         except BaseException:
@@ -92,7 +93,7 @@ class RasterScene:
                         f"modality '{mod.name}': cannot open "
                         f'{self.paths[mod.name]} ({e})') from e
             self._datasets[mod.name] = ds
-            self._bands[mod.name] = self._select_bands(
+            self.bands[mod.name] = self._select_bands(
                 mod, ds, bands.get(mod.name))
         ref = self.modalities[0]
         ref_ds = self._datasets[ref.name]
@@ -176,7 +177,7 @@ class RasterScene:
         y0, y1, x0, x1 = span
         window = Window(x0, y0, x1 - x0, y1 - y0)
         reader = self._readers[name]
-        arr = np.moveaxis(reader.read(self._bands[name], window=window), 0,
+        arr = np.moveaxis(reader.read(self.bands[name], window=window), 0,
                           -1)
         valid = reader.dataset_mask(window=window) > 0
         mod = next(m for m in self.modalities if m.name == name)

@@ -235,7 +235,7 @@ def predict_scene(model,
         key = dict(fingerprint or {})
         key.update(
             inputs={n: _file_id(p) for n, p in scene.paths.items()},
-            bands={n: b for n, b in scene._bands.items()},
+            bands=scene.bands,
             block_size=block_size,
             crop_size=list(crop_size),
             stride=list(stride),
