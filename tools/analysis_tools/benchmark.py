@@ -13,6 +13,10 @@ on their values. Optional parts:
   forward, losses, backward, optimizer step: ``model.train_step`` with the
   config's optimizer wrapper, as the runner runs it) and its peak memory;
   with ``--amp`` also through ``MixedPrecisionOptimWrapper``;
+- ``--slide H W``: sliding-window inference on one H x W tile (the
+  config's slide ``crop_size`` / ``stride``, else ``--shape`` windows at
+  2/3 stride), one window per forward (mmseg's loop) vs
+  ``--batch-windows K`` per forward;
 - ``--data N``: training samples per second through the config's train
   dataset and pipeline (N samples, the data root of the config or
   ``--cfg-options train_dataloader.dataset.data_root=...``); when the
@@ -39,7 +43,7 @@ from contextlib import contextmanager, nullcontext
 
 import numpy as np
 import torch
-from mmengine.config import DictAction
+from mmengine.config import ConfigDict, DictAction
 from mmengine.logging import MMLogger
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
@@ -49,6 +53,7 @@ from mmseg.registry import DATASETS, MODELS
 from mmseg.structures import SegDataSample
 
 from mmrsfusion.engine.hooks import load_trainable_checkpoint
+from mmrsfusion.inference.sliding_window import slide_windows
 from mmrsfusion.utils import load_config, total_channels
 
 
@@ -70,6 +75,12 @@ def parse_args():
     parser.add_argument(
         '--amp', action='store_true',
         help='also measure mixed precision (fp16 on GPU, bf16 on CPU)')
+    parser.add_argument(
+        '--slide', type=int, nargs=2, metavar=('H', 'W'),
+        help='also time sliding-window inference on one H x W tile')
+    parser.add_argument(
+        '--batch-windows', type=int, default=8,
+        help='windows per forward of the batched slide inference')
     parser.add_argument(
         '--data', type=int, default=0, metavar='N',
         help='also time N training samples through the config\'s pipeline')
@@ -185,6 +196,37 @@ def train_batch(cfg, model, batch: int, shape, device) -> dict:
         sample.gt_sem_seg = PixelData(data=label.to(device))
         samples.append(sample)
     return dict(inputs=inputs, data_samples=samples)
+
+
+def bench_slide(model, tile_hw, crop, batch_windows, run, floor_ms):
+    """Slide inference on one tile: per-window vs batched windows."""
+    test_cfg = model.test_cfg
+    if test_cfg.get('mode') != 'slide':
+        test_cfg = dict(mode='slide', crop_size=tuple(crop),
+                        stride=tuple(max(1, c * 2 // 3) for c in crop))
+    h, w = tile_hw
+    channels = model.modalities[-1].stop
+    tile = torch.randn(1, channels, h, w, device=run['device'])
+    meta = dict(img_shape=(h, w), ori_shape=(h, w), pad_shape=(h, w),
+                padding_size=[0, 0, 0, 0])
+    n_windows = len(slide_windows(h, w, test_cfg['crop_size'],
+                                  test_cfg['stride']))
+    results = {}
+    for k in (1, batch_windows):
+        model.test_cfg = ConfigDict(test_cfg, batch_windows=k)
+        with torch.no_grad():
+            seconds = timed(
+                lambda: results.__setitem__(k, model.predict(
+                    tile, [SegDataSample(metainfo=dict(meta))])), **run)
+        floor = '' if floor_ms is None else \
+            f', {seconds * 1000 / (floor_ms * n_windows):.2f}x floor'
+        print(f'slide {h}x{w} ({n_windows} windows of '
+              f'{test_cfg["crop_size"]}, stride {test_cfg["stride"]}), '
+              f'{k} window(s) per forward: {seconds * 1000:.0f} ms{floor}')
+    diff = (results[1][0].seg_logits.data -
+            results[batch_windows][0].seg_logits.data).abs().max()
+    print(f'slide: max |logit difference| batched vs per-window '
+          f'{float(diff):.2e}')
 
 
 def bench_data(cfg, samples: int) -> None:
@@ -303,6 +345,13 @@ def main():
                   f'ms/step (batch {args.batch_size}{ratio}'
                   f'{vs_floor(step_s[precision], precision)}), {memory}')
         model.eval()
+
+    if args.slide:
+        per_window = None
+        if 'fp32' in floor_s:  # the floor of one window
+            per_window = floor_s['fp32'] * 1000 / args.batch_size
+        bench_slide(model, args.slide, args.shape, args.batch_windows, run,
+                    per_window)
 
     if args.data:
         bench_data(cfg, args.data)
