@@ -3,6 +3,7 @@ training step built the way the runner builds it, float32 weights and
 optimizer state, frozen weights untouched; the --amp switches of
 tools/train.py and tools/test.py."""
 import copy
+import importlib.util
 import os.path as osp
 import runpy
 import sys
@@ -14,9 +15,7 @@ from mmengine.optim import build_optim_wrapper
 from mmengine.runner import Runner
 
 from mmengine.registry import init_default_scope
-from mmengine.structures import PixelData
 from mmseg.registry import MODELS
-from mmseg.structures import SegDataSample
 
 import mmrsfusion  # noqa: F401
 from mmrsfusion.utils import load_config
@@ -30,27 +29,19 @@ pytestmark = pytest.mark.skipif(torch.cuda.is_available(),
 
 def build():
     """The demo model (tiny random frozen ViT, CPIA, DGFM, MCRM) in
-    training."""
+    training, and a batch as its dataloader gives it."""
     init_default_scope('mmseg')
-    torch.manual_seed(0)
     cfg = load_config(DEMO)
     cfg.model.backbone.frozen_checkpoint = None
-    model = MODELS.build(cfg.model)
-    model.init_weights()
-    return model.train()
-
-
-def batch():
-    gen = torch.Generator().manual_seed(0)
-    inputs, samples = [], []
-    for _ in range(2):
-        inputs.append(torch.randint(0, 256, (4, 48, 40), generator=gen))
-        s = SegDataSample(metainfo=dict(img_shape=(48, 40),
-                                        ori_shape=(48, 40)))
-        s.gt_sem_seg = PixelData(
-            data=torch.randint(0, 6, (1, 48, 40), generator=gen))
-        samples.append(s)
-    return dict(inputs=inputs, data_samples=samples)
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model).train()
+    spec = importlib.util.spec_from_file_location(
+        'benchmark', osp.join(ROOT, 'tools', 'analysis_tools',
+                              'benchmark.py'))
+    benchmark = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(benchmark)
+    return model, benchmark.train_batch(cfg, model, 2, (48, 40),
+                                        torch.device('cpu'))
 
 
 def wrapper_cfg(**kwargs):
@@ -59,14 +50,14 @@ def wrapper_cfg(**kwargs):
 
 
 def test_train_step_in_bfloat16_keeps_float32_weights():
-    model = build()
+    model, batch = build()
     wrapper = build_optim_wrapper(model, wrapper_cfg())
     dtypes = []
     model.backbone.stage_adapters[0].up.register_forward_hook(
         lambda m, i, o: dtypes.append(o.dtype))
     frozen = copy.deepcopy(model.backbone.encoder.state_dict())
     cpia = model.backbone.stage_adapters[0].up.weight.detach().clone()
-    log_vars = model.train_step(batch(), wrapper)
+    log_vars = model.train_step(copy.deepcopy(batch), wrapper)
     assert dtypes == [torch.bfloat16]  # the forward ran under autocast
     assert torch.isfinite(log_vars['loss'])
     assert all(p.dtype == torch.float32 for p in model.parameters())
@@ -81,14 +72,14 @@ def test_train_step_in_bfloat16_keeps_float32_weights():
     wrapper.load_state_dict(dict(copy.deepcopy(state), loss_scaler={}))
     # outside the optimizer context: float32 again
     dtypes.clear()
-    model.loss(**model.data_preprocessor(batch(), True))
+    model.loss(**model.data_preprocessor(batch, True))
     assert dtypes == [torch.float32]
 
 
 def test_float16_on_cpu_is_refused():
     with pytest.raises(ValueError, match='bfloat16 only'):
-        build_optim_wrapper(build(), wrapper_cfg(dtype='float16'))
-    wrapper = build_optim_wrapper(build(),
+        build_optim_wrapper(build()[0], wrapper_cfg(dtype='float16'))
+    wrapper = build_optim_wrapper(build()[0],
                                   wrapper_cfg(dtype='bfloat16'))
     assert wrapper.cast_dtype == torch.bfloat16
 

@@ -1,69 +1,48 @@
 """MultiStreamViT(with_cp=True): the frozen blocks are checkpointed in
 training (run again in backward, fewer tensors kept), with the same losses
 and gradients, which still reach CPIA and the auxiliary patch embedding."""
-import copy
+import importlib.util
+import os.path as osp
 
 import pytest
 import torch
 from mmengine.registry import init_default_scope
-from mmengine.structures import PixelData
 
 from mmseg.registry import MODELS
-from mmseg.structures import SegDataSample
 
 import mmrsfusion  # noqa: F401
+from mmrsfusion.utils import load_config
 
-MODS = [
-    dict(name='rgb', channels=3, mean=[0.] * 3, std=[1.] * 3),
-    dict(name='dsm', channels=1, mean=[0.], std=[1.]),
-]
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
+    osp.abspath(__file__)))))
+DEMO = osp.join(ROOT, 'configs', 'mobanet', 'demo_tinyvit_synthetic.py')
+MODS = [dict(name='rgb', channels=3), dict(name='dsm', channels=1)]
+
+
+def _benchmark():
+    spec = importlib.util.spec_from_file_location(
+        'benchmark', osp.join(ROOT, 'tools', 'analysis_tools',
+                              'benchmark.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def build(with_cp):
+    """The demo's MoBaNet (tiny random frozen ViT: width 64, depth 4)."""
     init_default_scope('mmseg')
+    cfg = load_config(DEMO)
+    cfg.model.backbone.update(frozen_checkpoint=None, with_cp=with_cp)
     torch.manual_seed(0)
-    norm = dict(type='BN', requires_grad=True)
-    model = MODELS.build(dict(
-        type='MultiModalEncoderDecoder',
-        data_preprocessor=dict(
-            type='MultiModalSegDataPreProcessor', modalities=MODS,
-            size=(32, 32)),
-        backbone=dict(
-            type='MultiStreamViT', family='dinov2', with_cp=with_cp,
-            arch=dict(embed_dims=64, num_layers=4, num_heads=2,
-                      feedforward_channels=128),
-            out_indices=[0, 1, 2, 3], stage_adapter=dict(type='CPIA'),
-            encoder_cfg=dict(img_size=32, patch_size=8)),
-        neck=dict(type='DGFMNeck', in_channels=[64] * 4, out_channels=16),
-        decode_head=dict(
-            type='UPerHeadNoBias', in_channels=[16] * 4,
-            in_index=[0, 1, 2, 3], channels=8, num_classes=4,
-            norm_cfg=norm, dropout_ratio=0.,
-            loss_decode=dict(type='CrossEntropyLoss', avg_non_ignore=True)),
-        auxiliary_head=dict(
-            type='FCNHeadNoBias', in_channels=16, in_index=0, channels=8,
-            num_convs=1, concat_input=False, num_classes=4, norm_cfg=norm,
-            dropout_ratio=0.)))
+    model = MODELS.build(cfg.model)
     model.init_weights()
-    return model.train()
+    return model.train(), cfg
 
 
-def batch():
-    gen = torch.Generator().manual_seed(0)
-    inputs, samples = [], []
-    for _ in range(2):
-        inputs.append(torch.randn(4, 40, 36, generator=gen))
-        s = SegDataSample(metainfo=dict(img_shape=(40, 36),
-                                        ori_shape=(40, 36)))
-        s.gt_sem_seg = PixelData(
-            data=torch.randint(0, 4, (1, 40, 36), generator=gen))
-        samples.append(s)
-    return dict(inputs=inputs, data_samples=samples)
-
-
-def loss_and_grads(model):
+def loss_and_grads(built):
     """Total loss, trainable gradients, calls of the first frozen block and
     bytes of the tensors autograd keeps for backward."""
+    model, cfg = built
     calls = []
     # a pre-hook: a recomputation stops once it has what backward needs,
     # before the block's forward hooks would run
@@ -75,7 +54,10 @@ def loss_and_grads(model):
         saved[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
         return t
 
-    data = model.data_preprocessor(copy.deepcopy(batch()), True)
+    batch = _benchmark().train_batch(cfg, model, 2, (40, 36),
+                                     torch.device('cpu'))
+    torch.manual_seed(1)  # the same MCRM masks for both models
+    data = model.data_preprocessor(batch, True)
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         loss, _ = model.parse_losses(model.loss(**data))
     forward_calls = len(calls)
@@ -101,7 +83,7 @@ def test_same_loss_and_gradients_fewer_saved_tensors():
     # the frozen encoder gets none
     model = build(True)
     loss_and_grads(model)
-    assert all(p.grad is None for p in model.backbone.encoder.parameters())
+    assert all(p.grad is None for p in model[0].backbone.encoder.parameters())
     # checkpointing really happens: the block runs again in backward and
     # its activations are not kept
     assert (fwd, total) == (1, 1) and (fwd_cp, total_cp) == (1, 2)
@@ -109,7 +91,7 @@ def test_same_loss_and_gradients_fewer_saved_tensors():
 
 
 def test_off_in_eval_and_without_grad():
-    model = build(True).eval()
+    model = build(True)[0].eval()
     calls = []
     model.backbone.encoder.layers[0].register_forward_pre_hook(
         lambda *_: calls.append(1))
