@@ -15,7 +15,9 @@ from mmengine.optim import build_optim_wrapper
 from mmengine.runner import Runner
 
 from mmengine.registry import init_default_scope
+from mmengine.runner.amp import autocast
 from mmseg.registry import MODELS
+from mmseg.structures import SegDataSample
 
 import mmrsfusion  # noqa: F401
 from mmrsfusion.utils import load_config
@@ -110,3 +112,24 @@ def test_amp_flags(script, flag, monkeypatch, tmp_path):
     else:
         assert cfg.test_cfg.fp16 is True
     assert isinstance(cfg, Config)
+
+
+def test_bfloat16_slide_inference_follows_float32():
+    """The test loop's autocast (test.py --amp) on the demo's slide
+    inference: float32 logits averaged over the windows, close to the
+    float32 run."""
+    model = build()[0].eval()
+    gen = torch.Generator().manual_seed(0)
+    tile = torch.randn(1, 4, 200, 176, generator=gen)
+    meta = dict(img_shape=(200, 176), ori_shape=(200, 176),
+                pad_shape=(200, 176), padding_size=[0, 0, 0, 0])
+    out = {}
+    for amp in (False, True):
+        with torch.no_grad(), autocast(enabled=amp):
+            out[amp] = model.predict(
+                tile, [SegDataSample(metainfo=dict(meta))])[0]
+    low, full = out[True].seg_logits.data, out[False].seg_logits.data
+    assert low.dtype == torch.float32 and low.shape == full.shape
+    assert not torch.equal(low, full)  # it did run in bfloat16
+    spread = full.max() - full.min()
+    assert (low - full).abs().max() < 0.05 * spread
