@@ -73,6 +73,10 @@ model = dict(
         # prompt-injected adapter (Eq. 9-11)
         stage_adapter=dict(type='CPIA', mode='additive'),
         tap_transform='norm',  # the frozen final LayerNorm at each tap
+        # the streams go through each frozen block one after the other, as
+        # in the reference code (its per-stream arithmetic; on the CPU also
+        # faster than one stacked batch: README "Speed and memory")
+        batch_streams=False,
         frozen_checkpoint='pretrain/dinov2_vitb14_converted.pth'),
     neck=dict(
         type='DGFMNeck',
