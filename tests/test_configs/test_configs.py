@@ -130,7 +130,7 @@ def test_mobanet_recipe(name):
     large = 'vitl' in name
     assert cfg.train_dataloader.batch_size == (6 if large else 12)
     types = {t.type: t for t in cfg.train_pipeline}
-    assert types['RandomCrop'].crop_size == (256, 256)
+    assert types['LoadMultiModalRandomWindow'].crop_size == (256, 256)
     assert 'RandomFlip' in types
     assert cfg.randomness.seed == 42
     model = cfg.model
