@@ -151,7 +151,7 @@ def test_mobanet_recipe(name):
     assert 'modalities' not in model.backbone
     assert all('modalities' not in aug for aug in pre.batch_augments or [])
     loader = cfg.train_pipeline[0]
-    assert loader.type == 'LoadMultiModalImageFromFiles'
+    assert loader.type == 'LoadMultiModalRandomWindow'
     assert 'TrainableCheckpointHook' in [h.type for h in cfg.custom_hooks]
     assert cfg.default_hooks.checkpoint.published_keys == [
         'meta', 'state_dict'
