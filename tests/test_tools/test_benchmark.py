@@ -162,5 +162,6 @@ def test_data_lines(tmp_path, capsys):
     out = capsys.readouterr().out
     for name in ('config pipeline', 'whole tile read, then RandomCrop'):
         assert re.search(
-            rf'data \({name}\): \d+\.\d ms/sample, \d+\.\d samples/s \(3 '
+            rf'data \({name}\): \d+\.\d ms/sample, \d+\.\d samples/s, CPU '
+            rf'\d+\.\d ms/sample \(3 '
             rf'samples from 1 tile\(s\), {tmp_path}\)', out), out

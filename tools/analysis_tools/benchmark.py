@@ -254,13 +254,17 @@ def bench_data(cfg, samples: int) -> None:
         rng = np.random.default_rng(0)
         order = rng.integers(0, len(dataset), samples + 1)
         dataset[int(order[0])]  # first read: file headers, tile ranges
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         for i in order[1:]:
             dataset[int(i)]
         per_sample = (time.perf_counter() - start) / samples
+        cpu = (time.process_time() - cpu) / samples
+        # CPU time: what a sample costs a dataloader worker, whatever else
+        # runs on the machine
         print(f'data ({name}): {per_sample * 1000:.1f} ms/sample, '
-              f'{1 / per_sample:.1f} samples/s ({samples} samples from '
-              f'{len(dataset)} tile(s), {dataset_cfg.data_root})')
+              f'{1 / per_sample:.1f} samples/s, CPU {cpu * 1000:.1f} '
+              f'ms/sample ({samples} samples from {len(dataset)} tile(s), '
+              f'{dataset_cfg.data_root})')
 
 
 def main():

@@ -78,7 +78,8 @@ from .discovery import (DatasetSpec, FileRule, RawFile, discover,
 from .labels import colour_to_index
 from .layout import (BOUNDARY_COLOUR, COLOUR_TOLERANCE, ELEVATION_MISMATCH,
                      IGNORE_INDEX, LAYOUT, MANIFEST, MAX_UNKNOWN_FRACTION,
-                     NODATA_VALUES, PALETTE, ROLE_NAMES, ConversionError)
+                     NODATA_VALUES, PALETTE, ROLE_NAMES, TILE_SIZE,
+                     ConversionError)
 from .readers import read_colour_label, read_dsm, read_gray, read_optical
 from .tiles import (TileJob, clip_boxes, clip_starts, convert_tile,
                     elevation_stats)
@@ -86,7 +87,7 @@ from .tiles import (TileJob, clip_boxes, clip_starts, convert_tile,
 __all__ = [
     'BOUNDARY_COLOUR', 'COLOUR_TOLERANCE', 'ELEVATION_MISMATCH',
     'IGNORE_INDEX', 'LAYOUT', 'MANIFEST', 'MAX_UNKNOWN_FRACTION',
-    'NODATA_VALUES', 'PALETTE', 'ROLE_NAMES', 'ConversionError',
+    'NODATA_VALUES', 'PALETTE', 'ROLE_NAMES', 'TILE_SIZE', 'ConversionError',
     'ConversionReport', 'DatasetSpec', 'FileRule', 'RawFile', 'TileJob',
     'add_common_args', 'clip_boxes', 'clip_starts', 'colour_to_index',
     'convert', 'convert_tile', 'discover', 'elevation_stats',
