@@ -13,6 +13,7 @@ from mmseg.registry import MODELS
 
 from mmrsfusion.utils import parse_modalities, split_modalities
 from ..peft.base import run_shared_block
+from .pos_embed import resize_pos_embed_dinov2
 from .vit_checkpoint import CONVERTERS, is_official, load_checkpoint_file
 
 # Per family: the mmpretrain encoder class, our arch names -> mmpretrain's
@@ -38,7 +39,8 @@ FAMILIES = {
             final_norm=True),
         arch_defaults=dict(giant=dict(layer_cfgs=dict(
             ffn_type='swiglu_fused'))),
-        tap_transform='norm'),
+        tap_transform='norm',
+        pos_embed_resize='dinov2'),
     'sam':
     dict(
         encoder=ViTSAM,
@@ -57,10 +59,12 @@ FAMILIES = {
             out_channels=256,
             out_type='raw'),
         arch_defaults=dict(),
-        tap_transform='none'),
+        tap_transform='none',
+        pos_embed_resize='size'),
 }
 TAP_TRANSFORMS = dict(dinov2=('norm', 'none'), sam=('neck', 'none'))
 AUX_EMBEDS = ('replicate', 'native')
+POS_EMBED_RESIZES = ('dinov2', 'size')
 
 
 @MODELS.register_module()
@@ -79,7 +83,8 @@ class MultiStreamViT(BaseModule):
        ``aux_embed``);
     3. add the frozen CLS token (DINOv2) and the frozen pos-embed, resized
        bicubically from the pretrained grid (37x37 DINOv2, 64x64 SAM) to
-       the token grid ``(h, w) = (ceil(H / p), ceil(W / p))``;
+       the token grid ``(h, w) = (ceil(H / p), ceil(W / p))`` by the rule
+       of ``pos_embed_resize``;
     4. run the shared frozen blocks on all streams as one batch of M*B,
        calling the stage adapter before the first block of each stage and
        letting block adapters (if any) run the blocks;
@@ -127,6 +132,13 @@ class MultiStreamViT(BaseModule):
         tap_transform (str, optional): ``'norm'`` (DINOv2), ``'neck'``
             (SAM) or ``'none'``. Defaults to ``'norm'`` for DINOv2 and
             ``'none'`` for SAM.
+        pos_embed_resize (str, optional): How the pretrained pos-embed grid
+            is resized to the token grid: ``'dinov2'``, the official DINOv2
+            code's rule (bicubic with ``scale_factor = ((h + 0.1) / H0,
+            (w + 0.1) / W0)``, see :func:`resize_pos_embed_dinov2`); or
+            ``'size'``, mmpretrain's ``resize_pos_embed`` (bicubic to
+            ``size=(h, w)``; the sampling points differ). Defaults to
+            ``'dinov2'`` for DINOv2 and ``'size'`` for SAM.
         batch_streams (bool): Run the streams through each plain block as
             one batch (True) or one after another (False, the reference's
             way; same result). Block adapters run blocks their own way.
@@ -157,6 +169,7 @@ class MultiStreamViT(BaseModule):
                  stage_adapter: Optional[dict] = None,
                  block_adapter: Optional[dict] = None,
                  tap_transform: Optional[str] = None,
+                 pos_embed_resize: Optional[str] = None,
                  batch_streams: bool = True,
                  frozen_checkpoint: Optional[str] = None,
                  encoder_cfg: Optional[dict] = None,
@@ -185,9 +198,14 @@ class MultiStreamViT(BaseModule):
             raise ValueError(f'tap_transform for {family}: expected one of '
                              f'{TAP_TRANSFORMS[family]}, got '
                              f'{tap_transform!r}')
+        pos_embed_resize = pos_embed_resize or spec['pos_embed_resize']
+        if pos_embed_resize not in POS_EMBED_RESIZES:
+            raise ValueError(f'pos_embed_resize: expected one of '
+                             f'{POS_EMBED_RESIZES}, got {pos_embed_resize!r}')
         self.family = family
         self.arch = arch
         self.tap_transform = tap_transform
+        self.pos_embed_resize = pos_embed_resize
         self.batch_streams = batch_streams
         self.frozen_checkpoint = frozen_checkpoint
         self.modalities = parse_modalities(modalities)
@@ -423,14 +441,24 @@ class MultiStreamViT(BaseModule):
         if self.family == 'dinov2':
             cls = enc.cls_token.expand(*streams.shape[:2], -1, -1)
             streams = torch.cat([cls, streams], dim=2)
-            pos = resize_pos_embed(enc.pos_embed, enc.patch_resolution, hw,
-                                   enc.interpolate_mode, 1)
+            pos = self.resized_pos_embed(enc.pos_embed, hw)
             return enc.pre_norm(enc.drop_after_pos(streams + pos)), hw
-        pos = resize_pos_embed(
-            enc.pos_embed.flatten(1, 2), enc.patch_resolution, hw,
-            enc.interpolate_mode, 0)
+        pos = self.resized_pos_embed(enc.pos_embed.flatten(1, 2), hw)
         streams = (streams + pos).unflatten(2, hw)
         return enc.drop_after_pos(streams), hw
+
+    def resized_pos_embed(self, pos_embed: torch.Tensor,
+                          hw: Tuple[int, int]) -> torch.Tensor:
+        """The pretrained ``(1, E + H0 * W0, C)`` pos-embed (``E`` = 1
+        CLS position for DINOv2, 0 for SAM) resized to the token grid
+        ``hw`` by ``pos_embed_resize``: ``(1, E + h * w, C)``."""
+        src = self.encoder.patch_resolution
+        if self.pos_embed_resize == 'dinov2':
+            return resize_pos_embed_dinov2(pos_embed, src, hw,
+                                           self.num_extra_tokens)
+        return resize_pos_embed(pos_embed, src, hw,
+                                self.encoder.interpolate_mode,
+                                self.num_extra_tokens)
 
     def patch_tokens(self, streams: torch.Tensor) -> torch.Tensor:
         """``(M, B, *S, C)`` blocks' layout -> patch tokens ``(M, B, N, C)``
