@@ -85,6 +85,11 @@ class GlobalLocalAttention(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         B, C, H, W = x.shape
         ws, heads = self.ws, self.num_heads
+        if -H % ws >= H or -W % ws >= W:
+            raise ValueError(
+                f'GlobalLocalAttention: a {H}x{W} map cannot be reflect-'
+                f'padded to a multiple of the window {ws}; the stride-32 map '
+                f'needs at least {ws // 2 + 1} pixels a side (larger inputs)')
         local = self.local2(x) + self.local1(x)
         x = F.pad(x, (0, -W % ws, 0, -H % ws), mode='reflect')
         Hp, Wp = x.shape[-2:]
