@@ -77,9 +77,11 @@ class LoRALinear(CrossModalMixin, BasePEFTWrapper):
         self.num_groups = sum(enable)
         group = out_features // len(enable)
         self.group_features = group
-        index = torch.arange(out_features).view(len(enable), group)
-        self.register_buffer(
-            'lora_index', index[enable].flatten(), persistent=False)
+        index = torch.cat([
+            torch.arange(g * group, (g + 1) * group)
+            for g, on in enumerate(enable) if on
+        ])
+        self.register_buffer('lora_index', index, persistent=False)
         self.lora_a = nn.Parameter(
             torch.empty(num_modalities, self.num_groups * rank, in_features))
         self.lora_b = nn.Parameter(
