@@ -20,9 +20,9 @@ import mmrsfusion  # noqa: F401
 from mmrsfusion.utils import total_channels
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-MFNET = sorted(
+MFNET = sorted(  # the paper's configs; not the CPU demos
     osp.relpath(p, ROOT) for p in glob.glob(
-        osp.join(ROOT, 'configs', 'mfnet', '*.py')))
+        osp.join(ROOT, 'configs', 'mfnet', 'sam_*.py')))
 init_default_scope('mmseg')
 
 
