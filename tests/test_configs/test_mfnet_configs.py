@@ -1,9 +1,14 @@
 """The MFNet configs: the paper's recipe, the method wiring of each config,
 and each config's model (tiny SAM in place of the real one) training a step
 with frozen weights unmoved and predicting full-size maps by sliding
-window."""
+window. Checkpoints (trainable means requires_grad): an MMLoRA model's keep
+the PEFT weights that live inside the frozen encoder, drop the frozen ones
+and load back (re-attached from the pretrained file) to identical
+predictions; the full-size MMLoRA ViT-B checkpoint holds ~3.2M parameters.
+"""
 import copy
 import glob
+import os
 import os.path as osp
 
 import pytest
@@ -12,12 +17,12 @@ from mmengine.config import Config
 from mmengine.model import revert_sync_batchnorm
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
-from mmengine.structures import PixelData
 from mmseg.registry import MODELS
-from mmseg.structures import SegDataSample
 
 import mmrsfusion  # noqa: F401
-from mmrsfusion.utils import total_channels
+from mmrsfusion.engine.hooks import load_trainable_checkpoint, strip_frozen
+from mmrsfusion.models.peft import merge_lora, peft_wrappers
+from test_configs import batch
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 MFNET = sorted(  # the paper's configs; not the CPU demos
@@ -92,7 +97,8 @@ def test_method_wiring(name, types, cross, num_modalities):
         ['rgb', 'dsm'][:num_modalities]
 
 
-def tiny(cfg):
+def tiny(cfg, frozen_checkpoint=None):
+    """The config's model with a tiny SAM-style encoder."""
     model = copy.deepcopy(cfg.model)
     model.backbone.arch = dict(embed_dims=32, num_layers=4, num_heads=2,
                                feedforward_channels=64,
@@ -100,26 +106,12 @@ def tiny(cfg):
     model.backbone.out_indices = [3]
     model.backbone.encoder_cfg = dict(img_size=64, window_size=4,
                                       out_channels=32)
-    model.backbone.frozen_checkpoint = None
+    model.backbone.frozen_checkpoint = frozen_checkpoint
     model.neck.in_channels = 32
     model.decode_head.in_channels = [32] * 4
     model.decode_head.channels = 16
     model.decode_head.num_heads = 2
     return revert_sync_batchnorm(MODELS.build(model))
-
-
-def batch(cfg, b, h, w, seed=0):
-    gen = torch.Generator().manual_seed(seed)
-    channels = total_channels(cfg.model.data_preprocessor.modalities)
-    samples = []
-    for _ in range(b):
-        s = SegDataSample(metainfo=dict(
-            img_shape=(h, w), ori_shape=(h, w), pad_shape=(h, w)))
-        s.gt_sem_seg = PixelData(
-            data=torch.randint(0, 6, (1, h, w), generator=gen))
-        samples.append(s)
-    return dict(inputs=[torch.rand(channels, h, w, generator=gen) * 255
-                        for _ in range(b)], data_samples=samples)
 
 
 @pytest.mark.parametrize('name', [
@@ -146,3 +138,71 @@ def test_trains_and_infers_tiny(name):
     with torch.no_grad():
         (result, ) = model.predict(data['inputs'], data['data_samples'])
     assert result.pred_sem_seg.data.shape == (1, 320, 256)
+
+
+# ----------------------------------------------------------- checkpoints --
+MMLORA = 'configs/mfnet/sam_vitb_mmlora_vaihingen.py'
+
+
+def test_round_trip_keeps_lora_and_reattaches_frozen(tmp_path):
+    torch.manual_seed(0)
+    pretrained = tiny(load(MMLORA))
+    with torch.no_grad():
+        for p in pretrained.backbone.encoder.parameters():
+            p.normal_(0, 0.2)
+    frozen_file = str(tmp_path / 'sam_tiny_converted.pth')
+    torch.save({'state_dict': {
+        k[len('backbone.encoder.'):]: v
+        for k, v in pretrained.state_dict().items()
+        if k in {f'backbone.{f}' for f in pretrained.backbone.frozen_keys()}
+    }}, frozen_file)
+
+    trained = tiny(load(MMLORA), frozen_file)
+    trained.init_weights()
+    with torch.no_grad():  # "trained" PEFT and head weights
+        for m in peft_wrappers(trained):
+            m.lora_b.normal_(0, 0.2)
+            if m.cross_modal:
+                m.mix.uniform_()
+    checkpoint = {'state_dict': trained.state_dict(), 'meta': {}}
+    strip_frozen(checkpoint, trained)
+    kept = set(checkpoint['state_dict'])
+    trainable = {n for n, p in trained.named_parameters() if p.requires_grad}
+    assert trainable <= kept  # every trainable tensor, wherever it lives
+    assert any(k.startswith('backbone.encoder.layers.') and
+               k.endswith('lora_b') for k in kept)
+    assert not kept & {f'backbone.{k}'
+                       for k in trained.backbone.frozen_keys()}
+    path = str(tmp_path / 'iter_1.pth')
+    torch.save(checkpoint, path)
+
+    fresh = tiny(load(MMLORA), frozen_file)  # random LoRA, frozen not loaded yet
+    load_trainable_checkpoint(fresh, path)
+    x = torch.rand(1, 4, 256, 256)
+    trained.eval(), fresh.eval()
+    with torch.no_grad():
+        expected = trained(x, mode='tensor')
+        out = fresh(x, mode='tensor')
+    assert torch.equal(out, expected)
+    # merged LoRA inference gives the same prediction
+    assert merge_lora(fresh) == 4  # the qkv LoRAs
+    with torch.no_grad():
+        torch.testing.assert_close(fresh(x, mode='tensor'), expected,
+                                   rtol=1e-4, atol=1e-5)
+
+
+def test_mmlora_vitb_checkpoint_holds_about_3_2m_parameters(tmp_path):
+    cfg = load(MMLORA)
+    cfg.model.backbone.frozen_checkpoint = 'pretrain/sam_vit_b_converted.pth'
+    model = revert_sync_batchnorm(MODELS.build(cfg.model))
+    checkpoint = {'state_dict': model.state_dict(), 'meta': {}}
+    strip_frozen(checkpoint, model)
+    state = checkpoint['state_dict']
+    params = sum(state[n].numel() for n, p in model.named_parameters()
+                 if n in state)
+    assert params == 1_032_240 + 1_643_136 + 515_102  # 3,190,478
+    assert set(state) >= {n for n, p in model.named_parameters()
+                          if p.requires_grad}
+    path = str(tmp_path / 'mmlora_vitb.pth')
+    torch.save(checkpoint, path)
+    assert 12e6 < os.path.getsize(path) < 14e6  # ~13 MB of float32
