@@ -9,6 +9,6 @@ from .wrapper import BasePEFTWrapper
 
 __all__ = [
     'AttnAdapter', 'BasePEFTWrapper', 'BottleneckAdapter', 'CPIA',
-    'FFNAdapter', 'LoRALinear', 'inject_peft', 'merge_lora',
-    'peft_wrappers', 'run_shared_block', 'unmerge_lora'
+    'FFNAdapter', 'LoRALinear', 'inject_peft', 'merge_lora', 'peft_wrappers',
+    'run_shared_block', 'unmerge_lora'
 ]

@@ -70,6 +70,12 @@ def inject_peft(root: nn.Module,
             raise ValueError(f'peft[{i}] ({cfg.get("type")}): no targets')
         if isinstance(targets, str):
             targets = [targets]
+        wrapper_cls = MODELS.get(cfg.get('type'))
+        if not (isinstance(wrapper_cls, type)
+                and issubclass(wrapper_cls, BasePEFTWrapper)):
+            raise TypeError(f'peft[{i}]: type {cfg.get("type")!r} is not a '
+                            'registered PEFT wrapper (BasePEFTWrapper)')
+        accepted = inspect.signature(wrapper_cls).parameters
         names = [name for name, _ in root.named_modules() if name]
         for pattern in targets:
             matches = [
@@ -85,14 +91,6 @@ def inject_peft(root: nn.Module,
                 parent_name, _, child = name.rpartition('.')
                 parent = root.get_submodule(parent_name)
                 wrapper_cfg = dict(cfg, module=getattr(parent, child))
-                wrapper_cls = MODELS.get(cfg['type'])
-                if wrapper_cls is None or not (isinstance(
-                        wrapper_cls, type) and issubclass(
-                            wrapper_cls, BasePEFTWrapper)):
-                    raise TypeError(
-                        f'peft[{i}]: type {cfg["type"]!r} is not a '
-                        'registered PEFT wrapper (BasePEFTWrapper)')
-                accepted = inspect.signature(wrapper_cls).parameters
                 for key, value in defaults.items():
                     if key in accepted:
                         wrapper_cfg.setdefault(key, value)
@@ -123,4 +121,3 @@ def unmerge_lora(model: nn.Module) -> None:
     for m in peft_wrappers(model):
         if isinstance(m, LoRALinear):
             m.unmerge()
-
