@@ -282,3 +282,24 @@ def test_injection_by_pattern_and_errors():
     names = inject_peft(enc, [dict(type='LoRALinear', targets='*.0')],
                         num_modalities=1, embed_dims=4)
     assert names == ['0.0']  # '*' is one name component
+
+
+@pytest.mark.parametrize('peft', [MMADAPTER, ADAPTER])
+def test_adapters_in_dinov2_blocks(peft):
+    """The same wrappers in mmpretrain VisionTransformer blocks (CLS token
+    included): the streams change, and only where the adapters act."""
+    plain = build('dinov2', out_indices=[1, 3])
+    model = build('dinov2', peft=peft, out_indices=[1, 3])
+    model.encoder.load_state_dict(plain.encoder.state_dict(), strict=False)
+    x = torch.randn(1, 4, 56, 42)
+    plain.eval(), model.eval()
+    with torch.no_grad():
+        outs, expected = model(x), plain(x)
+        assert [o.shape for o in outs] == [(2, 1, 64, 4, 3)] * 2
+        assert not torch.allclose(outs[0], expected[0])
+        for wrapper in peft_wrappers(model):  # zero the adapters' outputs
+            for adapter in wrapper.adapters:
+                adapter.fc2.weight.zero_()
+                adapter.fc2.bias.zero_()
+        for out, ref in zip(model(x), expected):
+            torch.testing.assert_close(out, ref)
