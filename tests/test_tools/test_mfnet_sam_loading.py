@@ -2,19 +2,19 @@
 with PEFT wrappers injected (strict: every frozen weight, the wrapped
 linears' and the relative-position tables included), and the loaded rel-pos
 tables take effect (the reference code never loads them)."""
+import os.path as osp
+
 import torch
+from mmengine.config import Config
 from test_model_converters import official_sam, tiny_sam
 
 import mmrsfusion  # noqa: F401
 from mmrsfusion.models.backbones import convert_sam
 
-MMLORA = [
-    dict(type='LoRALinear', targets='layers.*.attn.qkv', rank=4,
-         enable=(True, False, True)),
-    dict(type='LoRALinear',
-         targets=['layers.*.ffn.layers.0.0', 'layers.*.ffn.layers.1'],
-         rank=4, alpha=4, cross_modal=True),
-]
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+MMLORA = Config.fromfile(
+    osp.join(ROOT, 'configs', '_base_', 'models',
+             'mfnet_sam_vitb_mmlora.py')).model.backbone.peft
 
 
 def test_official_sam_file_loads_into_a_peft_backbone(tmp_path):
