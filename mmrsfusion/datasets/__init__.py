@@ -1,5 +1,6 @@
 from . import transforms  # noqa: F401
 from .isprs import ISPRS_CLASSES, ISPRS_PALETTE, ISPRSMMDataset
+from .mmhunan import MMHUNAN_CLASSES, MMHUNAN_PALETTE, MMHunanDataset
 from .multimodal_dataset import MultiModalSegDataset
 from .potsdam import PotsdamMMDataset
 from .synthetic import SyntheticMMDataset, generate_synthetic_dataset
@@ -8,5 +9,6 @@ from .vaihingen import VaihingenMMDataset
 __all__ = [
     'MultiModalSegDataset', 'ISPRSMMDataset', 'ISPRS_CLASSES',
     'ISPRS_PALETTE', 'VaihingenMMDataset', 'PotsdamMMDataset',
-    'SyntheticMMDataset', 'generate_synthetic_dataset'
+    'SyntheticMMDataset', 'generate_synthetic_dataset', 'MMHunanDataset',
+    'MMHUNAN_CLASSES', 'MMHUNAN_PALETTE'
 ]

@@ -1,10 +1,9 @@
 from .geometric import MultiModalPad, MultiModalRandomRotate
 from .loading import (LoadMultiModalImageFromFiles, normalize_elevation,
                       read_raster)
-from .mcrm import MCRMTransform
 from .optical_only import OpticalOnly
 
 __all__ = [
     'LoadMultiModalImageFromFiles', 'normalize_elevation', 'read_raster',
-    'OpticalOnly', 'MultiModalPad', 'MultiModalRandomRotate', 'MCRMTransform'
+    'OpticalOnly', 'MultiModalPad', 'MultiModalRandomRotate'
 ]

@@ -1,3 +1,4 @@
+from .dfm import DFMNeck
 from .dgfm import DGFM, DGFMNeck
 
-__all__ = ['DGFM', 'DGFMNeck']
+__all__ = ['DFMNeck', 'DGFM', 'DGFMNeck']
