@@ -35,7 +35,9 @@ default_hooks = dict(
         save_best='mIoU',
         rule='greater'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
-    visualization=dict(type='SegVisualizationHook'))
+    visualization=dict(type='SegVisualizationHook'),
+    # random states in checkpoints: --resume continues bit-exactly
+    random_state=dict(type='RandomStateHook'))
 
 # Reproducible by default; change with --cfg-options randomness.seed=N
 # (randomness.deterministic=True additionally forces deterministic kernels).

@@ -1,9 +1,12 @@
+from .random_state_hook import (RandomStateHook, capture_random_states,
+                                restore_random_states)
 from .trainable_checkpoint_hook import (TrainableCheckpointHook,
                                         attach_frozen, frozen_owners,
                                         load_trainable_checkpoint,
                                         strip_frozen)
 
 __all__ = [
+    'RandomStateHook', 'capture_random_states', 'restore_random_states',
     'TrainableCheckpointHook', 'attach_frozen', 'frozen_owners',
     'load_trainable_checkpoint', 'strip_frozen'
 ]
