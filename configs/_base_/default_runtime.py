@@ -37,7 +37,9 @@ default_hooks = dict(
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='SegVisualizationHook'),
     # random states in checkpoints: --resume continues bit-exactly
-    random_state=dict(type='RandomStateHook'))
+    random_state=dict(type='RandomStateHook'),
+    # a checkpoint that does not fit the model is refused, naming the keys
+    checkpoint_fit=dict(type='CheckpointFitHook'))
 
 # Reproducible by default; change with --cfg-options randomness.seed=N
 # (randomness.deterministic=True additionally forces deterministic kernels).

@@ -1,4 +1,5 @@
-from .checkpoint import (UnsafeCheckpointError, checkpoint_safe_globals,
+from .checkpoint import (InvalidCheckpointError, UnsafeCheckpointError,
+                         checkpoint_safe_globals,
                          load_checkpoint_safely, save_checkpoint_atomically)
 from .config import load_config
 from .modality import (KINDS, Modality, fill_modalities, parse_modalities,
@@ -7,6 +8,7 @@ from .modality import (KINDS, Modality, fill_modalities, parse_modalities,
 __all__ = [
     'KINDS', 'Modality', 'fill_modalities', 'parse_modalities',
     'split_modalities', 'total_channels',
-    'UnsafeCheckpointError', 'checkpoint_safe_globals',
+    'InvalidCheckpointError', 'UnsafeCheckpointError',
+    'checkpoint_safe_globals',
     'load_checkpoint_safely', 'save_checkpoint_atomically', 'load_config'
 ]

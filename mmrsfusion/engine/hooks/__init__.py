@@ -1,12 +1,15 @@
+from .checkpoint_fit_hook import (CheckpointFitHook, checkpoint_mismatch,
+                                  describe_mismatch)
 from .random_state_hook import (RandomStateHook, capture_random_states,
                                 restore_random_states)
 from .trainable_checkpoint_hook import (TrainableCheckpointHook,
                                         attach_frozen, frozen_owners,
                                         load_trainable_checkpoint,
-                                        strip_frozen)
+                                        strip_frozen, trainable_keys)
 
 __all__ = [
+    'CheckpointFitHook', 'checkpoint_mismatch', 'describe_mismatch',
     'RandomStateHook', 'capture_random_states', 'restore_random_states',
     'TrainableCheckpointHook', 'attach_frozen', 'frozen_owners',
-    'load_trainable_checkpoint', 'strip_frozen'
+    'load_trainable_checkpoint', 'strip_frozen', 'trainable_keys'
 ]
