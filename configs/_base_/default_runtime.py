@@ -39,7 +39,9 @@ default_hooks = dict(
     # random states in checkpoints: --resume continues bit-exactly
     random_state=dict(type='RandomStateHook'),
     # a checkpoint that does not fit the model is refused, naming the keys
-    checkpoint_fit=dict(type='CheckpointFitHook'))
+    checkpoint_fit=dict(type='CheckpointFitHook'),
+    # the pipeline loads the modalities the model was built for
+    modality_spec=dict(type='ModalitySpecHook'))
 
 # Reproducible by default; change with --cfg-options randomness.seed=N
 # (randomness.deterministic=True additionally forces deterministic kernels).

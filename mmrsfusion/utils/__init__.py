@@ -1,7 +1,8 @@
 from .checkpoint import (InvalidCheckpointError, UnsafeCheckpointError,
                          checkpoint_safe_globals,
                          load_checkpoint_safely, save_checkpoint_atomically)
-from .config import load_config
+from .config import load_config, positive_pair
+from .pipeline import pipeline_transforms
 from .modality import (KINDS, Modality, fill_modalities, parse_modalities,
                        split_modalities, total_channels)
 
@@ -10,5 +11,6 @@ __all__ = [
     'split_modalities', 'total_channels',
     'InvalidCheckpointError', 'UnsafeCheckpointError',
     'checkpoint_safe_globals',
-    'load_checkpoint_safely', 'save_checkpoint_atomically', 'load_config'
+    'load_checkpoint_safely', 'save_checkpoint_atomically', 'load_config',
+    'positive_pair', 'pipeline_transforms'
 ]

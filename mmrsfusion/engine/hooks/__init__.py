@@ -1,5 +1,6 @@
 from .checkpoint_fit_hook import (CheckpointFitHook, checkpoint_mismatch,
                                   describe_mismatch)
+from .modality_spec_hook import ModalitySpecHook, check_modality_spec
 from .random_state_hook import (RandomStateHook, capture_random_states,
                                 restore_random_states)
 from .trainable_checkpoint_hook import (TrainableCheckpointHook,
@@ -9,7 +10,7 @@ from .trainable_checkpoint_hook import (TrainableCheckpointHook,
 
 __all__ = [
     'CheckpointFitHook', 'checkpoint_mismatch', 'describe_mismatch',
-    'RandomStateHook', 'capture_random_states', 'restore_random_states',
+    'ModalitySpecHook', 'check_modality_spec', 'RandomStateHook', 'capture_random_states', 'restore_random_states',
     'TrainableCheckpointHook', 'attach_frozen', 'frozen_owners',
     'load_trainable_checkpoint', 'strip_frozen', 'trainable_keys'
 ]

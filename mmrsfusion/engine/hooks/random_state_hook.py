@@ -1,7 +1,7 @@
 """Random states in checkpoints, for a ``--resume`` that continues exactly
 where the interrupted run was."""
 import random
-from typing import Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional
 
 import numpy as np
 import torch
@@ -9,6 +9,7 @@ import torch.nn as nn
 from mmengine.hooks import Hook
 
 from mmseg.registry import HOOKS
+from mmrsfusion.utils import pipeline_transforms
 
 #: Top-level checkpoint key holding the states.
 STATE_KEY = 'random_states'
@@ -37,28 +38,6 @@ def _set_state(gen, state) -> None:
         gen.setstate(state)
 
 
-def _dataset_transforms(dataset) -> Iterator[Tuple[str, object]]:
-    """``(name, transform)`` of a dataset's pipeline, through dataset
-    wrappers (``.dataset`` / ``.datasets``) and nested ``transforms``."""
-    stack: List[Tuple[str, object]] = [('dataset', dataset)]
-    while stack:
-        name, obj = stack.pop()
-        if obj is None:
-            continue
-        inner = getattr(obj, 'datasets', None)
-        if isinstance(inner, (list, tuple)):
-            stack += [(f'{name}.datasets.{i}', d) for i, d in enumerate(inner)]
-        if getattr(obj, 'dataset', None) is not None:
-            stack.append((f'{name}.dataset', obj.dataset))
-        if getattr(obj, 'pipeline', None) is not None:
-            stack.append((f'{name}.pipeline', obj.pipeline))
-        transforms = getattr(obj, 'transforms', None)
-        if isinstance(transforms, (list, tuple)):
-            for i, t in enumerate(transforms):
-                yield f'{name}.transforms.{i}', t
-                stack.append((f'{name}.transforms.{i}', t))
-
-
 def owned_generators(model: nn.Module,
                      dataset=None) -> Dict[str, object]:
     """The private random generators (torch / numpy / python) held as
@@ -71,7 +50,7 @@ def owned_generators(model: nn.Module,
             if isinstance(value, _GENERATORS):
                 found[f'model.{name}.{attr}'.replace('..', '.')] = value
     if dataset is not None:
-        for name, transform in _dataset_transforms(dataset):
+        for name, transform in pipeline_transforms(dataset):
             for attr, value in getattr(transform, '__dict__', {}).items():
                 if isinstance(value, _GENERATORS):
                     found[f'{name}.{attr}'] = value

@@ -12,7 +12,7 @@ from mmseg.models.utils import resize
 from mmseg.registry import MODELS
 from mmseg.utils import (ConfigType, OptConfigType, OptMultiConfig,
                          OptSampleList, SampleList, add_prefix)
-from mmrsfusion.utils import fill_modalities, parse_modalities
+from mmrsfusion.utils import fill_modalities, parse_modalities, positive_pair
 
 
 @MODELS.register_module()
@@ -110,6 +110,9 @@ class MultiModalEncoderDecoder(EncoderDecoder):
             data_preprocessor=data_preprocessor,
             pretrained=pretrained,
             init_cfg=init_cfg)
+        if self.test_cfg.get('mode') == 'slide':
+            for key in ('crop_size', 'stride'):
+                positive_pair(self.test_cfg.get(key), f'model.test_cfg.{key}')
         if modalities is None:
             modalities = getattr(self.backbone, 'modalities', None)
             if modalities is None:
