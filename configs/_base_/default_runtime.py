@@ -40,8 +40,9 @@ default_hooks = dict(
     random_state=dict(type='RandomStateHook'),
     # a checkpoint that does not fit the model is refused, naming the keys
     checkpoint_fit=dict(type='CheckpointFitHook'),
-    # the pipeline loads the modalities the model was built for
-    modality_spec=dict(type='ModalitySpecHook'))
+    # the pipeline loads the modalities the model was built for; a
+    # sliding-window test_cfg has positive window and stride
+    consistency_check=dict(type='ConsistencyCheckHook'))
 
 # Reproducible by default; change with --cfg-options randomness.seed=N
 # (randomness.deterministic=True additionally forces deterministic kernels).

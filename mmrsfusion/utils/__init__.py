@@ -1,7 +1,7 @@
 from .checkpoint import (InvalidCheckpointError, UnsafeCheckpointError,
                          checkpoint_safe_globals,
                          load_checkpoint_safely, save_checkpoint_atomically)
-from .config import load_config, positive_pair
+from .config import check_slide_cfg, load_config, positive_pair
 from .pipeline import pipeline_transforms
 from .modality import (KINDS, Modality, fill_modalities, parse_modalities,
                        split_modalities, total_channels)
@@ -12,5 +12,5 @@ __all__ = [
     'InvalidCheckpointError', 'UnsafeCheckpointError',
     'checkpoint_safe_globals',
     'load_checkpoint_safely', 'save_checkpoint_atomically', 'load_config',
-    'positive_pair', 'pipeline_transforms'
+    'positive_pair', 'check_slide_cfg', 'pipeline_transforms'
 ]

@@ -32,3 +32,11 @@ def positive_pair(value, field: str) -> Tuple[int, int]:
         raise ValueError(f'{field}: expected a positive int or a pair (h, w) '
                          f'of positive ints, got {value!r}')
     return int(pair[0]), int(pair[1])
+
+
+def check_slide_cfg(test_cfg, field: str = 'model.test_cfg') -> None:
+    """A sliding-window ``test_cfg`` (``mode='slide'``) needs positive
+    ``crop_size`` and ``stride`` (see :func:`positive_pair`)."""
+    if test_cfg is not None and test_cfg.get('mode') == 'slide':
+        for key in ('crop_size', 'stride'):
+            positive_pair(test_cfg.get(key), f'{field}.{key}')

@@ -12,7 +12,8 @@ from mmseg.models.utils import resize
 from mmseg.registry import MODELS
 from mmseg.utils import (ConfigType, OptConfigType, OptMultiConfig,
                          OptSampleList, SampleList, add_prefix)
-from mmrsfusion.utils import fill_modalities, parse_modalities, positive_pair
+from mmrsfusion.utils import (check_slide_cfg, fill_modalities,
+                              parse_modalities)
 
 
 @MODELS.register_module()
@@ -110,9 +111,7 @@ class MultiModalEncoderDecoder(EncoderDecoder):
             data_preprocessor=data_preprocessor,
             pretrained=pretrained,
             init_cfg=init_cfg)
-        if self.test_cfg.get('mode') == 'slide':
-            for key in ('crop_size', 'stride'):
-                positive_pair(self.test_cfg.get(key), f'model.test_cfg.{key}')
+        check_slide_cfg(self.test_cfg)
         if modalities is None:
             modalities = getattr(self.backbone, 'modalities', None)
             if modalities is None:

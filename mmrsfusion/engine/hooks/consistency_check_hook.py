@@ -1,10 +1,10 @@
-"""The data pipeline must load the modalities the model was built for."""
+"""Checks, before a loop runs, that the model and its data agree."""
 from typing import Optional
 
 from mmengine.hooks import Hook
 
 from mmseg.registry import HOOKS
-from mmrsfusion.utils import pipeline_transforms
+from mmrsfusion.utils import check_slide_cfg, pipeline_transforms
 from .trainable_checkpoint_hook import _unwrap
 
 
@@ -43,16 +43,20 @@ def check_modality_spec(model, dataset, where: str) -> None:
 
 
 @HOOKS.register_module()
-class ModalitySpecHook(Hook):
+class ConsistencyCheckHook(Hook):
     """Before training, validation and testing, check that each
     dataloader's pipeline loads the modalities the model expects
-    (:func:`check_modality_spec`)."""
+    (:func:`check_modality_spec`); before validation and testing, that a
+    sliding-window ``model.test_cfg`` has positive window and stride (any
+    segmentor; :func:`~mmrsfusion.utils.check_slide_cfg`)."""
 
     def _check(self, runner, loop_name: str, where: str) -> None:
         loop = getattr(runner, loop_name, None)
         loader: Optional[object] = getattr(loop, 'dataloader', None)
         check_modality_spec(runner.model, getattr(loader, 'dataset', None),
                             where)
+        if loop_name != '_train_loop':
+            check_slide_cfg(getattr(_unwrap(runner.model), 'test_cfg', None))
 
     def before_train(self, runner) -> None:
         self._check(runner, '_train_loop', 'train_dataloader')
