@@ -231,3 +231,29 @@ def test_sigkill_leaves_nothing_for_long(tmp_path):
     assert [n for n in os.listdir(tmp_path) if '.converting-' in n] == []
     assert os.listdir(tmp) == [live.name]
     assert (out / 'img_dir' / 'train' / 'area1.tif').exists()
+
+
+def test_damaged_zip_member_is_named(tmp_path):
+    """A member whose deflate stream is damaged (zlib.error inside
+    zipfile) stops the conversion naming the archive and the member."""
+    import zipfile
+    raw, out = tmp_path / 'raw', tmp_path / 'out'
+    synth.make_vaihingen_raw(str(raw), areas=(1, ))
+    archive = raw / (synth.VAIHINGEN_IMAGES + '.zip')
+    member = 'dsm/dsm_09cm_matching_area1.tif'
+    with zipfile.ZipFile(archive) as zf:
+        info = zf.getinfo(member)
+    data = bytearray(archive.read_bytes())
+    # the member's data follow its 30-byte local header, name and extra
+    start = info.header_offset + 30 + len(info.filename.encode()) + \
+        int.from_bytes(data[info.header_offset + 28:info.header_offset + 30],
+                       'little')
+    data[start + 10:start + 60] = b'\xff' * 50
+    archive.write_bytes(bytes(data))
+    with pytest.raises(isprs_raw.ConversionError) as err:
+        isprs_raw.convert(vaihingen.build_spec(), str(raw), str(out),
+                          progress=False)
+    msg = str(err.value)
+    assert msg.startswith(f'Cannot read {archive}!{member}: ')
+    assert 'damaged: re-download it' in msg
+    assert not out.exists()
