@@ -382,6 +382,17 @@ def test_label_in_unmarked_folder_is_never_the_image(tmp_path, folder):
     assert folder in report.tiles['area2']['sources']['ann']
 
 
+def test_complete_label_folder_does_not_replace_the_image(tmp_path):
+    """The reported case: area1's label is also in gts_for_participants, so
+    nothing is missing, and a "complete" folder must not make the label the
+    image (it was preferred, and the conversion exited 0)."""
+    raw, out = tmp_path / 'raw', tmp_path / 'out'
+    expected = _vaihingen_with_labels_in(raw, 'complete_set', areas=(1, ))
+    report = _convert_vaihingen(str(raw), str(out))
+    _check_vaihingen_tile(str(out), 'train', 'area1', expected['area1'])
+    assert 'complete_set' not in report.tiles['area1']['sources']['img']
+
+
 def test_label_as_the_only_optical_candidate_is_refused(tmp_path):
     raw, out = tmp_path / 'raw', tmp_path / 'out'
     _vaihingen_with_labels_in(raw, 'complete_set', areas=(1, ))
