@@ -11,30 +11,21 @@ import sys
 import pytest
 import torch
 from mmengine.runner import Runner
-from test_trainable_checkpoint_hook import demo_cfg, write_frozen_file
+from test_trainable_checkpoint_hook import assets, demo_cfg  # noqa: F401
 
 from mmseg.registry import MODELS
-from mmrsfusion.datasets import generate_synthetic_dataset
 from mmrsfusion.utils import InvalidCheckpointError, load_checkpoint_safely
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 @pytest.fixture(scope='module')
-def assets(tmp_path_factory):
-    root = tmp_path_factory.mktemp('assets')
-    data_root = str(root / 'data')
-    generate_synthetic_dataset(
-        data_root, num_train=2, num_test=1, tile_size=64,
-        test_tile_size=(64, 64))
-    assets = dict(data_root=data_root,
-                  frozen=write_frozen_file(root / 'tiny_pretrain.pth'))
-    # a trained-model checkpoint of the demo architecture (all weights)
+def checkpoint(assets, tmp_path_factory):
+    """A checkpoint of the demo architecture (all weights)."""
     model = MODELS.build(demo_cfg(assets, '/tmp/unused', 'ckpt').model)
-    assets['checkpoint'] = str(root / 'demo.pth')
-    torch.save(dict(meta=dict(), state_dict=model.state_dict()),
-               assets['checkpoint'])
-    return assets
+    path = str(tmp_path_factory.mktemp('ckpt') / 'demo.pth')
+    torch.save(dict(meta=dict(), state_dict=model.state_dict()), path)
+    return path
 
 
 def _other_architecture(assets, work_dir, name, **options):
@@ -51,14 +42,15 @@ def _cli(tool, *args):
         cwd=ROOT)
 
 
-def test_tools_test_refuses_another_architecture(assets, tmp_path):
+def test_tools_test_refuses_another_architecture(assets, checkpoint,
+                                                 tmp_path):
     config = tmp_path / 'other.py'
     _other_architecture(assets, tmp_path / 'work', 'cli').dump(str(config))
-    res = _cli('test.py', config, assets['checkpoint'], '--work-dir',
+    res = _cli('test.py', config, checkpoint, '--work-dir',
                tmp_path / 'work')
     assert res.returncode == 1, res.stdout
     error = res.stdout.strip().splitlines()[-1]
-    assert error.startswith(f'error: Checkpoint {assets["checkpoint"]} does '
+    assert error.startswith(f'error: Checkpoint {checkpoint} does '
                             'not fit the model of the config '
                             '(MultiModalEncoderDecoder): ')
     assert 'keys of another shape: decode_head.' in error
@@ -67,36 +59,37 @@ def test_tools_test_refuses_another_architecture(assets, tmp_path):
     assert 'mIoU' not in res.stdout  # no metrics table
 
 
-def test_matching_checkpoint_loads(assets, tmp_path):
+def test_matching_checkpoint_loads(assets, checkpoint, tmp_path):
     cfg = demo_cfg(assets, tmp_path, 'fits')
-    cfg.load_from = assets['checkpoint']
+    cfg.load_from = checkpoint
     runner = Runner.from_cfg(cfg)
     runner.load_or_resume()
-    state = torch.load(assets['checkpoint'])['state_dict']
+    state = torch.load(checkpoint)['state_dict']
     for key, value in runner.model.state_dict().items():
         assert torch.equal(value, state[key]), key
 
 
-def test_load_from_refused_unless_partial_is_intended(assets, tmp_path):
+def test_load_from_refused_unless_partial_is_intended(assets, checkpoint,
+                                                      tmp_path):
     cfg = _other_architecture(assets, tmp_path / 'a', 'strict')
-    cfg.load_from = assets['checkpoint']
+    cfg.load_from = checkpoint
     with pytest.raises(InvalidCheckpointError,
-                       match=f'{assets["checkpoint"]} does not fit'):
+                       match=f'{checkpoint} does not fit'):
         Runner.from_cfg(cfg).train()
     # the config says partial loading is intended: what fits is loaded
     cfg = _other_architecture(
         assets, tmp_path / 'b', 'partial', max_iters=1,
         **{'default_hooks.checkpoint_fit.allow_partial': True})
-    cfg.load_from = assets['checkpoint']
+    cfg.load_from = checkpoint
     runner = Runner.from_cfg(cfg)
     runner.train()
-    state = torch.load(assets['checkpoint'])['state_dict']
+    state = torch.load(checkpoint)['state_dict']
     assert torch.equal(runner.model.state_dict()['backbone.encoder.cls_token'],
                        state['backbone.encoder.cls_token'])
 
 
 @pytest.fixture(scope='module')
-def bad_files(tmp_path_factory, assets):
+def bad_files(tmp_path_factory, checkpoint):
     root = tmp_path_factory.mktemp('bad')
     files = {}
     files['empty'] = root / 'empty.pth'
@@ -106,7 +99,7 @@ def bad_files(tmp_path_factory, assets):
     files['tensor'] = root / 'tensor.pth'
     torch.save(torch.zeros(3), files['tensor'])
     files['truncated'] = root / 'truncated.pth'
-    data = open(assets['checkpoint'], 'rb').read()
+    data = open(checkpoint, 'rb').read()
     files['truncated'].write_bytes(data[:len(data) // 2])
     return {k: str(v) for k, v in files.items()}
 

@@ -9,9 +9,8 @@ import pytest
 import torch
 from mmengine.runner import Runner
 from mmengine.runner.checkpoint import _load_checkpoint
-from test_trainable_checkpoint_hook import demo_cfg, write_frozen_file
+from test_trainable_checkpoint_hook import assets, demo_cfg  # noqa: F401
 
-from mmrsfusion.datasets import generate_synthetic_dataset
 from mmrsfusion.engine.hooks import (capture_random_states,
                                      restore_random_states)
 from mmrsfusion.engine.hooks.random_state_hook import STATE_KEY
@@ -19,17 +18,6 @@ from mmrsfusion.models.batch_augments import MCRM
 
 MODALITIES = [dict(name='rgb', channels=3, kind='optical'),
               dict(name='dsm', channels=1, kind='elevation')]
-
-
-@pytest.fixture(scope='module')
-def assets(tmp_path_factory):
-    root = tmp_path_factory.mktemp('assets')
-    data_root = str(root / 'data')
-    generate_synthetic_dataset(
-        data_root, num_train=6, num_test=1, tile_size=64,
-        test_tile_size=(64, 64))
-    return dict(data_root=data_root,
-                frozen=write_frozen_file(root / 'tiny_pretrain.pth'))
 
 
 def _losses(runner):

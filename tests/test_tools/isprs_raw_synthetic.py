@@ -3,9 +3,9 @@ dtypes, for the dataset-converter tests.
 
 Each writer returns the arrays a correct conversion must produce, per tile:
 ``img`` (optical in the band order written), ``dsm`` (float32 as converted:
-every no-data pixel NaN), ``ndsm`` (uint8 as decoded from the JPEG), ``ann`` / ``ann_eroded``
-(expected class indices, 255 where a pixel must be ignored) and ``special``
-(positions of the hand-placed pixels).
+every no-data pixel NaN), ``ndsm`` (uint8 as decoded from the JPEG),
+``ann`` / ``ann_eroded`` (expected class indices, 255 where a pixel must be
+ignored) and ``special`` (positions of the hand-placed pixels).
 """
 import io
 import os

@@ -1,7 +1,6 @@
 """The converter's output as the training pipeline sees it, and the
 converter's handling of its folders: raw ISPRS files -> converter ->
 dataset -> loaded values; permissions, progress output, stale folders."""
-import importlib.util
 import os
 import os.path as osp
 import signal
@@ -15,29 +14,14 @@ import pytest
 import tifffile
 from mmengine.registry import init_default_scope
 
-from mmrsfusion.datasets import VaihingenMMDataset
-from mmrsfusion.datasets import isprs_raw
+from test_dataset_converters import CONVERTERS, REPO, synth, vaihingen
 
-HERE = osp.dirname(osp.abspath(__file__))
-REPO = osp.dirname(osp.dirname(HERE))
-CONVERTERS = osp.join(REPO, 'tools', 'dataset_converters')
+from mmrsfusion.datasets import VaihingenMMDataset, isprs_raw
 
 pytestmark = [
     pytest.mark.filterwarnings('ignore:.*not found under RAW_PATH'),
     pytest.mark.filterwarnings('ignore:Labels of .* off-palette pixels'),
 ]
-
-
-def _load(path, name):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-synth = _load(osp.join(HERE, 'isprs_raw_synthetic.py'), 'isprs_raw_synthetic')
-vaihingen = _load(osp.join(CONVERTERS, 'vaihingen.py'), 'vaihingen_converter')
-potsdam = _load(osp.join(CONVERTERS, 'potsdam.py'), 'potsdam_converter')
 
 GDAL_NODATA = 42113
 
