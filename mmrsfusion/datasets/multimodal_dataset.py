@@ -105,7 +105,8 @@ class MultiModalSegDataset(BaseSegDataset):
             data_prefix[elevation_key] = self._switch_elevation(
                 data_prefix, elevation, elevation_key)
         self.elevation = elevation
-        kwargs['pipeline'] = self._build_pipeline(kwargs.get('pipeline', []))
+        kwargs['pipeline'] = self._build_pipeline(
+            kwargs.get('pipeline') or [])
         super().__init__(
             img_suffix=img_suffix,
             seg_map_suffix=seg_map_suffix,

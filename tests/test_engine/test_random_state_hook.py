@@ -24,9 +24,12 @@ def _losses(runner):
     return runner.message_hub.get_scalar('train/loss').data[0].tolist()
 
 
-def _run(assets, work_dir, name, resume_from=None, mcrm_seed=None):
+def _run(assets, work_dir, name, resume_from=None, mcrm_seed=None,
+         workers=0):
     options = {'default_hooks.checkpoint.interval': 3,
-               'default_hooks.checkpoint.max_keep_ckpts': -1}
+               'default_hooks.checkpoint.max_keep_ckpts': -1,
+               'train_dataloader.num_workers': workers,
+               'train_dataloader.persistent_workers': workers > 0}
     if mcrm_seed is not None:
         options['model.data_preprocessor.batch_augments.0.seed'] = mcrm_seed
     cfg = demo_cfg(assets, work_dir, name, max_iters=6, **options)
@@ -37,21 +40,23 @@ def _run(assets, work_dir, name, resume_from=None, mcrm_seed=None):
     return runner
 
 
-@pytest.mark.parametrize('mcrm_seed', [None, 5])
-def test_resume_is_bit_exact(assets, tmp_path, mcrm_seed):
+@pytest.mark.parametrize('mcrm_seed,workers', [(None, 0), (5, 0), (None, 2)])
+def test_resume_is_bit_exact(assets, tmp_path, mcrm_seed, workers):
     """Run 6 iterations; resume its iteration-3 checkpoint in a new work
     dir: iterations 4-6 give the same losses and the same final weights.
     ``mcrm_seed``: MCRM draws from the global torch generator or from a
-    private seeded one."""
-    full = _run(assets, tmp_path / 'full', f'full{mcrm_seed}',
-                mcrm_seed=mcrm_seed)
+    private seeded one. ``workers``: the pipeline runs in the main process
+    or in worker processes."""
+    full = _run(assets, tmp_path / 'full', f'full{mcrm_seed}{workers}',
+                mcrm_seed=mcrm_seed, workers=workers)
     if mcrm_seed is not None:
         mcrm = full.model.data_preprocessor.batch_augments[0]
         assert isinstance(mcrm, MCRM) and mcrm.generator is not None
     middle = str(tmp_path / 'full' / 'iter_3.pth')
     assert STATE_KEY in _load_checkpoint(middle, map_location='cpu')
-    resumed = _run(assets, tmp_path / 'resumed', f'resumed{mcrm_seed}',
-                   resume_from=middle, mcrm_seed=mcrm_seed)
+    resumed = _run(assets, tmp_path / 'resumed',
+                   f'resumed{mcrm_seed}{workers}', resume_from=middle,
+                   mcrm_seed=mcrm_seed, workers=workers)
     assert resumed.iter == 6
     losses, resumed_losses = _losses(full), _losses(resumed)
     assert len(losses) == 6 and len(set(losses)) == 6

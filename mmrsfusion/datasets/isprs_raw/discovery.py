@@ -55,9 +55,10 @@ class RawFile:
                 return zf.read(self.member)
         except (OSError, EOFError, zipfile.BadZipFile, zlib.error,
                 KeyError) as e:
+            kind = 'zlib' if isinstance(e, zlib.error) else type(e).__name__
             raise ConversionError(
-                f'Cannot read {self}: {type(e).__name__}: {e}. The file is '
-                'damaged: re-download it.') from e
+                f'Cannot read {self}: {kind}: {e}. The file is damaged: '
+                're-download it.') from e
 
     def __str__(self) -> str:
         return f'{self.path}!{self.member}' if self.member else self.path

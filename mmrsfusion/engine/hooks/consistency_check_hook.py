@@ -16,8 +16,8 @@ def _spec(modalities) -> str:
 def check_modality_spec(model, dataset, where: str) -> None:
     """Compare the modality spec of every
     :class:`~mmrsfusion.datasets.transforms.LoadMultiModalImageFromFiles` of
-    ``dataset``'s pipeline with the model's (``model.modalities``: names,
-    channels, kinds, in order).
+    ``dataset``'s pipeline with the model's (``model.modalities``, else its
+    data preprocessor's: names, channels, kinds, in order).
 
     Raises:
         ValueError: naming both config fields and specs. The stacked
@@ -25,7 +25,9 @@ def check_modality_spec(model, dataset, where: str) -> None:
             (or reordered) would silently be normalised, masked, dropped
             and given auxiliary heads as another one.
     """
-    expected = getattr(_unwrap(model), 'modalities', None)
+    model = _unwrap(model)
+    expected = getattr(model, 'modalities', None) or getattr(
+        getattr(model, 'data_preprocessor', None), 'modalities', None)
     if expected is None or dataset is None:
         return
     for name, transform in pipeline_transforms(dataset):
