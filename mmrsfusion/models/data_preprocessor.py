@@ -8,7 +8,8 @@ import torch.nn as nn
 from mmseg.models import SegDataPreProcessor
 from mmseg.registry import MODELS
 from mmseg.utils import stack_batch
-from mmrsfusion.utils import Modality, fill_modalities, parse_modalities
+from mmrsfusion.utils import (Modality, fill_modalities, parse_modalities,
+                              positive_pair)
 
 
 def spec_mean_std(
@@ -113,6 +114,14 @@ class MultiModalSegDataPreProcessor(SegDataPreProcessor):
         if size is not None and size_divisor is not None:
             raise ValueError('MultiModalSegDataPreProcessor: give size or '
                              'size_divisor, not both')
+        if size is not None:
+            size = positive_pair(size, 'model.data_preprocessor.size')
+        if size_divisor is not None:
+            positive_pair(size_divisor, 'model.data_preprocessor.size_divisor')
+        for key in ('size', 'size_divisor'):
+            if (test_cfg or {}).get(key) is not None:
+                positive_pair(test_cfg[key],
+                              f'model.data_preprocessor.test_cfg.{key}')
         mean, std = spec_mean_std(modalities)
         super().__init__(
             mean=mean,

@@ -104,7 +104,9 @@ def normalize_elevation(arr: np.ndarray,
         ndarray: float32 array of the input's shape.
 
     Raises:
-        ValueError: A band is all no-data, or ``mode`` is unknown.
+        ValueError: A band is all no-data (without ``value_range``: a clip
+            of a tile with valid heights is all 0 instead), or ``mode`` is
+            unknown.
     """
     if mode not in ELEVATION_NORMS:
         raise ValueError(f'elevation_norm: expected one of {ELEVATION_NORMS}'
@@ -114,6 +116,8 @@ def normalize_elevation(arr: np.ndarray,
     for c in range(arr.shape[-1]):
         band = arr[..., c]
         invalid = nodata_mask(band, nodata)
+        if invalid.all() and value_range is not None:
+            continue  # a clip in the no-data part of a tile: all 0
         if invalid.all():
             raise ValueError(
                 f'{path}: elevation band {c} is entirely no-data (all '

@@ -12,7 +12,8 @@ from mmseg.models.utils import resize
 from mmseg.registry import MODELS
 from mmseg.utils import (ConfigType, OptConfigType, OptMultiConfig,
                          OptSampleList, SampleList, add_prefix)
-from mmrsfusion.utils import fill_modalities, parse_modalities
+from mmrsfusion.utils import (check_slide_cfg, fill_modalities,
+                              parse_modalities)
 
 
 @MODELS.register_module()
@@ -110,6 +111,7 @@ class MultiModalEncoderDecoder(EncoderDecoder):
             data_preprocessor=data_preprocessor,
             pretrained=pretrained,
             init_cfg=init_cfg)
+        check_slide_cfg(self.test_cfg)
         if modalities is None:
             modalities = getattr(self.backbone, 'modalities', None)
             if modalities is None:
