@@ -155,6 +155,15 @@ setup() {
     log "environment $VENV is ready"
 }
 
+install_geo() {
+    # The optional `geo` extra (rasterio): tools/predict_scene.py, its tests
+    # and the demo's scene mapping.
+    if ! "$PY" -c 'import rasterio' 2>/dev/null; then
+        log "installing requirements/geo.txt (rasterio, the geo extra)"
+        pip_install -r requirements/geo.txt
+    fi
+}
+
 run_demo() {
     # tools/train.py's default work dir: work_dirs/<config name>
     local t0=$SECONDS work_dir
@@ -176,6 +185,13 @@ run_demo() {
     checkpoint=$(cat "$work_dir/last_checkpoint")
     log "demo: testing $checkpoint (sliding window)"
     "$PY" tools/test.py "$DEMO_CONFIG" "$checkpoint" --work-dir "$work_dir"
+    log "demo: mapping a synthetic 1024 x 1024 GeoTIFF scene"
+    "$PY" tools/misc/make_synthetic_dataset.py data/synthetic_scene \
+        --geotiff-scene 1024 1024 --dsm-factor 4
+    "$PY" tools/predict_scene.py "$DEMO_CONFIG" "$checkpoint" \
+        --input rgb=data/synthetic_scene/rgb.tif \
+        --input dsm=data/synthetic_scene/dsm.tif \
+        -o "$work_dir/scene_pred.tif" --no-progress
     log "demo finished in $((SECONDS - t0)) s"
 }
 
@@ -196,6 +212,6 @@ esac
 # Not `setup && ...`: set -e is off inside a function called on the left of &&.
 setup
 case "${1:-}" in
-    demo) run_demo ;;
-    test) run_tests ;;
+    demo) install_geo; run_demo ;;
+    test) install_geo; run_tests ;;
 esac

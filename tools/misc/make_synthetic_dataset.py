@@ -6,6 +6,12 @@ Usage::
         [--num-train 32] [--num-test 8] [--tile-size 128] \
         [--test-tile-size 200 176] [--seed 0] [--overwrite]
 
+or one large georeferenced scene (RGB, DSM, labels as GeoTIFFs, needs
+rasterio) for ``tools/predict_scene.py``::
+
+    python tools/misc/make_synthetic_dataset.py data/synthetic_scene \
+        --geotiff-scene 4000 4000 [--dsm-factor 4] [--seed 0]
+
 Writes real files in the converted layout (img_dir / dsm_dir / ann_dir /
 ann_eroded_dir, train and test); see
 :func:`mmrsfusion.datasets.synthetic.generate_synthetic_dataset`. Running it
@@ -36,6 +42,13 @@ def parse_args(argv=None):
                         default=[200, 176], metavar=('H', 'W'),
                         help='test tile size (default 200 176)')
     parser.add_argument('--seed', type=int, default=0, help='random seed')
+    parser.add_argument('--geotiff-scene', type=int, nargs=2,
+                        metavar=('H', 'W'), help='instead of the dataset, '
+                        'write one H x W scene: rgb.tif, dsm.tif, label.tif '
+                        '(EPSG:32632, 0.25 m pixels)')
+    parser.add_argument('--dsm-factor', type=int, default=1,
+                        help='with --geotiff-scene: DSM pixels this many '
+                        'times coarser than the RGB ones (default 1)')
     parser.add_argument('--overwrite', action='store_true',
                         help='replace OUT_DIR even if this tool did not '
                         'write it')
@@ -47,9 +60,17 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    start = time.time()
+    if args.geotiff_scene:
+        from mmrsfusion.datasets.synthetic_scene import write_synthetic_scene
+        paths = write_synthetic_scene(
+            args.out_dir, *args.geotiff_scene, seed=args.seed,
+            dsm_factor=args.dsm_factor)
+        print(f'synthetic scene written: {paths} '
+              f'({time.time() - start:.1f} s)')
+        return 0
     size = args.tile_size[0] if len(args.tile_size) == 1 else \
         tuple(args.tile_size)
-    start = time.time()
     try:
         out = generate_synthetic_dataset(
             args.out_dir,

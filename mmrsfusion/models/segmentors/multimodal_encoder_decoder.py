@@ -1,10 +1,12 @@
 """Encoder-decoder segmentor for one stacked multimodal input tensor."""
 import copy
 import math
+import sys
 from typing import List, Optional, Sequence, Tuple, Union
 
 import torch.nn as nn
 from mmengine.config import ConfigDict
+from mmengine.utils import ProgressBar
 from torch import Tensor
 
 from mmseg.models.segmentors import EncoderDecoder
@@ -12,6 +14,8 @@ from mmseg.models.utils import resize
 from mmseg.registry import MODELS
 from mmseg.utils import (ConfigType, OptConfigType, OptMultiConfig,
                          OptSampleList, SampleList, add_prefix)
+from mmrsfusion.inference.sliding_window import (accumulate_windows,
+                                                 slide_windows)
 from mmrsfusion.utils import (check_slide_cfg, fill_modalities,
                               parse_modalities)
 
@@ -53,6 +57,8 @@ class MultiModalEncoderDecoder(EncoderDecoder):
       then the same channels are zeroed in training too, which trains and
       tests "the same model fed the other modalities only" (a
       single-modality baseline with an identical architecture).
+    - Slide inference runs ``test_cfg.batch_windows`` windows per forward
+      (default 1) and sums their logits in place (:meth:`slide_inference`).
 
     Args:
         backbone, decode_head, neck, train_cfg, data_preprocessor,
@@ -78,7 +84,8 @@ class MultiModalEncoderDecoder(EncoderDecoder):
         patch_size (int | tuple[int, int], optional): Defaults to the
             backbone's ``patch_size`` attribute, if any.
         test_cfg (dict, optional): As for :class:`EncoderDecoder`; defaults
-            to ``dict(mode='whole')``.
+            to ``dict(mode='whole')``. Slide mode also reads
+            ``batch_windows`` (windows per forward, default 1).
     """
 
     def __init__(self,
@@ -237,6 +244,48 @@ class MultiModalEncoderDecoder(EncoderDecoder):
         """Logits (B, K, H, W) of the main head for inputs (B, C, H, W)."""
         logits = self.decode_head(self.extract_feat(inputs))
         return self.logits_to_input_size(logits, inputs.shape[2:])
+
+    def slide_inference(self, inputs: Tensor,
+                        batch_img_metas: List[dict]) -> Tensor:
+        """mmseg's sliding-window inference, ``test_cfg.batch_windows``
+        windows per forward.
+
+        Same windows, same sums in the same order as
+        :meth:`EncoderDecoder.slide_inference`, but logits are added in
+        place into one (B, K, H, W) map instead of a zero-padded full-size
+        copy per window, so memory is the tile's logits plus one batch of
+        windows. Tiles of more than 100 windows get a progress bar.
+
+        Args:
+            inputs (Tensor): (B, C, H, W), already normalised.
+            batch_img_metas (list[dict]): Their ``img_shape`` is set to the
+                window size, as mmseg does.
+
+        Returns:
+            Tensor: (B, K, H, W) logits averaged over the windows.
+        """
+        height, width = inputs.shape[2:]
+        windows = slide_windows(height, width, self.test_cfg.crop_size,
+                                self.test_cfg.stride)
+        y1, y2, x1, x2 = windows[0]
+        batch_img_metas[0]['img_shape'] = (y2 - y1, x2 - x1)
+        logit_sum = inputs.new_zeros(
+            (inputs.shape[0], self.out_channels, height, width))
+        count = inputs.new_zeros((1, 1, height, width))
+        # the current stdout (ProgressBar's default is bound at import)
+        bar = ProgressBar(len(windows), file=sys.stdout) \
+            if len(windows) > 100 else None
+        accumulate_windows(
+            lambda crops: self.encode_decode(crops, batch_img_metas),
+            inputs,
+            windows,
+            logit_sum,
+            count,
+            batch_windows=int(self.test_cfg.get('batch_windows', 1)),
+            progress=None if bar is None else bar.update)
+        if bar is not None:
+            bar.file.write('\n')
+        return logit_sum / count
 
     def loss(self, inputs: Tensor, data_samples: SampleList) -> dict:
         """Losses: ``decode.*`` from the decode head on label-sized logits

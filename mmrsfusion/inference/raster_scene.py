@@ -1,0 +1,225 @@
+"""The input rasters of a scene, read window by window on one pixel grid."""
+import warnings
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+import rasterio
+from rasterio.enums import Resampling
+from rasterio.errors import NotGeoreferencedWarning
+from rasterio.vrt import WarpedVRT
+from rasterio.warp import transform_bounds
+from rasterio.windows import Window
+
+from mmrsfusion.datasets.transforms.loading import nodata_mask
+from mmrsfusion.utils import Modality
+
+#: (y0, y1, x0, x1) in pixels of the reference grid.
+Span = Tuple[int, int, int, int]
+
+#: Resampling of each modality kind onto the reference grid (all kinds are
+#: continuous; a categorical kind would use ``Resampling.nearest``).
+RESAMPLING = dict(
+    optical=Resampling.bilinear,
+    elevation=Resampling.bilinear,
+    band=Resampling.bilinear)
+
+
+class RasterScene:
+    """The input files of a scene, one per present modality, read window by
+    window on the pixel grid of the reference input.
+
+    The reference is the first modality of the spec that is given; its CRS,
+    transform and size define the scene. An input on another grid (another
+    resolution, extent or CRS) is resampled on the fly with a
+    :class:`rasterio.vrt.WarpedVRT` (:data:`RESAMPLING` per kind; pixels it
+    does not cover are no-data). Inputs without georeferencing (plain TIFF,
+    PNG) must have the reference's size and are taken as pixel-aligned.
+
+    Validity per pixel: the file's dataset mask (no-data value, internal
+    mask or alpha) and, for elevation, values that are NaN / inf or one of
+    ``elevation_nodata`` (the training loader's rule). An elevation file
+    without a no-data value is warped with ``elevation_nodata[0]`` as its
+    no-data, so that no-data never leaks into resampled values.
+
+    Args:
+        paths (dict): Modality name -> file, for the present modalities.
+        modalities (list[Modality]): The parsed spec.
+        bands (dict, optional): Modality name -> 0-based band indices to
+            read (as the spec's ``bands``); default all bands of the file.
+        elevation_nodata (Sequence[float]): Elevation no-data values
+            besides NaN / inf.
+
+    Raises:
+        ValueError: A name not in the spec, a band count that does not
+            match the spec, inputs that do not overlap or whose CRS cannot
+            be related (both files named).
+    """
+
+    def __init__(self,
+                 paths: Mapping[str, str],
+                 modalities: Sequence[Modality],
+                 bands: Optional[Mapping[str, Sequence[int]]] = None,
+                 elevation_nodata: Sequence[float] = (-9999., )) -> None:
+        known = [m.name for m in modalities]
+        unknown = [n for n in paths if n not in known]
+        if unknown:
+            raise ValueError(f'--input: unknown modalities {unknown}; the '
+                             f"config's modality spec has {known}")
+        if not paths:
+            raise ValueError(f'no input given; expected files for some of '
+                             f'{known}')
+        self.modalities = [m for m in modalities if m.name in paths]
+        self.paths = {m.name: paths[m.name] for m in self.modalities}
+        self.elevation_nodata = tuple(float(v) for v in elevation_nodata)
+        self._datasets: Dict[str, rasterio.io.DatasetReader] = {}
+        self._readers = {}
+        #: modality -> 1-based band indexes read from its file
+        self.bands: Dict[str, List[int]] = {}
+        try:
+            self._open(dict(bands or {}))
+        except BaseException:
+            self.close()
+            raise
+
+    # ------------------------------------------------------------ opening --
+    def _open(self, bands: Dict[str, Sequence[int]]) -> None:
+        for mod in self.modalities:
+            with warnings.catch_warnings():
+                warnings.simplefilter('ignore', NotGeoreferencedWarning)
+                try:
+                    ds = rasterio.open(self.paths[mod.name])
+                except rasterio.errors.RasterioIOError as e:
+                    raise FileNotFoundError(
+                        f"modality '{mod.name}': cannot open "
+                        f'{self.paths[mod.name]} ({e})') from e
+            self._datasets[mod.name] = ds
+            self.bands[mod.name] = self._select_bands(
+                mod, ds, bands.get(mod.name))
+        ref = self.modalities[0]
+        ref_ds = self._datasets[ref.name]
+        self.reference = ref.name
+        self.height, self.width = ref_ds.height, ref_ds.width
+        self.crs = ref_ds.crs
+        self.transform = ref_ds.transform
+        for mod in self.modalities:
+            self._readers[mod.name] = self._reader(mod, ref_ds)
+
+    def _select_bands(self, mod: Modality, ds,
+                      selected: Optional[Sequence[int]]) -> List[int]:
+        path = self.paths[mod.name]
+        if selected is None:
+            selected = range(ds.count)
+        selected = [int(b) for b in selected]
+        bad = [b for b in selected if not 0 <= b < ds.count]
+        if bad:
+            raise ValueError(f"{path}: modality '{mod.name}' selects bands "
+                             f'{selected} but the file has {ds.count}')
+        if len(selected) != mod.channels:
+            raise ValueError(
+                f"{path}: modality '{mod.name}' expects {mod.channels} "
+                f'channel(s) (modality spec) but got {len(selected)} band(s)'
+                f'; select bands with --bands {mod.name}=i,j,...')
+        return [b + 1 for b in selected]  # rasterio counts from 1
+
+    def _reader(self, mod: Modality, ref_ds):
+        ds = self._datasets[mod.name]
+        if ds is ref_ds:
+            return ds
+        path, ref_path = self.paths[mod.name], self.paths[self.reference]
+        if ds.crs is None or ref_ds.crs is None:
+            if (ds.height, ds.width) != (ref_ds.height, ref_ds.width):
+                which = path if ds.crs is None else ref_path
+                raise ValueError(
+                    f'cannot relate {path} ({ds.height}x{ds.width}) to '
+                    f'{ref_path} ({ref_ds.height}x{ref_ds.width}): {which} '
+                    f'has no CRS, so both must be pixel-aligned rasters of '
+                    f'the same size (or both georeferenced)')
+            return ds
+        if (ds.crs == ref_ds.crs and ds.transform == ref_ds.transform
+                and (ds.height, ds.width) == (ref_ds.height, ref_ds.width)):
+            return ds
+        try:
+            bounds = transform_bounds(ds.crs, ref_ds.crs, *ds.bounds)
+        except Exception as e:  # CRSError, projection errors
+            raise ValueError(
+                f'cannot relate the CRS of {path} ({ds.crs}) to that of '
+                f'{ref_path} ({ref_ds.crs}): {e}') from e
+        left, bottom, right, top = ref_ds.bounds
+        if not np.all(np.isfinite(bounds)) or bounds[0] >= right or \
+                bounds[2] <= left or bounds[1] >= top or bounds[3] <= bottom:
+            raise ValueError(
+                f'{path} and {ref_path} do not overlap: {path} covers '
+                f'{tuple(round(float(b), 3) for b in bounds)} and {ref_path} '
+                f'covers {tuple(ref_ds.bounds)} (left, bottom, right, top '
+                f'in {ref_ds.crs})')
+        nodata = ds.nodata
+        if nodata is None and mod.kind == 'elevation':
+            nodata = self.elevation_nodata[0]
+        options = dict(src_nodata=nodata, nodata=nodata) \
+            if nodata is not None else dict(add_alpha=True)
+        return WarpedVRT(
+            ds,
+            crs=ref_ds.crs,
+            transform=ref_ds.transform,
+            width=ref_ds.width,
+            height=ref_ds.height,
+            resampling=RESAMPLING[mod.kind],
+            **options)
+
+    # ------------------------------------------------------------ reading --
+    def read(self, name: str, span: Span) -> Tuple[np.ndarray, np.ndarray]:
+        """Modality ``name`` over ``span`` of the reference grid.
+
+        Returns:
+            tuple: values (h, w, channels) in the file's dtype (float64 for
+            elevation, invalid pixels NaN) and ``valid`` (h, w) bool.
+        """
+        y0, y1, x0, x1 = span
+        window = Window(x0, y0, x1 - x0, y1 - y0)
+        reader = self._readers[name]
+        arr = np.moveaxis(reader.read(self.bands[name], window=window), 0,
+                          -1)
+        valid = reader.dataset_mask(window=window) > 0
+        mod = next(m for m in self.modalities if m.name == name)
+        if mod.kind == 'elevation':
+            arr = arr.astype(np.float64)
+            valid &= ~nodata_mask(arr, self.elevation_nodata).any(-1)
+            arr[~valid] = np.nan
+        return arr, valid
+
+    def blocks(self, size: int) -> List[Span]:
+        """The scene cut into ``size`` x ``size`` blocks, row-major."""
+        return [(y, min(y + size, self.height), x, min(x + size, self.width))
+                for y in range(0, self.height, size)
+                for x in range(0, self.width, size)]
+
+    def elevation_range(self, name: str, block: int) -> Tuple[float, float]:
+        """Valid (min, max) of elevation modality ``name`` over the scene,
+        read ``block`` x ``block`` pixels at a time (no-data excluded).
+
+        Raises:
+            ValueError: The modality has no valid pixel (file named).
+        """
+        low, high = np.inf, -np.inf
+        for span in self.blocks(block):
+            arr, valid = self.read(name, span)
+            if valid.any():
+                values = arr[valid]
+                low, high = min(low, values.min()), max(high, values.max())
+        if low > high:
+            raise ValueError(f'{self.paths[name]}: elevation modality '
+                             f"'{name}' is entirely no-data over the scene")
+        return float(low), float(high)
+
+    def close(self) -> None:
+        for reader in self._readers.values():
+            if isinstance(reader, WarpedVRT):
+                reader.close()
+        for ds in self._datasets.values():
+            ds.close()
+
+    def __enter__(self) -> 'RasterScene':
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

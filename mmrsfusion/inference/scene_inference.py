@@ -1,0 +1,356 @@
+"""Mapping a whole scene: sliding-window inference over rasters of any
+size, block by block, into GeoTIFFs."""
+import hashlib
+import os
+import os.path as osp
+import sys
+import warnings
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+import rasterio
+import torch
+from mmengine.model import revert_sync_batchnorm
+from mmengine.utils import ProgressBar
+
+from mmseg.registry import DATASETS, MODELS
+from mmrsfusion.datasets.transforms.loading import normalize_elevation
+from mmrsfusion.engine import load_trainable_checkpoint
+from mmrsfusion.utils import Modality, load_config, parse_modalities
+from .raster_scene import RasterScene, Span
+from .scene_output import NODATA, PROB_SCALE, SceneOutputs
+from .sliding_window import accumulate_windows, window_spans
+
+#: GDAL's raster block cache, bytes: bounded, so that memory does not grow
+#: with the scene (GDAL's default is 5 % of the RAM).
+GDAL_CACHE = 64 * 2**20
+
+
+def load_segmentor(config: str,
+                   checkpoint: str,
+                   device: str = 'cpu',
+                   cfg_options: Optional[dict] = None):
+    """Build the config's model and load ``checkpoint`` into it strictly,
+    re-attaching frozen weights it was saved without from the backbone's
+    ``frozen_checkpoint`` (as ``tools/test.py``'s runner does).
+
+    Returns:
+        tuple: ``(model, cfg)``, the model in eval mode on ``device``.
+    """
+    cfg = load_config(config, cfg_options)
+    model = MODELS.build(cfg.model)
+    ckpt = load_trainable_checkpoint(model, checkpoint)
+    model.dataset_meta = (ckpt.get('meta') or {}).get('dataset_meta')
+    if device == 'cpu':
+        model = revert_sync_batchnorm(model)
+    return model.to(device).eval(), cfg
+
+
+def loader_settings(cfg) -> dict:
+    """``elevation_norm`` and ``nodata`` of the config's test loader
+    (``LoadMultiModalImageFromFiles``), so scenes are read as in
+    training and testing."""
+    pipeline = cfg.get('test_pipeline') or \
+        cfg.test_dataloader.dataset.get('pipeline', [])
+    for step in pipeline:
+        if step.get('type') == 'LoadMultiModalImageFromFiles':
+            return dict(
+                elevation_norm=step.get('elevation_norm', 'minmax'),
+                elevation_nodata=tuple(step.get('nodata', (-9999., ))))
+    return dict(elevation_norm='minmax', elevation_nodata=(-9999., ))
+
+
+def class_meta(model, cfg) -> Tuple[List[str], Optional[list]]:
+    """Class names and palette: the checkpoint's ``dataset_meta``, else the
+    config's test dataset class's ``METAINFO``."""
+    meta = getattr(model, 'dataset_meta', None) or {}
+    if not meta.get('classes'):
+        dataset = cfg.get('test_dataloader', {}).get('dataset', {})
+        meta = dict(getattr(DATASETS.get(dataset.get('type')), 'METAINFO',
+                            {}) if dataset.get('type') else {})
+    classes = list(meta.get('classes') or [])
+    num = model.decode_head.num_classes
+    if len(classes) != num:
+        classes = [f'class_{i}' for i in range(num)]
+    palette = meta.get('palette')
+    if palette is not None and len(palette) < num:
+        palette = None
+    return classes, palette
+
+
+def set_absent_modalities(model, absent: Sequence[str]) -> bool:
+    """Tell the model which modalities of its spec have no input.
+
+    Extension point: a presence-aware segmentor (e.g. SGMA's, which takes a
+    modality presence mask) defines ``set_absent_modalities(names)`` and is
+    handed the names. Any other model gets those channels zeroed after
+    normalisation (as ``drop_modalities`` does for modality-missing
+    evaluation), with a warning, since it was not trained to expect it.
+
+    Returns:
+        bool: Whether the caller must zero the absent channels.
+    """
+    if hasattr(model, 'set_absent_modalities'):
+        model.set_absent_modalities(tuple(absent))
+        return False
+    if absent:
+        warnings.warn(
+            f'no input for modalities {list(absent)}: their channels are '
+            f'zeroed (after normalisation); the model was trained with '
+            f'them, so expect lower accuracy')
+    return bool(absent)
+
+
+def model_modalities(model) -> List[Modality]:
+    """The model's modality spec (the segmentor's or its data
+    preprocessor's)."""
+    spec = getattr(model, 'modalities', None) or getattr(
+        model.data_preprocessor, 'modalities', None)
+    if spec is None:
+        raise ValueError('the model has no modality spec (expected a '
+                         'MultiModalSegDataPreProcessor)')
+    return parse_modalities(spec)
+
+
+def _file_id(path: str) -> list:
+    st = os.stat(path)
+    return [osp.abspath(path), st.st_size, int(st.st_mtime)]
+
+
+def _tile_side(block_size: int) -> int:
+    for side in (256, 128, 64, 32, 16):
+        if block_size % side == 0:
+            return side
+    raise ValueError(f'--block-size: expected a multiple of 16 (GeoTIFF '
+                     f'tiles), got {block_size}')
+
+
+def predict_scene(model,
+                  inputs: Mapping[str, str],
+                  out: str,
+                  *,
+                  probs: Optional[str] = None,
+                  conf: Optional[str] = None,
+                  classes: Optional[Sequence[str]] = None,
+                  palette: Optional[Sequence[Sequence[int]]] = None,
+                  block_size: int = 2048,
+                  batch_windows: Optional[int] = None,
+                  crop_size: Optional[Sequence[int]] = None,
+                  stride: Optional[Sequence[int]] = None,
+                  bands: Optional[Mapping[str, Sequence[int]]] = None,
+                  elevation_norm: Optional[str] = 'minmax',
+                  elevation_nodata: Sequence[float] = (-9999., ),
+                  elevation_ranges: Optional[Mapping[str, Sequence[float]]]
+                  = None,
+                  resume: bool = False,
+                  fingerprint: Optional[dict] = None,
+                  progress: bool = True,
+                  on_block_done: Optional[Callable[[int, int], None]] = None
+                  ) -> dict:
+    """Map a scene with ``model`` (a segmentor in eval mode).
+
+    Steps: open the inputs on the reference grid (:class:`RasterScene`);
+    find each elevation modality's valid min/max over the whole scene (one
+    pass, unless given in ``elevation_ranges``); then for each block of
+    ``block_size`` x ``block_size`` output pixels, read the region covered
+    by the sliding windows that touch it, normalise it as the loader does
+    (elevation min-max with the scene's range, via
+    :func:`normalize_elevation`) and as the data preprocessor does, run
+    those windows ``batch_windows`` at a time (:func:`accumulate_windows`),
+    and write the block's averaged logits' argmax / softmax.
+
+    The windows are the global grid of the whole scene (mmseg's
+    ``slide_inference`` on the scene as one tile), and each pixel's logits
+    are summed over the same windows in the same order, so the result equals
+    whole-tile slide inference; windows touching two blocks are computed
+    for each (cost at most ``((block + crop) / block)^2``). Memory is one
+    block's region, independent of the scene size.
+
+    Absent modalities (in the spec, not in ``inputs``) are handled by
+    :func:`set_absent_modalities`; their raw channels are zeros.
+
+    Args:
+        model: Segmentor with ``data_preprocessor``, ``encode_decode`` and
+            ``test_cfg`` (``crop_size`` / ``stride`` unless given).
+        inputs (dict): Modality name -> raster file.
+        out (str): Class GeoTIFF; ``probs`` / ``conf``: optional outputs
+            (see :class:`SceneOutputs`).
+        classes, palette: Class names and colours for the output.
+        block_size (int): Output pixels per block side (multiple of 16).
+        batch_windows (int, optional): Windows per forward; defaults to
+            ``test_cfg.batch_windows`` or 1.
+        crop_size, stride (tuple, optional): Override ``test_cfg``'s.
+        bands (dict, optional): Modality -> 0-based bands to read.
+        elevation_norm (str | None): ``'minmax'`` or ``None`` (the config
+            loader's; ``'zscore'`` needs whole-scene statistics per tile
+            and is not supported).
+        elevation_nodata (Sequence[float]): As the loader's ``nodata``.
+        elevation_ranges (dict, optional): Modality -> (min, max) to use
+            instead of the first pass.
+        resume (bool): Skip the blocks an interrupted identical run wrote.
+        fingerprint (dict, optional): Extra items (model, config) that a
+            resumed run must match.
+        progress (bool): Show a progress bar (windows, with ETA).
+        on_block_done (callable, optional): Called ``(done, total)`` after
+            each block is written.
+
+    Returns:
+        dict: ``height``, ``width``, ``blocks``, ``blocks_skipped``,
+        ``windows`` (computed), ``scene_windows`` (of the whole-tile grid),
+        ``elevation_ranges``, ``absent``.
+    """
+    if elevation_norm not in ('minmax', None):
+        raise ValueError(
+            f"elevation_norm={elevation_norm!r}: scene inference supports "
+            f"'minmax' (with the scene's range) and None")
+    test_cfg = model.test_cfg
+    crop_size = tuple(crop_size or test_cfg.get('crop_size') or ())
+    stride = tuple(stride or test_cfg.get('stride') or ())
+    if len(crop_size) != 2 or len(stride) != 2:
+        raise ValueError('sliding windows needed: the config\'s test_cfg has '
+                         'no crop_size / stride; give --window H W and '
+                         '--stride H W')
+    batch_windows = int(batch_windows or test_cfg.get('batch_windows', 1))
+    tile = _tile_side(block_size)
+    spec = model_modalities(model)
+    absent = [m.name for m in spec if m.name not in inputs]
+    zeroed = [m for m in spec if m.name in absent] \
+        if set_absent_modalities(model, absent) else []
+    classes = list(classes or [f'class_{i}' for i in range(
+        model.decode_head.num_classes)])
+
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE), \
+            RasterScene(inputs, spec, bands, elevation_nodata) as scene:
+        ranges = {}
+        for mod in scene.modalities:
+            if mod.kind != 'elevation' or elevation_norm is None:
+                continue
+            given = (elevation_ranges or {}).get(mod.name)
+            ranges[mod.name] = tuple(float(v) for v in given) if given \
+                else scene.elevation_range(mod.name, block_size)
+        height, width = scene.height, scene.width
+        spans_y = window_spans(height, crop_size[0], stride[0])
+        spans_x = window_spans(width, crop_size[1], stride[1])
+        blocks = scene.blocks(block_size)
+        key = dict(fingerprint or {})
+        key.update(
+            inputs={n: _file_id(p) for n, p in scene.paths.items()},
+            bands=scene.bands,
+            block_size=block_size,
+            crop_size=list(crop_size),
+            stride=list(stride),
+            elevation_norm=elevation_norm,
+            elevation_nodata=list(elevation_nodata),
+            elevation_ranges={k: list(v) for k, v in ranges.items()},
+            outputs=sorted(k for k, v in dict(probs=probs,
+                                              conf=conf).items() if v))
+        outputs = SceneOutputs(
+            out,
+            dict(crs=scene.crs, transform=scene.transform, height=height,
+                 width=width),
+            classes,
+            palette,
+            tile,
+            key,
+            probs=probs,
+            conf=conf,
+            resume=resume)
+        todo = [i for i in range(len(blocks)) if i not in outputs.done]
+        plans = {i: _block_windows(blocks[i], spans_y, spans_x)
+                 for i in todo}
+        total = sum(len(ys) * len(xs) for ys, xs in plans.values())
+        bar = ProgressBar(total, file=sys.stdout) if progress and total \
+            else None
+        for n, i in enumerate(todo):
+            ys, xs = plans[i]
+            logits, valid = _block_logits(
+                model, spec, zeroed, scene, ys, xs, blocks[i], ranges,
+                elevation_norm, batch_windows,
+                None if bar is None else bar.update)
+            _write_block(outputs, i, blocks[i], logits, valid)
+            if on_block_done is not None:
+                on_block_done(len(blocks) - len(todo) + n + 1, len(blocks))
+        if bar is not None:
+            sys.stdout.write('\n')
+        outputs.finish()
+    return dict(
+        height=height,
+        width=width,
+        blocks=len(blocks),
+        blocks_skipped=len(blocks) - len(todo),
+        windows=total,
+        scene_windows=len(spans_y) * len(spans_x),
+        elevation_ranges=ranges,
+        absent=absent)
+
+
+def _block_windows(block: Span, spans_y, spans_x):
+    """The windows of the scene grid that touch ``block``, per axis."""
+    y0, y1, x0, x1 = block
+    return ([s for s in spans_y if s[0] < y1 and s[1] > y0],
+            [s for s in spans_x if s[0] < x1 and s[1] > x0])
+
+
+def _block_logits(model, spec: Sequence[Modality], zeroed, scene: RasterScene,
+                  ys, xs, block: Span, ranges: Dict[str, tuple],
+                  elevation_norm, batch_windows,
+                  progress) -> Tuple[torch.Tensor, np.ndarray]:
+    """Averaged logits (K, h, w) over ``block`` and its validity (h, w)."""
+    ry0, ry1 = ys[0][0], ys[-1][1]
+    rx0, rx1 = xs[0][0], xs[-1][1]
+    region = (ry0, ry1, rx0, rx1)
+    y0, y1, x0, x1 = block
+    core = (slice(y0 - ry0, y1 - ry0), slice(x0 - rx0, x1 - rx0))
+    raw = np.zeros((ry1 - ry0, rx1 - rx0, spec[-1].stop), np.float32)
+    valid = np.zeros((y1 - y0, x1 - x0), bool)
+    for mod in spec:
+        if mod.name not in scene.paths:
+            continue
+        arr, ok = scene.read(mod.name, region)
+        valid |= ok[core]
+        if mod.kind == 'elevation':
+            arr = normalize_elevation(
+                arr, elevation_norm, (), scene.paths[mod.name],
+                ranges.get(mod.name)) if ok.any() else np.zeros_like(arr)
+        raw[..., mod.slice] = arr
+    inputs = torch.from_numpy(raw).permute(2, 0, 1)
+    with torch.no_grad():
+        inputs = model.data_preprocessor(dict(inputs=[inputs]),
+                                         False)['inputs']
+        inputs = inputs[:, :, :ry1 - ry0, :rx1 - rx0]
+        for mod in zeroed:
+            inputs[:, mod.slice] = 0
+        if hasattr(model, 'drop_inputs'):  # the config's drop_modalities
+            inputs = model.drop_inputs(inputs)
+        windows = [(a - ry0, b - ry0, c - rx0, d - rx0) for a, b in ys
+                   for c, d in xs]
+        wy1, wy2, wx1, wx2 = windows[0]
+        metas = [dict(img_shape=(wy2 - wy1, wx2 - wx1))]
+        logit_sum = inputs.new_zeros(
+            (1, model.decode_head.num_classes) + tuple(inputs.shape[2:]))
+        count = inputs.new_zeros((1, 1) + tuple(inputs.shape[2:]))
+        accumulate_windows(
+            lambda crops: model.encode_decode(crops, metas), inputs,
+            windows, logit_sum, count, batch_windows, progress)
+        logits = (logit_sum / count)[0][:, core[0], core[1]]
+    return logits, valid
+
+
+def _write_block(outputs: SceneOutputs, index: int, block: Span,
+                 logits: torch.Tensor, valid: np.ndarray) -> None:
+    classes = logits.argmax(0).to(torch.uint8).cpu().numpy()
+    classes[~valid] = NODATA
+    probs = None
+    if len(outputs.parts) > 1:
+        probs = torch.round(logits.softmax(0) * PROB_SCALE).to(
+            torch.uint8).cpu().numpy()
+        probs[:, ~valid] = NODATA
+    outputs.write(index, block, classes, probs)
+
+
+def config_fingerprint(cfg, checkpoint: str) -> dict:
+    """What a resumed run must share besides the inputs: the config text
+    and the checkpoint file."""
+    return dict(
+        config=hashlib.sha256(cfg.pretty_text.encode()).hexdigest(),
+        checkpoint=_file_id(checkpoint))
