@@ -3,10 +3,13 @@ from .checkpoint import (UnsafeCheckpointError, checkpoint_safe_globals,
 from .config import load_config
 from .modality import (KINDS, Modality, fill_modalities, parse_modalities,
                        split_modalities, total_channels)
+from .presence import (PRESENCE_KEY, sample_presence, stack_presence,
+                       zero_absent)
 
 __all__ = [
     'KINDS', 'Modality', 'fill_modalities', 'parse_modalities',
-    'split_modalities', 'total_channels',
+    'split_modalities', 'total_channels', 'PRESENCE_KEY',
+    'sample_presence', 'stack_presence', 'zero_absent',
     'UnsafeCheckpointError', 'checkpoint_safe_globals',
     'load_checkpoint_safely', 'save_checkpoint_atomically', 'load_config'
 ]

@@ -1,3 +1,4 @@
 from .dgfm import DGFM, DGFMNeck
+from .sgf import SGF, SGFNeck
 
-__all__ = ['DGFM', 'DGFMNeck']
+__all__ = ['DGFM', 'DGFMNeck', 'SGF', 'SGFNeck']
