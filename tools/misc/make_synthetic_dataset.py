@@ -4,7 +4,7 @@ Usage::
 
     python tools/misc/make_synthetic_dataset.py data/synthetic_mm \
         [--num-train 32] [--num-test 8] [--tile-size 128] \
-        [--test-tile-size 200 176] [--seed 0] [--overwrite]
+        [--test-tile-size 200 176] [--seed 0] [--nir] [--overwrite]
 
 Writes real files in the converted layout (img_dir / dsm_dir / ann_dir /
 ann_eroded_dir, train and test); see
@@ -36,6 +36,9 @@ def parse_args(argv=None):
                         default=[200, 176], metavar=('H', 'W'),
                         help='test tile size (default 200 176)')
     parser.add_argument('--seed', type=int, default=0, help='random seed')
+    parser.add_argument('--nir', action='store_true',
+                        help='also write a third modality, nir_dir (NIR '
+                        'band with its own class evidence; SGMA demo)')
     parser.add_argument('--overwrite', action='store_true',
                         help='replace OUT_DIR even if this tool did not '
                         'write it')
@@ -58,7 +61,8 @@ def main(argv=None) -> int:
             tile_size=size,
             seed=args.seed,
             test_tile_size=tuple(args.test_tile_size),
-            overwrite=args.overwrite)
+            overwrite=args.overwrite,
+            nir=args.nir)
     except (FileExistsError, ValueError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 1

@@ -1,0 +1,106 @@
+# ISPRS Potsdam in SGMA's protocol: R (RGB) + D (DSM) + N (NIR), five classes
+# (impervious surface, building, low vegetation, tree, car; clutter is
+# ignored in training and evaluation), the official 24 training / 14 test
+# tiles. Converted as for potsdam_mm.py (default --optical RGBIR: the 4-band
+# R, G, B, IR files hold both R and N):
+#   python tools/dataset_converters/potsdam.py RAW_PATH -o data/potsdam
+# Beside it, potsdam_mm.py is the six-class RGB + DSM choice.
+dataset_type = 'PotsdamMMDataset'
+data_root = 'data/potsdam'
+elevation = 'dsm'
+# Listing five of the six ISPRS classes makes mmseg map clutter (5) to 255.
+metainfo = dict(
+    classes=('impervious_surface', 'building', 'low_vegetation', 'tree',
+             'car'),
+    palette=[[255, 255, 255], [0, 0, 255], [0, 255, 255], [0, 255, 0],
+             [255, 255, 0]])
+
+# R and N both come from the 4-band optical file (bands 0-2 and 3), so the
+# spec selects the bands and the dataset leaves them alone
+# (optical_bands=None). NIR: raw 0-255 mapped to [-1, 1].
+modalities = [
+    dict(
+        name='rgb',
+        channels=3,
+        kind='optical',
+        bands=[0, 1, 2],
+        mean=[123.675, 116.28, 103.53],
+        std=[58.395, 57.12, 57.375]),
+    dict(name='dsm', channels=1, kind='elevation', mean=[0.0], std=[1.0]),
+    dict(
+        name='nir',
+        channels=1,
+        kind='band',
+        bands=[3],
+        mean=[127.5],
+        std=[127.5]),
+]
+crop_size = (512, 512)
+
+data_preprocessor = dict(
+    type='MultiModalSegDataPreProcessor',
+    modalities=modalities,
+    size=crop_size,
+    pad_val=0,
+    seg_pad_val=255)
+
+loader = dict(
+    type='LoadMultiModalImageFromFiles',
+    modalities=modalities,
+    path_keys=dict(nir='img_path'))
+train_pipeline = [
+    loader,
+    dict(type='LoadAnnotations'),
+    dict(
+        type='RandomResize',
+        scale=(2048, 512),
+        ratio_range=(0.5, 2.0),
+        keep_ratio=True),
+    dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='OpticalOnly', transforms=[dict(type='PhotoMetricDistortion')]),
+    dict(type='PackMultiModalSegInputs'),
+]
+test_pipeline = [
+    loader,
+    dict(type='LoadAnnotations'),
+    dict(type='PackMultiModalSegInputs'),
+]
+
+train_dataloader = dict(
+    batch_size=8,
+    num_workers=4,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        metainfo=metainfo,
+        optical_bands=None,
+        elevation=elevation,
+        data_prefix=dict(
+            img_path='img_dir/train',
+            dsm_path='dsm_dir/train',
+            seg_map_path='ann_dir/train'),
+        pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=1,
+    num_workers=4,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        metainfo=metainfo,
+        optical_bands=None,
+        elevation=elevation,
+        data_prefix=dict(
+            img_path='img_dir/test',
+            dsm_path='dsm_dir/test',
+            seg_map_path='ann_eroded_dir/test'),
+        pipeline=test_pipeline))
+test_dataloader = val_dataloader
+
+# ISPRSMetric's default foreground classes are indices 0-4: all five here.
+val_evaluator = dict(type='ISPRSMetric')
+test_evaluator = val_evaluator
