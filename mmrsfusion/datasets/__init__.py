@@ -1,4 +1,5 @@
 from . import transforms  # noqa: F401
+from .dfc2023 import DFC2023_CLASSES, DFC2023MMDataset
 from .isprs import ISPRS_CLASSES, ISPRS_PALETTE, ISPRSMMDataset
 from .multimodal_dataset import MultiModalSegDataset
 from .potsdam import PotsdamMMDataset
@@ -8,5 +9,6 @@ from .vaihingen import VaihingenMMDataset
 __all__ = [
     'MultiModalSegDataset', 'ISPRSMMDataset', 'ISPRS_CLASSES',
     'ISPRS_PALETTE', 'VaihingenMMDataset', 'PotsdamMMDataset',
-    'SyntheticMMDataset', 'generate_synthetic_dataset'
+    'SyntheticMMDataset', 'generate_synthetic_dataset', 'DFC2023MMDataset',
+    'DFC2023_CLASSES'
 ]

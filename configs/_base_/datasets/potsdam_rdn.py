@@ -1,12 +1,14 @@
 # ISPRS Potsdam in SGMA's protocol: R (RGB) + D (DSM) + N (NIR), five classes
 # (impervious surface, building, low vegetation, tree, car; clutter is
-# ignored in training and evaluation), the official 24 training / 14 test
-# tiles. Converted as for potsdam_mm.py (default --optical RGBIR: the 4-band
-# R, G, B, IR files hold both R and N):
-#   python tools/dataset_converters/potsdam.py RAW_PATH -o data/potsdam
+# ignored in training and evaluation), all 24 labelled training tiles and
+# the 14 test tiles: convert with --split mmseg (MoBaNet's 'official' split
+# drops tile 7_10) and the default --optical RGBIR (the 4-band R, G, B, IR
+# files hold both R and N):
+#   python tools/dataset_converters/potsdam.py RAW_PATH -o data/potsdam_rdn \
+#       --split mmseg
 # Beside it, potsdam_mm.py is the six-class RGB + DSM choice.
 dataset_type = 'PotsdamMMDataset'
-data_root = 'data/potsdam'
+data_root = 'data/potsdam_rdn'
 elevation = 'dsm'
 # Listing five of the six ISPRS classes makes mmseg map clutter (5) to 255.
 metainfo = dict(
