@@ -7,9 +7,8 @@
 #   python tools/dataset_converters/potsdam.py RAW_PATH -o data/potsdam_rdn \
 #       --split mmseg
 # Beside it, potsdam_mm.py is the six-class RGB + DSM choice.
-dataset_type = 'PotsdamMMDataset'
+_base_ = ['./potsdam_mm.py']
 data_root = 'data/potsdam_rdn'
-elevation = 'dsm'
 # Listing five of the six ISPRS classes makes mmseg map clutter (5) to 255.
 metainfo = dict(
     classes=('impervious_surface', 'building', 'low_vegetation', 'tree',
@@ -38,13 +37,7 @@ modalities = [
         std=[127.5]),
 ]
 crop_size = (512, 512)
-
-data_preprocessor = dict(
-    type='MultiModalSegDataPreProcessor',
-    modalities=modalities,
-    size=crop_size,
-    pad_val=0,
-    seg_pad_val=255)
+data_preprocessor = dict(modalities=modalities, size=crop_size)
 
 loader = dict(
     type='LoadMultiModalImageFromFiles',
@@ -69,40 +62,11 @@ test_pipeline = [
     dict(type='PackMultiModalSegInputs'),
 ]
 
+data = dict(data_root=data_root, metainfo=metainfo, optical_bands=None)
 train_dataloader = dict(
     batch_size=8,
-    num_workers=4,
-    persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        metainfo=metainfo,
-        optical_bands=None,
-        elevation=elevation,
-        data_prefix=dict(
-            img_path='img_dir/train',
-            dsm_path='dsm_dir/train',
-            seg_map_path='ann_dir/train'),
-        pipeline=train_pipeline))
-val_dataloader = dict(
-    batch_size=1,
-    num_workers=4,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        metainfo=metainfo,
-        optical_bands=None,
-        elevation=elevation,
-        data_prefix=dict(
-            img_path='img_dir/test',
-            dsm_path='dsm_dir/test',
-            seg_map_path='ann_eroded_dir/test'),
-        pipeline=test_pipeline))
+    dataset=dict(**data, pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(**data, pipeline=test_pipeline))
 test_dataloader = val_dataloader
-
 # ISPRSMetric's default foreground classes are indices 0-4: all five here.
-val_evaluator = dict(type='ISPRSMetric')
-test_evaluator = val_evaluator
