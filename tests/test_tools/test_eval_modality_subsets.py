@@ -7,7 +7,6 @@ import runpy
 
 import pytest
 import torch
-from mmengine.config import Config
 from mmengine.runner import Runner
 
 from mmseg.registry import MODELS

@@ -5,7 +5,6 @@ import itertools
 
 import pytest
 import torch
-import torch.nn as nn
 
 from mmrsfusion.models.necks import SGF, SGFNeck
 from mmrsfusion.models.necks.sgf import ModalityProjector
