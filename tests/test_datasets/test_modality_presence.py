@@ -171,3 +171,15 @@ def test_synthetic_nir(tmp_path):
     label[:, 32:] = 1  # impervious | building
     band = synthesize_nir(np.random.default_rng(0), label).astype(float)
     assert band[:, 36:].mean() - band[:, :28].mean() > 50
+
+
+def test_make_synthetic_dataset_cli_nir(tmp_path):
+    import runpy
+    tool = runpy.run_path(osp.join(
+        osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))),
+        'tools', 'misc', 'make_synthetic_dataset.py'))
+    out = str(tmp_path / 'rdn')
+    assert tool['main']([out, '--num-train', '1', '--num-test', '1',
+                         '--tile-size', '64', '--test-tile-size', '64', '48',
+                         '--nir']) == 0
+    assert osp.isfile(osp.join(out, 'nir_dir', 'test', 'test_0000.tif'))

@@ -20,6 +20,7 @@ TOOL = runpy.run_path(
 SGMA = osp.join(ROOT, 'configs', 'sgma', 'demo_r18_synthetic_rdn.py')
 EARLY = osp.join(ROOT, 'configs', 'baselines',
                  'early_fusion_r18_synthetic.py')
+MOBANET = osp.join(ROOT, 'configs', 'mobanet', 'demo_tinyvit_synthetic.py')
 
 
 def options(data_root):
@@ -111,18 +112,30 @@ def test_sgma_every_subset_once(rdn_root, tmp_path, monkeypatch, capsys):
         assert rows[subset]['OA'] == pytest.approx(ref['OA'], abs=1e-6)
 
 
-def test_plain_mmseg_model_gets_zeroed_channels(tmp_path, monkeypatch):
-    """The early-fusion baseline (mmseg's EncoderDecoder): absent
-    modalities are zeroed channels; the full subset is tools/test.py."""
+@pytest.mark.parametrize('config,extra', [
+    (EARLY, {}),
+    (MOBANET, {'model.backbone.frozen_checkpoint': None}),
+])
+def test_other_models_get_zeroed_channels(config, extra, tmp_path,
+                                          monkeypatch):
+    """The early-fusion baseline (mmseg's EncoderDecoder) and the MoBaNet
+    demo: absent modalities are zeroed channels; the full subset is what
+    tools/test.py gives, and RGB alone is MoBaNet's Table V setting
+    (tools/test.py with model.drop_modalities=['dsm'])."""
     root = generate_synthetic_dataset(
         str(tmp_path / 'rd'), num_train=0, num_test=2,
         test_tile_size=(64, 48))
-    opts = options(root)
-    ckpt = checkpoint(EARLY, opts, str(tmp_path / 'early.pth'))
-    result, calls = run_tool(EARLY, ckpt, opts, tmp_path, monkeypatch)
+    opts = dict(options(root), **extra)
+    ckpt = checkpoint(config, opts, str(tmp_path / 'model.pth'))
+    result, calls = run_tool(config, ckpt, opts, tmp_path, monkeypatch)
     assert len(calls) == 2
-    assert list(result['subsets']) == ['rgb+dsm', 'rgb', 'dsm']
-    ref = tools_test(EARLY, ckpt, opts, str(tmp_path / 'ref'))
-    assert result['subsets']['rgb+dsm']['mIoU'] == pytest.approx(
-        ref['mIoU'], abs=1e-6)
-    assert result['subsets']['rgb'] != result['subsets']['rgb+dsm']
+    rows = result['subsets']
+    assert list(rows) == ['rgb+dsm', 'rgb', 'dsm']
+    ref = tools_test(config, ckpt, opts, str(tmp_path / 'ref'))
+    assert rows['rgb+dsm']['mIoU'] == pytest.approx(ref['mIoU'], abs=1e-6)
+    assert rows['rgb'] != rows['rgb+dsm']
+    if config == MOBANET:
+        ref = tools_test(config, ckpt,
+                         dict(opts, **{'model.drop_modalities': ['dsm']}),
+                         str(tmp_path / 'ref_rgb'))
+        assert rows['rgb']['mIoU'] == pytest.approx(ref['mIoU'], abs=1e-6)
