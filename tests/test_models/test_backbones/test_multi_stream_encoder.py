@@ -101,3 +101,16 @@ def test_pvt_v2_b2_through_mmseg_timm_wrapper():
                                               (3, 1, 320, 4, 4),
                                               (3, 1, 512, 2, 2)]
     assert all((o[1] == 0).all() for o in outs)
+
+
+@torch.no_grad()
+def test_mmpretrain_backbone():
+    """An mmpretrain backbone through the registry's scope prefix."""
+    enc = build(backbone=dict(type='mmpretrain.ResNet', depth=18,
+                              base_channels=8, out_indices=(0, 1, 2, 3)))
+    outs = enc(stacked(b=1, h=64, w=64))
+    assert type(enc.encoder).__module__.startswith('mmpretrain.')
+    assert [tuple(o.shape) for o in outs] == [(3, 1, 8, 16, 16),
+                                              (3, 1, 16, 8, 8),
+                                              (3, 1, 32, 4, 4),
+                                              (3, 1, 64, 2, 2)]
