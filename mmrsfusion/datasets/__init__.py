@@ -1,4 +1,5 @@
 from . import transforms  # noqa: F401
+from .dfc2023 import DFC2023_CLASSES, DFC2023MMDataset
 from .isprs import ISPRS_CLASSES, ISPRS_PALETTE, ISPRSMMDataset
 from .mmhunan import MMHUNAN_CLASSES, MMHUNAN_PALETTE, MMHunanDataset
 from .multimodal_dataset import MultiModalSegDataset
@@ -10,5 +11,6 @@ __all__ = [
     'MultiModalSegDataset', 'ISPRSMMDataset', 'ISPRS_CLASSES',
     'ISPRS_PALETTE', 'VaihingenMMDataset', 'PotsdamMMDataset',
     'SyntheticMMDataset', 'generate_synthetic_dataset', 'MMHunanDataset',
-    'MMHUNAN_CLASSES', 'MMHUNAN_PALETTE'
+    'MMHUNAN_CLASSES', 'MMHUNAN_PALETTE', 'DFC2023MMDataset',
+    'DFC2023_CLASSES'
 ]

@@ -68,6 +68,11 @@ class MultiModalSegDataset(BaseSegDataset):
         manifest (str, optional): The converters' manifest, relative to
             ``data_root``; ignored if absent. ``None`` disables it.
             Defaults to ``'conversion.json'``.
+        allow_missing (Sequence[str]): ``data_prefix`` keys of modalities a
+            tile may lack (e.g. ``['nir_path']``): such a tile's data info
+            gets ``key=None`` and the loader marks the modality absent in
+            ``modality_presence``. Defaults to none (a missing file is an
+            error).
         **kwargs: :class:`mmseg.datasets.BaseSegDataset` arguments.
 
     Raises:
@@ -93,9 +98,18 @@ class MultiModalSegDataset(BaseSegDataset):
                  elevation: Optional[str] = None,
                  elevation_key: str = 'dsm_path',
                  manifest: Optional[str] = 'conversion.json',
+                 allow_missing: Sequence[str] = (),
                  data_prefix: dict = dict(img_path='', seg_map_path=''),
                  **kwargs) -> None:
         self.modality_suffixes = dict(modality_suffixes or {})
+        self.allow_missing = tuple(allow_missing)
+        bad = [k for k in self.allow_missing
+               if k in ('img_path', 'seg_map_path') or k not in data_prefix]
+        if bad:
+            raise ValueError(
+                f'{type(self).__name__}.allow_missing: {bad} are not '
+                f'modality keys of data_prefix (other than img_path and '
+                f'seg_map_path): {sorted(data_prefix)}')
         self.manifest = self._read_manifest(kwargs.get('data_root'), manifest)
         file_bands = (self.manifest.get('notes') or {}).get('bands') \
             or self.FILE_BANDS
@@ -331,6 +345,9 @@ class MultiModalSegDataset(BaseSegDataset):
             info = dict(img_path=osp.join(img_dir, stem + self.img_suffix))
             for key, folder in folders.items():
                 name = indices[key].get(stem)
+                if name is None and key in self.allow_missing:
+                    info[key] = None  # the loader marks it absent
+                    continue
                 if name is None:
                     suffix = self.seg_map_suffix \
                         if key == 'seg_map_path' \
