@@ -8,12 +8,14 @@ registered.
 import argparse
 import os
 import os.path as osp
+import sys
 
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 import mmrsfusion  # noqa: F401  (registers modules, safe checkpoint loading)
 from mmrsfusion.engine import setup_cpu_dist
+from mmrsfusion.utils import InvalidCheckpointError
 
 
 def parse_args():
@@ -101,6 +103,9 @@ def main():
                                 osp.splitext(osp.basename(args.config))[0])
 
     cfg.load_from = args.checkpoint
+    if 'checkpoint_fit' in cfg.get('default_hooks', {}):
+        # a test result needs the whole trained model
+        cfg.default_hooks.checkpoint_fit.allow_partial = False
 
     if args.show or args.show_dir:
         cfg = trigger_visualization_hook(cfg, args)
@@ -119,7 +124,10 @@ def main():
 
     setup_cpu_dist(cfg)
     runner = Runner.from_cfg(cfg)
-    runner.test()
+    try:
+        runner.test()
+    except InvalidCheckpointError as e:
+        sys.exit(f'error: {e}')
 
 
 if __name__ == '__main__':

@@ -6,12 +6,15 @@
 import argparse
 import os
 import os.path as osp
+import sys
 
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
+from mmengine.runner.checkpoint import find_latest_checkpoint
 
 import mmrsfusion  # noqa: F401  (registers modules, safe checkpoint loading)
 from mmrsfusion.engine import setup_cpu_dist
+from mmrsfusion.utils import InvalidCheckpointError
 from mmseg.registry import RUNNERS
 
 
@@ -81,14 +84,32 @@ def main():
         cfg.optim_wrapper.type = 'MixedPrecisionOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
 
+    for key in ('max_iters', 'max_epochs'):
+        value = cfg.get('train_cfg', {}).get(key)
+        if value is not None and value <= 0:
+            sys.exit(f'error: train_cfg.{key} must be > 0, got {value}: '
+                     'nothing would be trained')
+
     cfg.resume = args.resume
+    if args.resume and cfg.get('load_from') is None and \
+            find_latest_checkpoint(cfg.work_dir) is None:
+        print_log(
+            f'--resume: no checkpoint to resume in the work dir '
+            f'{osp.abspath(cfg.work_dir)} (no last_checkpoint file there): '
+            'TRAINING STARTS FROM SCRATCH, at iteration 0. Pass the work '
+            'dir of the run to resume (--work-dir), or a checkpoint with '
+            '--cfg-options load_from=PATH.',
+            logger='current', level=logging.WARNING)
     setup_cpu_dist(cfg)
 
     if 'runner_type' not in cfg:
         runner = Runner.from_cfg(cfg)
     else:
         runner = RUNNERS.build(cfg)
-    runner.train()
+    try:
+        runner.train()
+    except InvalidCheckpointError as e:
+        sys.exit(f'error: {e}')
 
 
 if __name__ == '__main__':

@@ -35,7 +35,14 @@ default_hooks = dict(
         save_best='mIoU',
         rule='greater'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
-    visualization=dict(type='SegVisualizationHook'))
+    visualization=dict(type='SegVisualizationHook'),
+    # random states in checkpoints: --resume continues bit-exactly
+    random_state=dict(type='RandomStateHook'),
+    # a checkpoint that does not fit the model is refused, naming the keys
+    checkpoint_fit=dict(type='CheckpointFitHook'),
+    # the pipeline loads the modalities the model was built for; a
+    # sliding-window test_cfg has positive window and stride
+    consistency_check=dict(type='ConsistencyCheckHook'))
 
 # Reproducible by default; change with --cfg-options randomness.seed=N
 # (randomness.deterministic=True additionally forces deterministic kernels).

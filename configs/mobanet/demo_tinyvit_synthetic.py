@@ -22,7 +22,7 @@
 # tools/test.py re-attaches the frozen ViT from the converted file.
 _base_ = [
     '../_base_/models/mobanet_dinov2_vitb.py',
-    '../_base_/datasets/synthetic_mm.py',
+    './_base_/datasets/synthetic_mm.py',
     '../_base_/default_runtime.py',
     '../_base_/schedules/schedule_600it_adamw_cpu.py',
 ]

@@ -10,7 +10,7 @@
 #       --cfg-options model.drop_modalities="['dsm']"
 _base_ = [
     '../_base_/models/mobanet_dinov2_vitb.py',
-    '../_base_/datasets/potsdam_mm.py',
+    './_base_/datasets/potsdam_mm.py',
     './_base_/mobanet_recipe.py',
 ]
 # the dataset's modality spec and crop size (backbone and MCRM follow)

@@ -5,7 +5,7 @@
 #   python tools/train.py configs/mobanet/dinov2_vitb_vaihingen.py
 _base_ = [
     '../_base_/models/mobanet_dinov2_vitb.py',
-    '../_base_/datasets/vaihingen_mm.py',
+    './_base_/datasets/vaihingen_mm.py',
     './_base_/mobanet_recipe.py',
 ]
 # the dataset's modality spec and crop size (backbone and MCRM follow)

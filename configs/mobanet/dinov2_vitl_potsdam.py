@@ -5,7 +5,7 @@
 #   python tools/train.py configs/mobanet/dinov2_vitl_potsdam.py
 _base_ = [
     '../_base_/models/mobanet_dinov2_vitl.py',
-    '../_base_/datasets/potsdam_mm.py',
+    './_base_/datasets/potsdam_mm.py',
     './_base_/mobanet_recipe.py',
 ]
 # the dataset's modality spec and crop size (backbone and MCRM follow)

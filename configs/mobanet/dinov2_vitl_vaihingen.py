@@ -7,7 +7,7 @@
 #   python tools/test.py configs/mobanet/dinov2_vitl_vaihingen.py CKPT
 _base_ = [
     '../_base_/models/mobanet_dinov2_vitl.py',
-    '../_base_/datasets/vaihingen_mm.py',
+    './_base_/datasets/vaihingen_mm.py',
     './_base_/mobanet_recipe.py',
 ]
 # the dataset's modality spec and crop size (backbone and MCRM follow)

@@ -6,7 +6,7 @@
 #   python tools/train.py configs/mobanet/sam_vitb_vaihingen.py
 _base_ = [
     '../_base_/models/mobanet_sam_vitb.py',
-    '../_base_/datasets/vaihingen_mm.py',
+    './_base_/datasets/vaihingen_mm.py',
     './_base_/mobanet_recipe.py',
 ]
 # the dataset's modality spec and crop size (backbone and MCRM follow)

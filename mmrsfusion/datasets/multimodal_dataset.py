@@ -6,6 +6,8 @@ from typing import Dict, List, Optional, Sequence, Union
 
 import mmengine
 import mmengine.fileio as fileio
+import numpy as np
+from mmengine.registry import TRANSFORMS
 
 from mmseg.datasets import BaseSegDataset
 from mmseg.registry import DATASETS
@@ -68,6 +70,11 @@ class MultiModalSegDataset(BaseSegDataset):
         manifest (str, optional): The converters' manifest, relative to
             ``data_root``; ignored if absent. ``None`` disables it.
             Defaults to ``'conversion.json'``.
+        allow_missing (Sequence[str]): ``data_prefix`` keys of modalities a
+            tile may lack (e.g. ``['nir_path']``): such a tile's data info
+            gets ``key=None`` and the loader marks the modality absent in
+            ``modality_presence``. Defaults to none (a missing file is an
+            error).
         **kwargs: :class:`mmseg.datasets.BaseSegDataset` arguments.
 
     Raises:
@@ -93,9 +100,18 @@ class MultiModalSegDataset(BaseSegDataset):
                  elevation: Optional[str] = None,
                  elevation_key: str = 'dsm_path',
                  manifest: Optional[str] = 'conversion.json',
+                 allow_missing: Sequence[str] = (),
                  data_prefix: dict = dict(img_path='', seg_map_path=''),
                  **kwargs) -> None:
         self.modality_suffixes = dict(modality_suffixes or {})
+        self.allow_missing = tuple(allow_missing)
+        bad = [k for k in self.allow_missing
+               if k in ('img_path', 'seg_map_path') or k not in data_prefix]
+        if bad:
+            raise ValueError(
+                f'{type(self).__name__}.allow_missing: {bad} are not '
+                f'modality keys of data_prefix (other than img_path and '
+                f'seg_map_path): {sorted(data_prefix)}')
         self.manifest = self._read_manifest(kwargs.get('data_root'), manifest)
         file_bands = (self.manifest.get('notes') or {}).get('bands') \
             or self.FILE_BANDS
@@ -105,11 +121,74 @@ class MultiModalSegDataset(BaseSegDataset):
             data_prefix[elevation_key] = self._switch_elevation(
                 data_prefix, elevation, elevation_key)
         self.elevation = elevation
+        kwargs['pipeline'] = self._build_pipeline(
+            kwargs.get('pipeline') or [])
         super().__init__(
             img_suffix=img_suffix,
             seg_map_suffix=seg_map_suffix,
             data_prefix=data_prefix,
             **kwargs)
+
+    def _build_pipeline(self, pipeline: Sequence) -> list:
+        """Build the transforms, naming the one whose arguments are refused
+        (some raise a bare AssertionError, e.g. a negative RandomCrop
+        size)."""
+        built = []
+        for i, cfg in enumerate(pipeline):
+            if not isinstance(cfg, dict):
+                built.append(cfg)
+                continue
+            try:
+                built.append(TRANSFORMS.build(cfg))
+            except Exception as e:
+                raise ValueError(
+                    f'{type(self).__name__}: pipeline[{i}] {dict(cfg)} was '
+                    f'refused: {type(e).__name__}: {str(e) or "(no message)"}'
+                    '. Check its arguments (sizes and ratios must be '
+                    'positive).') from e
+        return built
+
+    def prepare_data(self, idx: int):
+        """Run the pipeline on sample ``idx`` (as the base class does), and
+        check the label as soon as it is loaded with its image
+        (:meth:`check_label`)."""
+        results = self.get_data_info(idx)
+        checked = False
+        for transform in self.pipeline.transforms:
+            results = transform(results)
+            if results is None:
+                return None
+            if not checked and 'gt_seg_map' in results and 'img' in results:
+                self.check_label(results)
+                checked = True
+        return results
+
+    def check_label(self, results: dict) -> None:
+        """The label must be pixel-aligned with its image and hold only
+        class indices and the ignore index.
+
+        Raises:
+            ValueError: naming the label file (and the image) and what was
+                found, instead of a batch-stacking error or a
+                ``Target 7 is out of bounds`` later.
+        """
+        label, img = results['gt_seg_map'], results['img']
+        path = results.get('seg_map_path')
+        if label.shape[:2] != img.shape[:2]:
+            raise ValueError(
+                f'{path}: the label is {label.shape[0]}x{label.shape[1]} '
+                f'(HxW) but its image {results.get("img_path")} is '
+                f'{img.shape[0]}x{img.shape[1]}; labels must be '
+                'pixel-aligned with the images (they are never resized)')
+        num_classes = len(self.metainfo['classes'])
+        bad = (label >= num_classes) & (label != self.ignore_index)
+        if bad.any():
+            values = np.unique(label[bad]).tolist()
+            raise ValueError(
+                f'{path}: {int(bad.sum())} label pixels hold values '
+                f'{values[:10]}, outside the {num_classes} classes '
+                f'(0..{num_classes - 1}) of {type(self).__name__} and not '
+                f'the ignore index {self.ignore_index}')
 
     @staticmethod
     def _read_manifest(data_root: Optional[str],
@@ -269,6 +348,9 @@ class MultiModalSegDataset(BaseSegDataset):
             info = dict(img_path=osp.join(img_dir, stem + self.img_suffix))
             for key, folder in folders.items():
                 name = indices[key].get(stem)
+                if name is None and key in self.allow_missing:
+                    info[key] = None  # the loader marks it absent
+                    continue
                 if name is None:
                     suffix = self.seg_map_suffix \
                         if key == 'seg_map_path' \

@@ -203,6 +203,32 @@ def synthesize_tile(rng: np.random.Generator, height: int,
     return rgb, dsm, label
 
 
+#: Mean NIR reflectance (0-255) per class of the optional third modality:
+#: roofs and roads differ (what RGB cannot tell), and so do trees and low
+#: vegetation, a little; cars and clutter sit in between.
+_NIR_LEVEL = np.array([70., 150., 200., 185., 110., 125.], np.float32)
+
+
+def synthesize_nir(rng: np.random.Generator,
+                   label: np.ndarray) -> np.ndarray:
+    """A NIR band carrying its own class evidence.
+
+    Class levels from :data:`_NIR_LEVEL` with per-tile jitter, a smooth gain
+    field and strong pixel noise, so NIR alone separates buildings from
+    roads (which RGB confuses) but only weakly trees from low vegetation
+    (which the DSM separates): each modality adds something.
+
+    Returns:
+        ndarray: (H, W) uint8.
+    """
+    h, w = label.shape
+    nir = _NIR_LEVEL[label] + rng.uniform(-10, 10, len(_NIR_LEVEL))[label]
+    nir = cv2.GaussianBlur(nir, (0, 0), 0.8)
+    nir *= 1 + 0.1 * _smooth(rng, h, w)
+    nir += rng.standard_normal((h, w)).astype(np.float32) * 18.
+    return np.clip(np.rint(nir), 0, 255).astype(np.uint8)
+
+
 def erode_labels(label: np.ndarray, radius: int = 1) -> np.ndarray:
     """ISPRS-style eroded labels: pixels within ``radius`` of a class
     boundary become 255 (ignored)."""
@@ -216,17 +242,23 @@ def erode_labels(label: np.ndarray, radius: int = 1) -> np.ndarray:
 
 
 def _write_split(root: str, split: str, num: int, size: Tuple[int, int],
-                 seed: int, split_id: int, erosion_radius: int) -> None:
-    dirs = {
-        k: osp.join(root, k, split)
-        for k in ('img_dir', 'dsm_dir', 'ann_dir', 'ann_eroded_dir')
-    }
+                 seed: int, split_id: int, erosion_radius: int,
+                 nir: bool = False) -> None:
+    keys = ('img_dir', 'dsm_dir', 'ann_dir', 'ann_eroded_dir') + \
+        (('nir_dir', ) if nir else ())
+    dirs = {k: osp.join(root, k, split) for k in keys}
     for d in dirs.values():
         os.makedirs(d, exist_ok=True)
     for i in range(num):
         rng = np.random.default_rng([seed, split_id, i])
         rgb, dsm, label = synthesize_tile(rng, *size)
         stem = f'{split}_{i:04d}'
+        if nir:  # its own random stream: RGB and DSM stay as without it
+            tifffile.imwrite(
+                osp.join(dirs['nir_dir'], stem + '.tif'),
+                synthesize_nir(np.random.default_rng([seed, split_id, i, 1]),
+                               label),
+                photometric='minisblack')
         tifffile.imwrite(
             osp.join(dirs['img_dir'], stem + '.tif'), rgb, photometric='rgb')
         tifffile.imwrite(
@@ -247,7 +279,8 @@ def generate_synthetic_dataset(out_dir: str,
                                seed: int = 0,
                                test_tile_size: Size = (200, 176),
                                erosion_radius: int = 1,
-                               overwrite: bool = False) -> str:
+                               overwrite: bool = False,
+                               nir: bool = False) -> str:
     """Write the synthetic dataset in the converted layout.
 
     Layout (``STEM`` = ``train_0000`` ...)::
@@ -279,6 +312,10 @@ def generate_synthetic_dataset(out_dir: str,
         erosion_radius (int): Border half-width of the eroded labels.
         overwrite (bool): Replace an existing ``out_dir`` that was not
             written by this function.
+        nir (bool): Also write a third modality, ``nir_dir/{split}/STEM.tif``
+            (uint8 NIR band with its own class evidence, see
+            :func:`synthesize_nir`); the RGB, DSM and labels are the same
+            as without it.
 
     Returns:
         str: ``out_dir``.
@@ -304,6 +341,8 @@ def generate_synthetic_dataset(out_dir: str,
         nodata=NODATA,
         classes=['impervious_surface', 'building', 'low_vegetation', 'tree',
                  'car', 'clutter'])
+    if nir:
+        meta['nir'] = True
     out_dir = osp.abspath(out_dir)
     meta_path = osp.join(out_dir, META_FILE)
     if osp.exists(out_dir):
@@ -328,8 +367,9 @@ def generate_synthetic_dataset(out_dir: str,
     tmp = tempfile.mkdtemp(prefix=f'.{osp.basename(out_dir)}.tmp-', dir=parent)
     try:
         _write_split(tmp, 'train', num_train, train_hw, seed, 0,
-                     erosion_radius)
-        _write_split(tmp, 'test', num_test, test_hw, seed, 1, erosion_radius)
+                     erosion_radius, nir)
+        _write_split(tmp, 'test', num_test, test_hw, seed, 1, erosion_radius,
+                     nir)
         with open(osp.join(tmp, META_FILE), 'w') as f:
             json.dump(meta, f, indent=2)
         if osp.exists(out_dir):
@@ -350,4 +390,5 @@ def generate_synthetic_dataset(out_dir: str,
 class SyntheticMMDataset(ISPRSMMDataset):
     """The synthetic ISPRS-like dataset written by
     :func:`generate_synthetic_dataset` (RGB ``img_dir`` + float32
-    ``dsm_dir``, 6 ISPRS classes). See :class:`MultiModalSegDataset`."""
+    ``dsm_dir`` [+ uint8 ``nir_dir``], 6 ISPRS classes). See
+    :class:`MultiModalSegDataset`."""

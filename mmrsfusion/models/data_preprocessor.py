@@ -8,7 +8,8 @@ import torch.nn as nn
 from mmseg.models import SegDataPreProcessor
 from mmseg.registry import MODELS
 from mmseg.utils import stack_batch
-from mmrsfusion.utils import Modality, fill_modalities, parse_modalities
+from mmrsfusion.utils import (Modality, fill_modalities, parse_modalities,
+                              positive_pair, sample_presence, zero_absent)
 
 
 def spec_mean_std(
@@ -62,7 +63,9 @@ class MultiModalSegDataPreProcessor(SegDataPreProcessor):
     """mmseg's ``SegDataPreProcessor`` for a stacked multimodal tensor.
 
     Steps: cast to float and move to the device; normalise every channel
-    with the ``mean`` / ``std`` of its modality in the spec; in training,
+    with the ``mean`` / ``std`` of its modality in the spec; zero the
+    channels of the modalities a sample's ``modality_presence`` metainfo
+    marks absent (:mod:`mmrsfusion.utils.presence`); in training,
     stack and pad to ``size`` or a multiple of ``size_divisor`` (neither:
     to the largest image of the batch; images with
     ``pad_val``, after normalisation, labels with ``seg_pad_val``) and then
@@ -113,6 +116,14 @@ class MultiModalSegDataPreProcessor(SegDataPreProcessor):
         if size is not None and size_divisor is not None:
             raise ValueError('MultiModalSegDataPreProcessor: give size or '
                              'size_divisor, not both')
+        if size is not None:
+            size = positive_pair(size, 'model.data_preprocessor.size')
+        if size_divisor is not None:
+            positive_pair(size_divisor, 'model.data_preprocessor.size_divisor')
+        for key in ('size', 'size_divisor'):
+            if (test_cfg or {}).get(key) is not None:
+                positive_pair(test_cfg[key],
+                              f'model.data_preprocessor.test_cfg.{key}')
         mean, std = spec_mean_std(modalities)
         super().__init__(
             mean=mean,
@@ -145,8 +156,17 @@ class MultiModalSegDataPreProcessor(SegDataPreProcessor):
                     f'{tuple(x.shape)}; expected ({self.num_channels}, H, W) '
                     f'for the modality spec ({spec})')
 
+    def _zero_absent(self, x, data_sample):
+        """Zero (after normalisation) the modalities the sample's
+        ``modality_presence`` marks absent; see
+        :mod:`mmrsfusion.utils.presence`."""
+        presence = sample_presence(data_sample, len(self.modalities))
+        return x if presence is None else zero_absent(
+            x, presence, self.modalities)
+
     def forward(self, data: dict, training: bool = False) -> Dict[str, Any]:
-        """Normalise, pad and (in training) batch-augment.
+        """Normalise, zero absent modalities, pad and (in training)
+        batch-augment.
 
         Args:
             data (dict): ``inputs`` (list of (C, H, W) tensors) and
@@ -161,6 +181,9 @@ class MultiModalSegDataPreProcessor(SegDataPreProcessor):
         data_samples = data.get('data_samples', None)
         self._check_channels(inputs)
         inputs = [(x.float() - self.mean) / self.std for x in inputs]
+        if data_samples is not None:
+            inputs = [self._zero_absent(x, s)
+                      for x, s in zip(inputs, data_samples)]
 
         if training:
             if data_samples is None:

@@ -20,6 +20,7 @@ import os
 import os.path as osp
 import pickle
 import tempfile
+import zipfile
 from typing import List
 
 import numpy as np
@@ -36,6 +37,12 @@ _GETATTR_CLASSES = (HistoryBuffer, )
 
 class UnsafeCheckpointError(pickle.UnpicklingError):
     """A checkpoint needs pickle globals outside the allow-list."""
+
+
+class InvalidCheckpointError(ValueError):
+    """A file is not a usable checkpoint (empty, not written by
+    ``torch.save``, damaged, not a dict, or not fitting the model); the
+    message names the file."""
 
 
 def _restricted_getattr(obj, name):
@@ -110,13 +117,25 @@ def load_checkpoint_safely(filename: str, map_location=None):
         The unpickled checkpoint (usually a dict).
 
     Raises:
+        InvalidCheckpointError: When the file is empty, was not written by
+            ``torch.save`` (e.g. a text file), is damaged or truncated, or
+            does not hold a dict.
         UnsafeCheckpointError: When the pickle needs a global outside
             :func:`checkpoint_safe_globals`; nothing of the file has run.
     """
+    _check_checkpoint_file(filename)
     with torch.serialization.safe_globals(checkpoint_safe_globals()):
         try:
-            return torch.load(
+            checkpoint = torch.load(
                 filename, map_location=map_location, weights_only=True)
+        except (EOFError, RuntimeError, zipfile.BadZipFile, OSError) as e:
+            if isinstance(e, RuntimeError) and \
+                    'PytorchStreamReader' not in str(e):
+                raise  # not the file's fault (e.g. a CUDA map_location)
+            raise InvalidCheckpointError(
+                f'Cannot read checkpoint {filename!r}: the file is damaged '
+                f'or truncated ({type(e).__name__}: {e}). Was it copied or '
+                'saved completely?') from e
         except pickle.UnpicklingError as e:
             reason = _unpickler_reason(str(e))
             raise UnsafeCheckpointError(
@@ -130,6 +149,30 @@ def load_checkpoint_safely(filename: str, map_location=None):
                 'parts you need once, e.g. `ckpt = torch.load(path, '
                 "weights_only=False); torch.save({'state_dict': "
                 "ckpt['state_dict']}, new_path)`.") from None
+    if not isinstance(checkpoint, dict):
+        raise InvalidCheckpointError(
+            f'{filename!r} holds a {type(checkpoint).__name__}, not a '
+            'checkpoint: expected a dict (mmengine\'s {"meta", '
+            '"state_dict", ...} or a state dict of named tensors)')
+    return checkpoint
+
+
+def _check_checkpoint_file(filename: str) -> None:
+    """Refuse, naming the file, what ``torch.save`` cannot have written:
+    an empty file, or one that is neither a zip archive (torch >= 1.6) nor
+    a pickle (older torch)."""
+    if isinstance(filename, (str, os.PathLike)):
+        if osp.getsize(filename) == 0:
+            raise InvalidCheckpointError(
+                f'{filename!r} is empty (0 bytes), not a checkpoint: an '
+                'interrupted copy or save? Use another checkpoint.')
+        with open(filename, 'rb') as f:
+            head = f.read(8)
+        if not head.startswith(b'PK') and not head.startswith(b'\x80'):
+            raise InvalidCheckpointError(
+                f'{filename!r} is not a checkpoint: it was not written by '
+                f'torch.save (it starts with {head!r}, not a zip archive or '
+                'a pickle)')
 
 
 def load_from_local(filename: str, map_location=None):

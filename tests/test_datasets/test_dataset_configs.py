@@ -1,5 +1,6 @@
-"""The base dataset configs parse, build their datasets on real files and
-feed the data preprocessor."""
+"""The base dataset configs (and MoBaNet's, which train on the eroded
+labels) parse, build their datasets on real files and feed the data
+preprocessor; their flips are independent."""
 import os
 import os.path as osp
 
@@ -9,15 +10,18 @@ import pytest
 import tifffile
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
+from mmcv.transforms import Compose
 from mmengine.registry import init_default_scope
 
 import mmrsfusion  # noqa: F401
-from mmseg.registry import DATASETS, MODELS
+from mmseg.registry import DATASETS, MODELS, TRANSFORMS
 from mmrsfusion.datasets import generate_synthetic_dataset
 from mmrsfusion.utils import total_channels
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CFG_DIR = osp.join(REPO, 'configs', '_base_', 'datasets')
+MOBANET_CFG_DIR = osp.join(REPO, 'configs', 'mobanet', '_base_', 'datasets')
+NAMES = ['synthetic_mm.py', 'vaihingen_mm.py', 'potsdam_mm.py']
 IMAGENET_MEAN = [123.675, 116.28, 103.53]
 
 
@@ -26,8 +30,9 @@ def _mmseg_scope():
     init_default_scope('mmseg')
 
 
-def _cfg(name):
-    return Config.fromfile(osp.join(CFG_DIR, name))
+def _cfg(name, mobanet=False):
+    return Config.fromfile(
+        osp.join(MOBANET_CFG_DIR if mobanet else CFG_DIR, name))
 
 
 def _build(loader_cfg, root, **extra):
@@ -156,3 +161,73 @@ def test_potsdam_config_options(tmp_path):
     x = ds[0]['inputs'].numpy()
     np.testing.assert_array_equal(x[:3], img[..., [3, 0, 1]].transpose(2, 0,
                                                                         1))
+
+
+@pytest.mark.parametrize('mobanet', [False, True])
+@pytest.mark.parametrize('name', NAMES)
+def test_flips_are_independent_horizontal_and_vertical(name, mobanet):
+    """The training pipeline's flips: none / horizontal / vertical / both
+    each in about 25 % of 4000 draws (MoBaNet's reference flips each way
+    independently at p = 0.5), image channels and label moved together."""
+    flips = Compose([
+        TRANSFORMS.build(t) for t in _cfg(name, mobanet).train_pipeline
+        if t['type'] == 'RandomFlip'
+    ])
+    img = np.arange(3 * 4 * 4, dtype=np.float32).reshape(3, 4, 4)
+    label = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    outcomes = {
+        (bool(v), bool(h)):
+        (np.flip(np.flip(img, 0) if v else img, 1) if h else
+         (np.flip(img, 0) if v else img))
+        for v in (0, 1) for h in (0, 1)
+    }
+    counts = dict.fromkeys(outcomes, 0)
+    np.random.seed(0)
+    draws = 4000
+    for _ in range(draws):
+        out = flips(dict(img=img.copy(), gt_seg_map=label.copy(),
+                         seg_fields=['gt_seg_map'], img_shape=(3, 4)))
+        match = [k for k, ref in outcomes.items()
+                 if np.array_equal(out['img'], ref)]
+        assert len(match) == 1
+        v, h = match[0]
+        counts[match[0]] += 1
+        want = np.flip(label, 0) if v else label
+        np.testing.assert_array_equal(out['gt_seg_map'],
+                                      np.flip(want, 1) if h else want)
+    for key, n in counts.items():
+        assert abs(n / draws - 0.25) < 0.03, counts
+
+
+@pytest.mark.parametrize('mobanet', [False, True])
+@pytest.mark.parametrize('name,stem,bands', [
+    ('vaihingen_mm.py', 'area1', 3),
+    ('potsdam_mm.py', '2_10', 4),
+])
+def test_mobanet_dataset_configs_train_on_eroded_labels(
+        tmp_path, name, stem, bands, mobanet):
+    """MoBaNet's dataset configs read the eroded labels for training (the
+    reference trains on the ISPRS noBoundary files): the tile's boundary
+    row (255 only in the eroded file) reaches the training sample. The
+    common configs train on the full labels."""
+    cfg = _cfg(name, mobanet)
+    root = str(tmp_path)
+    _fake_isprs(root, stem, bands, 'train')
+    train = _build(cfg.train_dataloader, root)
+    seg_dir = 'ann_eroded_dir' if mobanet else 'ann_dir'
+    assert train.get_data_info(0)['seg_map_path'] == osp.join(
+        root, seg_dir, 'train', f'{stem}.png')
+    np.random.seed(0)
+    seg = train[0]['data_samples'].gt_sem_seg.data
+    assert int((seg == 255).sum()) == (36 if mobanet else 0)
+
+
+def test_mobanet_synthetic_config_trains_on_eroded_labels(tmp_path):
+    root = generate_synthetic_dataset(
+        str(tmp_path / 'synthetic_mm'), num_train=1, num_test=1)
+    cfg = _cfg('synthetic_mm.py', mobanet=True)
+    assert cfg.train_dataloader['dataset']['data_prefix'][
+        'seg_map_path'] == 'ann_eroded_dir/train'
+    info = _build(cfg.train_dataloader, root).get_data_info(0)
+    assert info['seg_map_path'] == osp.join(root, 'ann_eroded_dir', 'train',
+                                            'train_0000.png')

@@ -2,10 +2,10 @@
 dtypes, for the dataset-converter tests.
 
 Each writer returns the arrays a correct conversion must produce, per tile:
-``img`` (optical in the band order written), ``dsm`` (float32, incl. no-data
-pixels), ``ndsm`` (uint8 as decoded from the JPEG), ``ann`` / ``ann_eroded``
-(expected class indices, 255 where a pixel must be ignored) and ``special``
-(positions of the hand-placed pixels).
+``img`` (optical in the band order written), ``dsm`` (float32 as converted:
+every no-data pixel NaN), ``ndsm`` (uint8 as decoded from the JPEG),
+``ann`` / ``ann_eroded`` (expected class indices, 255 where a pixel must be
+ignored) and ``special`` (positions of the hand-placed pixels).
 """
 import io
 import os
@@ -82,6 +82,12 @@ def eroded_label(index: np.ndarray):
     special = dict(special, boundary=tuple(map(tuple, np.argwhere(boundary)
                                                [:3])))
     return rgb, expected, special
+
+
+def converted_dsm(raw: np.ndarray, nodata=(-9999.0, )) -> np.ndarray:
+    """The DSM a conversion must write: no-data values become NaN."""
+    return np.where(np.isin(raw, nodata) | ~np.isfinite(raw), np.nan,
+                    raw).astype(np.float32)
 
 
 def elevation(h: int, w: int, seed: int) -> np.ndarray:
@@ -170,7 +176,7 @@ def make_vaihingen_raw(root: str, areas=(1, 2, 3, 5), as_zip: bool = True,
             sink.add(VAIHINGEN_ERODED,
                      f'top_mosaic_09cm_area{n}_noBoundary.tif',
                      tiff_bytes(ero_rgb))
-        expected[f'area{n}'] = dict(img=img, dsm=dsm, ann=ann,
+        expected[f'area{n}'] = dict(img=img, dsm=converted_dsm(dsm), ann=ann,
                                     ann_eroded=ann_eroded, special=special,
                                     special_eroded=special_ero)
     sink.close()
@@ -235,7 +241,8 @@ def make_potsdam_raw(root: str, tiles=('2_10', '2_11', '7_10', '2_13'),
         sink.add('5_Labels_all_noBoundary',
                  f'top_potsdam_{a}_{b}_label_noBoundary.tif',
                  tiff_bytes(ero_rgb))
-        expected[tile] = dict(img=optical, dsm=dsm, ndsm=ndsm, ann=ann,
+        expected[tile] = dict(img=optical, dsm=converted_dsm(dsm), ndsm=ndsm,
+                              ann=ann,
                               ann_eroded=ann_eroded, special=special,
                               special_eroded=special_ero)
     if nested_zip:

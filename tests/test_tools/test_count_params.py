@@ -61,3 +61,25 @@ def test_full_model_breakdown(capsys, monkeypatch):
     assert rows['neck'][0] == 999_168 + 6_144 + 786_432
     assert rows['decode_head'][0] == 669_568
     assert rows['auxiliary_head'][0] == 1_183_744
+
+
+def sgf_params(c, m=3, k=5):
+    """One SGF scale: M projectors (dw 11/7/3 + pw, with biases), the
+    class-aware filter C -> K, two multi-head attentions (4 C^2 + 4 C)."""
+    return m * (c * 182 + c * c + c) + (c * k + k) + 2 * (4 * c * c + 4 * c)
+
+
+def test_sgma_pvtv2b2_breakdown(capsys, monkeypatch):
+    """SGMA, PVT-v2-b2 on Potsdam R + D + N: the shared backbone is timm's
+    pvt_v2_b2 (24,849,856 = the paper's 24.85M); SGF over the four scales
+    (64, 128, 320, 512 channels) 4,810,772; the SegFormer head (256
+    channels, 5 classes) 528,133: 5,338,905 beyond the backbone against the
+    paper's 4.79M (Table IX), SGF alone matching it to 0.02M."""
+    rows = dict((r[0], r[1:]) for r in count_params(
+        'configs/sgma/pvtv2b2_potsdam_rdn.py', capsys, monkeypatch))
+    assert rows['backbone'] == (24_849_856, 0)
+    assert rows['neck'] == (4_810_772, 0)
+    assert rows['neck'][0] == sum(sgf_params(c) for c in (64, 128, 320, 512))
+    head = (64 + 128 + 320 + 512) * 256 + 4 * 2 * 256 + \
+        1024 * 256 + 2 * 256 + 256 * 5 + 5
+    assert rows['decode_head'] == (head, 0) == (528_133, 0)

@@ -145,10 +145,9 @@ def _check_vaihingen_tile(out, split, tile, exp):
     np.testing.assert_array_equal(img, exp['img'])  # IR, R, G kept
     dsm = _read(out, 'dsm_dir', split, tile)
     assert dsm.dtype == np.float32 and dsm.shape == (h, w)
-    # values preserved bit for bit, no-data included
+    # heights preserved bit for bit, every no-data pixel (-9999, NaN) NaN
     np.testing.assert_array_equal(dsm, exp['dsm'])
-    assert dsm[0, 0] == -9999.0 and dsm[-1, -1] == -9999.0
-    assert np.isnan(dsm[0, 1])
+    assert np.isnan(dsm[[0, -1, 0], [0, -1, 1]]).all()
     ann = _read(out, 'ann_dir', split, tile)
     assert ann.dtype == np.uint8 and ann.shape == (h, w)
     np.testing.assert_array_equal(ann, exp['ann'])
@@ -357,18 +356,84 @@ def test_label_missing_when_ground_truth_not_marked(tmp_path):
                           progress=False)
 
 
-def test_same_name_in_unmarked_folders_is_ambiguous(tmp_path):
-    raw = tmp_path / 'raw'
+def _vaihingen_with_labels_in(raw, folder, areas=(1, 2)):
+    """Extracted Vaihingen download whose COMPLETE ground truth sits in a
+    folder named ``folder`` (no ground-truth word in it)."""
+    expected = synth.make_vaihingen_raw(str(raw), areas=areas, as_zip=False)
+    (raw / synth.VAIHINGEN_GT).rename(raw / folder)
+    return expected
+
+
+@pytest.mark.parametrize('folder', ['complete_set', 'misc'])
+def test_label_in_unmarked_folder_is_never_the_image(tmp_path, folder):
+    """The labels have the images' names; unzipped into a folder that does
+    not mark ground truth they are told apart by content (the six class
+    colours): the image stays the image, the label is the label."""
+    raw, out = tmp_path / 'raw', tmp_path / 'out'
+    expected = _vaihingen_with_labels_in(raw, folder)
+    report = _convert_vaihingen(str(raw), str(out))
+    for tile, split in [('area1', 'train'), ('area2', 'test')]:
+        _check_vaihingen_tile(str(out), split, tile, expected[tile])
+        sources = report.tiles[tile]['sources']
+        assert sources['img'].endswith(
+            osp.join(synth.VAIHINGEN_IMAGES, 'top', f'top_mosaic_09cm_'
+                     f'{tile}.tif'))
+    # area2 (test) has no gts_for_participants label: it came from folder
+    assert folder in report.tiles['area2']['sources']['ann']
+
+
+def test_complete_label_folder_does_not_replace_the_image(tmp_path):
+    """The reported case: area1's label is also in gts_for_participants, so
+    nothing is missing, and a "complete" folder must not make the label the
+    image (it was preferred, and the conversion exited 0)."""
+    raw, out = tmp_path / 'raw', tmp_path / 'out'
+    expected = _vaihingen_with_labels_in(raw, 'complete_set', areas=(1, ))
+    report = _convert_vaihingen(str(raw), str(out))
+    _check_vaihingen_tile(str(out), 'train', 'area1', expected['area1'])
+    assert 'complete_set' not in report.tiles['area1']['sources']['img']
+
+
+def test_label_as_the_only_optical_candidate_is_refused(tmp_path):
+    raw, out = tmp_path / 'raw', tmp_path / 'out'
+    _vaihingen_with_labels_in(raw, 'complete_set', areas=(1, ))
+    os.remove(raw / synth.VAIHINGEN_IMAGES / 'top' / 'top_mosaic_09cm_'
+              'area1.tif')
+    with pytest.raises(ConversionError) as err:
+        isprs_raw.convert(vaihingen.build_spec(), str(raw), str(out),
+                          progress=False)
+    msg = str(err.value)
+    assert 'complete_set' in msg and 'is a colour-coded label' in msg
+    assert not out.exists() and _no_staging_left(str(tmp_path))
+
+
+def test_two_different_images_for_one_tile_are_refused(tmp_path):
+    raw, out = tmp_path / 'raw', tmp_path / 'out'
     synth.make_vaihingen_raw(str(raw / 'a'), areas=(1, ), as_zip=False)
-    synth.make_vaihingen_raw(str(raw / 'b'), areas=(1, ), as_zip=False)
-    # an extracted label archive renamed to something unrecognisable
-    src = raw / 'b' / synth.VAIHINGEN_GT / 'top_mosaic_09cm_area1.tif'
-    dst = raw / 'b' / 'misc' / 'top_mosaic_09cm_area1.tif'
-    dst.parent.mkdir()
-    src.rename(dst)
-    with pytest.raises(ConversionError, match='several different files'):
-        isprs_raw.convert(vaihingen.build_spec(), str(raw),
-                          str(tmp_path / 'out'), progress=False)
+    other = raw / 'b' / 'top_mosaic_09cm_area1.tif'
+    other.parent.mkdir()
+    img = tifffile.imread(raw / 'a' / synth.VAIHINGEN_IMAGES / 'top' /
+                          'top_mosaic_09cm_area1.tif')
+    other.write_bytes(synth.tiff_bytes(255 - img))
+    with pytest.raises(ConversionError) as err:
+        isprs_raw.convert(vaihingen.build_spec(), str(raw), str(out),
+                          progress=False)
+    msg = str(err.value)
+    assert 'several different files' in msg and 'optical image' in msg
+    assert str(other) in msg
+    assert osp.join(synth.VAIHINGEN_IMAGES, 'top',
+                    'top_mosaic_09cm_area1.tif') in msg
+
+
+@pytest.mark.parametrize('as_zip', [False, True])
+def test_raw_path_named_like_ground_truth_marks_nothing(tmp_path, as_zip):
+    """Only folders below RAW_PATH tell ground truth apart: a RAW_PATH
+    called e.g. ``gt_labels`` does not make every file a label."""
+    raw, out = tmp_path / 'isprs_gt_labels', tmp_path / 'out'
+    expected = synth.make_vaihingen_raw(str(raw), areas=(1, 2),
+                                        as_zip=as_zip)
+    _convert_vaihingen(str(raw), str(out))
+    _check_vaihingen_tile(str(out), 'train', 'area1', expected['area1'])
+    _check_vaihingen_tile(str(out), 'test', 'area2', expected['area2'])
 
 
 @pytest.mark.parametrize('content', [None, 'readme.txt'])
@@ -488,7 +553,7 @@ def test_potsdam_rgbir_dsm_from_zips(tmp_path):
         dsm = _read(str(out), 'dsm_dir', split, tile)
         assert dsm.dtype == np.float32
         np.testing.assert_array_equal(dsm, exp['dsm'])
-        assert dsm[0, 0] == -9999.0 and np.isnan(dsm[0, 1])
+        assert np.isnan(dsm[0, 0]) and np.isnan(dsm[0, 1])
         ann = _read(str(out), 'ann_dir', split, tile)
         np.testing.assert_array_equal(ann, exp['ann'])
         assert ann[exp['special']['unknown']] == 255

@@ -4,7 +4,7 @@ Usage::
 
     python tools/misc/make_synthetic_dataset.py data/synthetic_mm \
         [--num-train 32] [--num-test 8] [--tile-size 128] \
-        [--test-tile-size 200 176] [--seed 0] [--overwrite]
+        [--test-tile-size 200 176] [--seed 0] [--nir] [--overwrite]
 
 or one large georeferenced scene (RGB, DSM, labels as GeoTIFFs, needs
 rasterio) for ``tools/predict_scene.py``::
@@ -49,6 +49,9 @@ def parse_args(argv=None):
     parser.add_argument('--dsm-factor', type=int, default=1,
                         help='with --geotiff-scene: DSM pixels this many '
                         'times coarser than the RGB ones (default 1)')
+    parser.add_argument('--nir', action='store_true',
+                        help='also write a third modality, nir_dir (NIR '
+                        'band with its own class evidence; SGMA demo)')
     parser.add_argument('--overwrite', action='store_true',
                         help='replace OUT_DIR even if this tool did not '
                         'write it')
@@ -79,7 +82,8 @@ def main(argv=None) -> int:
             tile_size=size,
             seed=args.seed,
             test_tile_size=tuple(args.test_tile_size),
-            overwrite=args.overwrite)
+            overwrite=args.overwrite,
+            nir=args.nir)
     except (FileExistsError, ValueError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 1

@@ -43,8 +43,9 @@ train_pipeline = [
         type='LoadMultiModalRandomWindow',
         modalities=modalities,
         crop_size=crop_size),
-    dict(type='RandomFlip', prob=[0.25, 0.25],
-         direction=['horizontal', 'vertical']),
+    # horizontal and vertical flips, each independently at p = 0.5
+    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+    dict(type='RandomFlip', prob=0.5, direction='vertical'),
     dict(type='PackSegInputs'),
 ]
 test_pipeline = [

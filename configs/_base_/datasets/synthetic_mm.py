@@ -38,8 +38,9 @@ train_pipeline = [
         ratio_range=(0.75, 1.5),
         keep_ratio=True),
     dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
-    dict(type='RandomFlip', prob=[0.25, 0.25],
-         direction=['horizontal', 'vertical']),
+    # horizontal and vertical flips, each independently at p = 0.5
+    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+    dict(type='RandomFlip', prob=0.5, direction='vertical'),
     # photometric distortion of the optical channels only; DSM untouched
     dict(type='OpticalOnly', transforms=[dict(type='PhotoMetricDistortion')]),
     dict(type='PackSegInputs'),

@@ -36,8 +36,9 @@ train_pipeline = [
         type='LoadMultiModalRandomWindow',
         modalities=modalities,
         crop_size=crop_size),
-    dict(type='RandomFlip', prob=[0.25, 0.25],
-         direction=['horizontal', 'vertical']),
+    # horizontal and vertical flips, each independently at p = 0.5
+    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+    dict(type='RandomFlip', prob=0.5, direction='vertical'),
     # mmseg-style extra augmentation (not in MoBaNet's recipe):
     # dict(type='RandomResize', scale=(512, 512), ratio_range=(0.5, 2.0),
     #      keep_ratio=True) needs the whole tile: replace the window loader

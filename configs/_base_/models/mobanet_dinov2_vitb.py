@@ -73,6 +73,9 @@ model = dict(
         # prompt-injected adapter (Eq. 9-11)
         stage_adapter=dict(type='CPIA', mode='additive'),
         tap_transform='norm',  # the frozen final LayerNorm at each tap
+        # the official DINOv2 rule: bicubic with scale_factor (h + 0.1) / 37
+        # ('size' = mmpretrain's size=(h, w), other sampling points)
+        pos_embed_resize='dinov2',
         # the streams go through each frozen block one after the other, as
         # in the reference code (its per-stream arithmetic; on the CPU also
         # faster than one stacked batch: README "Speed and memory")
@@ -83,6 +86,8 @@ model = dict(
         in_channels=[768, 768, 768, 768],
         out_channels=256,
         fusion='dgfm'),
+    # The reference's UperNet: ReLU6 in every conv-BN-activation block, and
+    # lateral 1x1 convs of conv + BN only (mmseg: ReLU in both places).
     decode_head=dict(
         type='UPerHeadNoBias',
         in_channels=[256, 256, 256, 256],
@@ -92,6 +97,8 @@ model = dict(
         dropout_ratio=0.1,
         num_classes=6,
         norm_cfg=norm_cfg,
+        act_cfg=dict(type='ReLU6'),
+        lateral_act_cfg=None,
         align_corners=False,
         loss_decode=dict(
             type='CrossEntropyLoss',
@@ -110,6 +117,7 @@ model = dict(
         dropout_ratio=0.1,
         num_classes=6,
         norm_cfg=norm_cfg,
+        act_cfg=dict(type='ReLU6'),
         align_corners=False,
         # unused: the aux heads are trained by `aux_loss` below
         loss_decode=dict(

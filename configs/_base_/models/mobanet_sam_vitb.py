@@ -5,7 +5,8 @@
 # rel-pos tables by a shape mismatch and does not normalise RGB), this uses
 # stage taps like the DINOv2 path: the raw block outputs after the global
 # blocks 2, 5, 8, 11 (768 channels), the pretrained pos-embed resized
-# bicubically to the token grid and the rel-pos tables interpolated.
+# bicubically to the token grid (mmpretrain's size=(h, w) rule; SAM's own
+# code never resizes it) and the rel-pos tables interpolated.
 #
 # SAM's pixel mean / std (123.675, 116.28, 103.53 / 58.395, 57.12, 57.375 on
 # 0-255) are the ImageNet statistics the dataset configs already use.
@@ -22,4 +23,5 @@ model = dict(
         arch='base',
         out_indices=[2, 5, 8, 11],
         tap_transform='none',
+        pos_embed_resize='size',
         frozen_checkpoint='pretrain/sam_vit_b_converted.pth'))

@@ -23,7 +23,11 @@ Raw input
     share a name (Vaihingen images and complete ground truth are both
     ``top_mosaic_09cm_area{N}.tif``) a rule can require or forbid a
     ground-truth *context*: a containing archive or folder whose name marks
-    ground truth (see :func:`is_ground_truth_context`).
+    ground truth (see :func:`is_ground_truth_context`); only the folders
+    and archives below a ``RAW_PATH`` folder count, not its own name. Optical
+    candidates whose content is a colour-coded label (the six class colours)
+    are labels, never the image; any other choice between different files
+    is refused, naming them (see :func:`match_files`).
 
 Converted layout (``OUT_DIR``)::
 
@@ -31,8 +35,10 @@ Converted layout (``OUT_DIR``)::
                                            band order of the source file
                                            (Vaihingen IR,R,G; Potsdam
                                            RGBIR -> R,G,B,IR)
-    dsm_dir/{train,test}/{stem}.tif        DSM, H x W float32, raw heights,
-                                           no-data values kept as they are
+    dsm_dir/{train,test}/{stem}.tif        DSM, H x W float32, raw heights;
+                                           every no-data pixel (-9999, the
+                                           source's GDAL_NODATA value, NaN,
+                                           inf) written as NaN
     ndsm_dir/{train,test}/{stem}.tif       Potsdam nDSM, H x W uint8
     ann_dir/{train,test}/{stem}.tif        class index 0..5, 255 = unknown
     ann_eroded_dir/{train,test}/{stem}.tif eroded labels, 255 = ignore
@@ -69,7 +75,10 @@ Atomicity
     (``.{name}.converting-*``, same file system) and moved into place only
     after every tile succeeded. Any failure (or Ctrl-C) removes the staging
     folder and leaves ``OUT_DIR`` as it was. A killed process (SIGKILL) may
-    leave the hidden staging folder behind, never a half-written ``OUT_DIR``.
+    leave the hidden staging folder (and a scratch folder in ``tmp_dir``)
+    behind, never a half-written ``OUT_DIR``; the next conversion removes
+    them (their names hold the host and process id). ``OUT_DIR`` gets the
+    permissions of the umask.
 """
 from .cli import add_common_args, run_cli
 from .convert import ConversionReport, convert

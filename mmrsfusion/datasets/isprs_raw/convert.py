@@ -3,7 +3,9 @@ staging folder and commit it atomically, with a report."""
 import json
 import os
 import os.path as osp
+import re
 import shutil
+import socket
 import sys
 import tempfile
 import warnings
@@ -103,8 +105,43 @@ def _existing_conflicts(out_dir: str, entries: Iterable[str]) -> List[str]:
     return conflicts
 
 
-def _commit(staging: str, out_dir: str) -> None:
-    """Move the staged layout into ``out_dir``; rolls back on failure."""
+def _owned_prefix(kind: str) -> str:
+    """Prefix of the scratch / staging folders of this process: naming the
+    host and process lets a later run remove those of a killed one."""
+    return f'{kind}{socket.gethostname()}-{os.getpid()}-'
+
+
+def _remove_stale(folder: str, kind: str) -> None:
+    """Remove the folders ``{kind}{this host}-{pid}-*`` in ``folder`` whose
+    process is gone (left by a conversion killed with SIGKILL)."""
+    mine = f'{kind}{socket.gethostname()}-'
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in names:
+        m = re.match(r'(\d+)-', name[len(mine):])
+        if not name.startswith(mine) or m is None:
+            continue
+        try:
+            os.kill(int(m.group(1)), 0)
+            continue  # still running
+        except ProcessLookupError:
+            pass
+        except OSError:
+            continue  # another user's process: leave it
+        print(f'Removing {osp.join(folder, name)}, left by a conversion '
+              'that was killed')
+        shutil.rmtree(osp.join(folder, name), ignore_errors=True)
+
+
+def _commit(staging: str, out_dir: str, stale: Sequence[str] = ()) -> None:
+    """Move the staged layout into ``out_dir`` and remove its ``stale``
+    entries (folders of an earlier conversion that this one does not
+    write); rolls back on failure."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(staging, 0o777 & ~umask)  # mkdtemp made it private (0700)
     if not osp.lexists(out_dir):
         os.rename(staging, out_dir)
         return
@@ -112,6 +149,9 @@ def _commit(staging: str, out_dir: str) -> None:
                               dir=osp.dirname(staging))
     moved_old, moved_new = [], []
     try:
+        for entry in stale:
+            os.rename(osp.join(out_dir, entry), osp.join(backup, entry))
+            moved_old.append(entry)
         for entry in sorted(os.listdir(staging)):
             dst = osp.join(out_dir, entry)
             if osp.lexists(dst):
@@ -142,21 +182,53 @@ def _run_jobs(jobs: Sequence[TileJob], nproc: int,
         from mmengine.utils import ProgressBar
         bar = ProgressBar(len(jobs), file=sys.stdout)
     results = []
-    if nproc > 1 and len(jobs) > 1:
-        import multiprocessing
-        with multiprocessing.Pool(min(nproc, len(jobs))) as pool:
-            for result in pool.imap(convert_tile, jobs):
-                results.append(result)
+    try:
+        if nproc > 1 and len(jobs) > 1:
+            import multiprocessing
+            with multiprocessing.Pool(min(nproc, len(jobs))) as pool:
+                for result in pool.imap(convert_tile, jobs):
+                    results.append(result)
+                    if bar is not None:
+                        bar.update()
+        else:
+            for job in jobs:
+                results.append(convert_tile(job))
                 if bar is not None:
                     bar.update()
-    else:
-        for job in jobs:
-            results.append(convert_tile(job))
-            if bar is not None:
-                bar.update()
-    if bar is not None:
-        sys.stdout.write('\n')
+    finally:
+        if bar is not None:  # end the bar's line, also before an error
+            sys.stdout.write('\n')
+            sys.stdout.flush()
     return results
+
+
+def _data_warnings(tiles: Dict[str, dict], spec: DatasetSpec) -> List[str]:
+    """Warnings about converted data that is valid but needs attention."""
+    messages = []
+    wide = {t: (info['img_dtype'], info['img_max'])
+            for t, info in tiles.items() if info['img_dtype'] != 'uint8'}
+    if wide:
+        dtypes = sorted({d for d, _ in wide.values()})
+        messages.append(
+            f'{len(wide)} optical images are {"/".join(dtypes)}, not uint8 '
+            f'(largest value {max(m for _, m in wide.values())}; tiles '
+            f'{", ".join(sorted(wide, key=tile_sort_key))}); they are '
+            'written unchanged and loaded with their raw values, while the '
+            'shipped configs\' optical mean/std are for 8-bit values '
+            '(0-255). Set the mean/std of the optical modality in the same '
+            'units (and OpticalOnly\'s value_range), or rescale the images.')
+    for role in ('dsm', 'ndsm'):
+        empty = sorted((t for t, info in tiles.items()
+                        if (info.get(f'{role}_stats') or {}).get(
+                            'min', 0) is None), key=tile_sort_key)
+        if empty:
+            messages.append(
+                f'The {ROLE_NAMES[role]} of {len(empty)} tiles has no valid '
+                f'value (all no-data): {", ".join(empty)}. Their elevation '
+                'carries no information and the dataset loader refuses '
+                'such whole tiles: replace the files, or leave these tiles '
+                'out (a custom split table).')
+    return messages
 
 
 def _emit(message: str) -> None:
@@ -197,9 +269,15 @@ def convert(spec: DatasetSpec,
             sliding-window evaluation).
         nproc: Worker processes.
         tmp_dir: Scratch space for archives nested in archives (default: the
-            system temporary folder).
-        overwrite: Replace layout folders that already exist in ``out_dir``
-            (only the folders this run writes). Otherwise they are refused.
+            system temporary folder). Scratch folders left there by a killed
+            conversion are removed by the next one (as are staging folders
+            next to ``out_dir``).
+        overwrite: Replace a conversion that already exists in ``out_dir``:
+            the layout folders and manifest this run writes, and layout
+            folders of the earlier one that this run does not write (e.g.
+            ``ndsm_dir`` after ``--elevation dsm``). Other files in
+            ``out_dir`` are kept. Without it an existing conversion is
+            refused.
         elevation_mismatch: ``'error'`` (default) stops when a DSM / nDSM and
             its image differ in size, naming both files and sizes;
             ``'resize'`` resamples the elevation to the image size by
@@ -236,16 +314,20 @@ def convert(spec: DatasetSpec,
     out_dir = osp.abspath(out_dir)
     if osp.exists(out_dir) and not osp.isdir(out_dir):
         raise ConversionError(f'OUT_DIR {out_dir} exists and is not a folder.')
-    entries = [LAYOUT[r][0] for r in spec.roles] + [MANIFEST]
+    entries = [folder for folder, _ in LAYOUT.values()] + [MANIFEST]
     conflicts = _existing_conflicts(out_dir, entries)
     if conflicts and not overwrite:
         raise ConversionError(
             'OUT_DIR already holds a conversion: ' + ', '.join(conflicts) +
             '. Pass --overwrite to replace them, or choose another OUT_DIR.')
 
-    scratch = tempfile.mkdtemp(prefix='isprs-raw-', dir=tmp_dir)
     parent = osp.dirname(out_dir)
     os.makedirs(parent, exist_ok=True)
+    staging_kind = f'.{osp.basename(out_dir)}.converting-'
+    _remove_stale(tmp_dir or tempfile.gettempdir(), 'isprs-raw-')
+    _remove_stale(parent, staging_kind)
+    scratch = tempfile.mkdtemp(prefix=_owned_prefix('isprs-raw-'),
+                               dir=tmp_dir)
     staging = None
     try:
         files = discover(raw_paths, scratch)
@@ -263,8 +345,8 @@ def convert(spec: DatasetSpec,
         for m in messages:
             _emit(m)
 
-        staging = tempfile.mkdtemp(
-            prefix=f'.{osp.basename(out_dir)}.converting-', dir=parent)
+        staging = tempfile.mkdtemp(prefix=_owned_prefix(staging_kind),
+                                   dir=parent)
         jobs = [
             TileJob(tile=tile, split=split, sources=sources, staging=staging,
                     clip_size=None if (test_whole and split == 'test') else
@@ -282,6 +364,9 @@ def convert(spec: DatasetSpec,
                 messages.append(m)
                 _emit(m)
             tiles[job.tile] = info
+        for m in _data_warnings(tiles, spec):
+            messages.append(m)
+            _emit(m)
         off = {t: [info[f'{r}_colours'] for r in ('ann', 'ann_eroded')
                    if f'{r}_colours' in info] for t, info in tiles.items()}
         snapped = sum(c['snapped'] for cs in off.values() for c in cs)
@@ -308,7 +393,11 @@ def convert(spec: DatasetSpec,
             ignored_tiles=ignored, messages=messages)
         with open(osp.join(staging, MANIFEST), 'w') as f:
             json.dump(manifest, f, indent=1)
-        _commit(staging, out_dir)
+        written = {LAYOUT[r][0] for r in spec.roles}
+        _commit(staging, out_dir, [
+            c for c in (osp.basename(p) for p in conflicts)
+            if c not in written and c != MANIFEST
+        ])
         staging = None
     finally:
         if staging is not None:

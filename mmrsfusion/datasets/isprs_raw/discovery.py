@@ -21,8 +21,9 @@ class RawFile:
         path (str): The file on disk, or the archive holding it.
         member (str | None): Its name inside the archive, if any.
         context (tuple[str]): Names of the folders / archives (without
-            ``.zip``) that contain it, from the ``RAW_PATH`` folder's own
-            name down. Used to tell files with the same name apart.
+            ``.zip``) that contain it below the ``RAW_PATH`` folder (whose
+            own name and location do not count; a ``RAW_PATH`` that is an
+            archive counts). Used to tell files with the same name apart.
     """
     path: str
     member: Optional[str] = None
@@ -52,8 +53,12 @@ class RawFile:
                     return f.read()
             with zipfile.ZipFile(self.path) as zf:
                 return zf.read(self.member)
-        except (OSError, zipfile.BadZipFile, KeyError) as e:
-            raise ConversionError(f'Cannot read {self}: {e}') from e
+        except (OSError, EOFError, zipfile.BadZipFile, zlib.error,
+                KeyError) as e:
+            kind = 'zlib' if isinstance(e, zlib.error) else type(e).__name__
+            raise ConversionError(
+                f'Cannot read {self}: {kind}: {e}. The file is damaged: '
+                're-download it.') from e
 
     def __str__(self) -> str:
         return f'{self.path}!{self.member}' if self.member else self.path
@@ -86,14 +91,14 @@ def discover(raw_paths: Union[str, Sequence[str]],
         if not osp.exists(raw):
             raise ConversionError(f'RAW_PATH {raw} does not exist.')
         if osp.isfile(raw):
-            _add_file(raw, _context_parts(osp.basename(osp.dirname(raw))),
-                      found, tmp_dir)
+            _add_file(raw, (), found, tmp_dir)
             continue
-        root_ctx = _context_parts(osp.basename(raw))
+        # only the folders below RAW_PATH describe its files: a RAW_PATH
+        # like ~/gt_project/isprs must not mark everything as ground truth
         for dirpath, dirnames, filenames in os.walk(raw, followlinks=True):
             dirnames.sort()
             rel = osp.relpath(dirpath, raw)
-            ctx = root_ctx + (() if rel == '.' else _context_parts(rel))
+            ctx = () if rel == '.' else _context_parts(rel)
             for fname in sorted(filenames):
                 _add_file(osp.join(dirpath, fname), ctx, found, tmp_dir)
     return found
@@ -127,9 +132,10 @@ def _add_archive(path: str, ctx: Tuple[str, ...], found: List[RawFile],
                         found, tmp_dir)
                 else:
                     found.append(RawFile(path, info.filename, member_ctx))
-    except zipfile.BadZipFile as e:
-        raise ConversionError(f'{path} is not a readable zip archive ({e}). '
-                              'Re-download it or pass the extracted folder.')
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as e:
+        raise ConversionError(f'{path} is not a readable zip archive '
+                              f'({type(e).__name__}: {e}). Re-download it or '
+                              'pass the extracted folder.') from e
 
 
 _GT_TOKENS = {'gt', 'gts', 'label', 'labels', 'groundtruth', 'annotation',
@@ -180,11 +186,13 @@ class FileRule:
     ground_truth: Optional[bool] = None
     name_for: Optional[Callable[[str], str]] = None
 
-    def match(self, raw: RawFile) -> Optional[str]:
+    def match(self, raw: RawFile, context: bool = True) -> Optional[str]:
+        """The tile id of ``raw`` if its name (and, with ``context``, its
+        ground-truth context) fits this rule, else None."""
         m = re.fullmatch(self.pattern, raw.name, flags=re.IGNORECASE)
         if m is None:
             return None
-        if self.ground_truth is not None and \
+        if context and self.ground_truth is not None and \
                 is_ground_truth_context(raw.context) != self.ground_truth:
             return None
         return self.tile_id(*m.groups())
@@ -239,21 +247,66 @@ def tile_sort_key(tile: str):
     return [int(t) if t.isdigit() else t for t in re.split(r'(\d+)', tile)]
 
 
-def _preference(raw: RawFile) -> Tuple[int, int]:
-    complete = any('complete' in p.lower() for p in raw.context)
+#: Roles filled from ground truth (colour-coded labels).
+LABEL_ROLES = ('ann', 'ann_eroded')
+
+
+def _preference(raw: RawFile, role: str) -> Tuple[int, int]:
+    # the COMPLETE ground truth over gts_for_participants; never for images
+    complete = role in LABEL_ROLES and any('complete' in p.lower()
+                                           for p in raw.context)
     return (0 if complete else 1, len(str(raw)))
+
+
+def _distinct(raws: Sequence[RawFile]) -> List[RawFile]:
+    """One file per different content (size, CRC-32), first kept."""
+    seen, out = set(), []
+    for raw in raws:
+        fingerprint = raw.fingerprint()
+        if fingerprint not in seen:
+            seen.add(fingerprint)
+            out.append(raw)
+    return out
+
+
+def _relabel_colour_labels(tile: str, roles: Dict[str, List[RawFile]],
+                           spec: DatasetSpec) -> None:
+    """Tell optical candidates of a tile apart by content: files that are
+    colour-coded labels (see :func:`~.labels.is_colour_label`) leave the
+    optical role and join the label role whose file-name rule they fit."""
+    from .readers import looks_like_colour_label
+    raws = roles.get('img', [])
+    if len(_distinct(raws)) < 2:
+        return
+    labels = [raw for raw in raws if looks_like_colour_label(raw)]
+    roles['img'] = [raw for raw in raws if raw not in labels]
+    for raw in labels:
+        for rule in spec.rules:
+            if rule.role in LABEL_ROLES and \
+                    rule.match(raw, context=False) == tile:
+                roles.setdefault(rule.role, []).append(raw)
+                break
+    if not roles['img']:
+        del roles['img']
 
 
 def match_files(files: Sequence[RawFile], spec: DatasetSpec
                 ) -> Dict[str, Dict[str, RawFile]]:
     """Assign found files to ``{tile: {role: RawFile}}``.
 
-    Several files for the same tile and role (e.g. a zip and its extracted
-    copy, or ``gts_for_participants`` and the COMPLETE ground truth) are
-    resolved by preferring a ``*COMPLETE*`` archive/folder, then the
-    shortest path, provided the equally preferred candidates have the same
-    content (size and CRC-32); if they differ the choice would be a guess,
-    so it is refused.
+    Several files for the same tile and role are resolved only when that
+    cannot be a guess:
+
+    - copies with the same content (size and CRC-32, e.g. a zip and its
+      extracted copy): the shortest path is taken;
+    - optical candidates that differ: those whose content is a colour-coded
+      label (the six ISPRS colours, e.g. Vaihingen ground truth, which has
+      the image's file name, unzipped into an unmarked folder) are labels,
+      never the image;
+    - labels: a ``*COMPLETE*`` archive/folder is preferred (over
+      ``gts_for_participants``).
+
+    Any other choice between different files is refused, naming them all.
     """
     candidates: Dict[str, Dict[str, List[RawFile]]] = {}
     for raw in files:
@@ -267,18 +320,22 @@ def match_files(files: Sequence[RawFile], spec: DatasetSpec
                 break
     matched: Dict[str, Dict[str, RawFile]] = {}
     for tile, roles in candidates.items():
+        _relabel_colour_labels(tile, roles, spec)
         matched[tile] = {}
         for role, raws in roles.items():
-            raws = sorted(raws, key=_preference)
+            raws = sorted(raws, key=lambda r: _preference(r, role))
             best = raws[0]
-            same_rank = [r for r in raws if _preference(r)[0] ==
-                         _preference(best)[0]]
-            if len({r.fingerprint() for r in same_rank}) > 1:
+            same_rank = _distinct([
+                r for r in raws
+                if _preference(r, role)[0] == _preference(best, role)[0]
+            ])
+            if len(same_rank) > 1:
                 listing = '\n  '.join(map(str, same_rank))
                 raise ConversionError(
-                    f'Tile {tile}: several different files could be its '
-                    f'{ROLE_NAMES[role]}:\n  {listing}\nKeep only one of '
-                    'them under RAW_PATH, or put ground truth in an archive '
-                    'or folder whose name marks it (e.g. *ground_truth*).')
+                    f'Tile {tile}: several different files (content) could '
+                    f'be its {ROLE_NAMES[role]}:\n  {listing}'
+                    '\nChoosing one would be a guess. Keep only one of them '
+                    'under RAW_PATH, or put ground truth in an archive or '
+                    'folder whose name marks it (e.g. *ground_truth*).')
             matched[tile][role] = best
     return matched

@@ -3,7 +3,8 @@ from typing import Dict, Sequence, Tuple
 
 import numpy as np
 
-from .layout import COLOUR_TOLERANCE, IGNORE_INDEX, PALETTE
+from .layout import (BOUNDARY_COLOUR, COLOUR_TOLERANCE, IGNORE_INDEX,
+                     MAX_UNKNOWN_FRACTION, PALETTE)
 
 _LUT_CACHE: Dict[tuple, Tuple[np.ndarray, np.ndarray]] = {}
 # kinds of a colour in the lookup table
@@ -67,3 +68,15 @@ def colour_to_index(rgb: np.ndarray,
                  unknown=int(counts[_UNKNOWN]),
                  ignored=int(counts[_IGNORED]))
     return index, stats
+
+
+def is_colour_label(arr: np.ndarray) -> bool:
+    """Whether ``arr`` is an ISPRS colour-coded label rather than an image:
+    H x W x 3 (or 4) uint8 whose pixels, all but at most
+    :data:`MAX_UNKNOWN_FRACTION`, are within :data:`COLOUR_TOLERANCE` of the
+    six class colours or the black boundary colour. Photographs are far
+    from that (a few per cent of their pixels at most)."""
+    if arr.ndim != 3 or arr.shape[-1] not in (3, 4) or arr.dtype != np.uint8:
+        return False
+    _, stats = colour_to_index(arr[..., :3], PALETTE, (BOUNDARY_COLOUR, ))
+    return stats['unknown'] <= MAX_UNKNOWN_FRACTION * arr[..., 0].size

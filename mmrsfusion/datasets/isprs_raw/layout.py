@@ -15,7 +15,7 @@ COLOUR_TOLERANCE = 10
 #: that looked like ground truth).
 MAX_UNKNOWN_FRACTION = 0.05
 #: Elevation values treated as no-data (besides NaN / inf and the TIFF's
-#: GDAL_NODATA tag). Only used for statistics; values are written unchanged.
+#: GDAL_NODATA tag). All of them are written as NaN in the converted DSM.
 NODATA_VALUES = (-9999.0, )
 
 #: role -> (folder in OUT_DIR, file extension)

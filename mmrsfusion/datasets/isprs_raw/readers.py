@@ -7,6 +7,7 @@ from typing import Optional, Tuple
 import numpy as np
 
 from .discovery import RawFile
+from .labels import is_colour_label
 from .layout import ConversionError
 
 
@@ -99,3 +100,9 @@ def read_colour_label(raw: RawFile) -> np.ndarray:
             f'{raw}: expected an RGB colour-coded uint8 label, got shape '
             f'{arr.shape} and dtype {arr.dtype}.')
     return np.ascontiguousarray(arr[..., :3])
+
+
+def looks_like_colour_label(raw: RawFile) -> bool:
+    """Whether the TIFF ``raw`` holds a colour-coded label (see
+    :func:`~.labels.is_colour_label`)."""
+    return is_colour_label(_read_tiff(raw)[0])

@@ -8,7 +8,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from .discovery import RawFile
-from .labels import colour_to_index
+from .labels import colour_to_index, is_colour_label
 from .layout import (BOUNDARY_COLOUR, LAYOUT, MAX_UNKNOWN_FRACTION,
                      NODATA_VALUES, PALETTE, ROLE_NAMES, TILE_SIZE,
                      ConversionError)
@@ -65,13 +65,21 @@ def write_tiff(path: str, arr: np.ndarray, nodata: Optional[float] = None
     tifffile.imwrite(path, np.ascontiguousarray(arr), **kwargs)
 
 
-def elevation_stats(arr: np.ndarray,
-                    nodata: Optional[float] = None) -> Dict[str, object]:
-    """Min / max over the valid values of an elevation raster (no-data:
-    non-finite, :data:`NODATA_VALUES` and ``nodata``)."""
+def elevation_valid(arr: np.ndarray,
+                    nodata: Optional[float] = None) -> np.ndarray:
+    """Mask of the valid values of an elevation raster (no-data: non-finite,
+    :data:`NODATA_VALUES` and ``nodata``, e.g. the TIFF's GDAL_NODATA)."""
     valid = np.isfinite(arr)
     for v in NODATA_VALUES + ((nodata, ) if nodata is not None else ()):
         valid &= arr != v
+    return valid
+
+
+def elevation_stats(arr: np.ndarray,
+                    nodata: Optional[float] = None) -> Dict[str, object]:
+    """Min / max over the valid values of an elevation raster (see
+    :func:`elevation_valid`)."""
+    valid = elevation_valid(arr, nodata)
     n_valid = int(valid.sum())
     return dict(
         min=float(arr[valid].min()) if n_valid else None,
@@ -101,10 +109,19 @@ def convert_tile(job: TileJob) -> Dict[str, object]:
     """
     img_src = job.sources['img']
     arrays = {'img': read_optical(img_src, job.optical_bands)}
+    if is_colour_label(arrays['img']):
+        raise ConversionError(
+            f'Tile {job.tile}: {img_src} was found as the optical image but '
+            'is a colour-coded label (its pixels are the ISPRS class '
+            'colours). Ground truth is never used as the image: put it in an '
+            'archive or folder whose name marks ground truth (e.g. '
+            '*ground_truth*), and the image where it belongs.')
     height, width = arrays['img'].shape[:2]
     info: Dict[str, object] = dict(
         split=job.split, height=height, width=width,
-        sources={role: str(raw) for role, raw in job.sources.items()})
+        sources={role: str(raw) for role, raw in job.sources.items()},
+        img_dtype=str(arrays['img'].dtype),
+        img_max=arrays['img'].max().item())
     messages: List[str] = []
     for role in ('dsm', 'ndsm'):
         if role not in job.sources:
@@ -133,6 +150,11 @@ def convert_tile(job: TileJob) -> Dict[str, object]:
             arr = cv2.resize(arr, (width, height),
                              interpolation=cv2.INTER_NEAREST)
         info[f'{role}_stats'] = elevation_stats(arr, nodata)
+        if role == 'dsm':
+            # one no-data convention in the output, whatever the source
+            # used (-9999, a GDAL_NODATA tag, NaN): NaN
+            arr = np.where(elevation_valid(arr, nodata), arr,
+                           np.float32(np.nan))
         arrays[role] = arr
     for role in ('ann', 'ann_eroded'):
         if role not in job.sources:

@@ -112,8 +112,9 @@ def normalize_elevation(arr: np.ndarray,
         ndarray: float32 array of the input's shape.
 
     Raises:
-        ValueError: A band is all no-data (without ``value_range``), or
-            ``mode`` is unknown.
+        ValueError: A band is all no-data (without ``value_range``: a clip
+            of a tile with valid heights is all 0 instead), or ``mode`` is
+            unknown.
     """
     if mode not in ELEVATION_NORMS:
         raise ValueError(f'elevation_norm: expected one of {ELEVATION_NORMS}'
@@ -123,7 +124,9 @@ def normalize_elevation(arr: np.ndarray,
     for c in range(arr.shape[-1]):
         band = arr[..., c]
         invalid = nodata_mask(band, nodata)
-        if invalid.all() and (mode != 'minmax' or value_range is None):
+        if invalid.all() and value_range is not None:
+            continue  # a clip in the no-data part of a tile: all 0
+        if invalid.all():
             raise ValueError(
                 f'{path}: elevation band {c} is entirely no-data (all '
                 f'{band.size} pixels are NaN/inf or one of {list(nodata)}); '
@@ -176,9 +179,17 @@ class LoadMultiModalImageFromFiles(BaseTransform):
     bands of the file are used. The selected band count must equal the
     modality's ``channels``.
 
+    Missing modalities: a data info key that is present but None (what a
+    dataset with ``allow_missing`` gives for a tile without that file)
+    makes the modality absent: its channels are zeros (the data
+    preprocessor zeroes them again after normalisation) and
+    ``modality_presence`` marks it False. At least one must be present.
+
     Added keys: ``img`` (float32, H x W x C), ``img_shape``, ``ori_shape``,
     ``modalities`` (the spec as a list of dicts ``name, channels, kind``,
-    read by :class:`OpticalOnly`), ``modality_paths`` (name -> file).
+    read by :class:`OpticalOnly`), ``modality_paths`` (name -> file),
+    ``modality_presence`` (one bool per modality, spec order; see
+    :mod:`mmrsfusion.utils.presence`).
 
     Args:
         modalities (list[dict]): The modality spec (``name``, ``channels``,
@@ -300,10 +311,24 @@ class LoadMultiModalImageFromFiles(BaseTransform):
         return arr, path
 
     def transform(self, results: dict) -> dict:
-        arrays: List[np.ndarray] = []
+        arrays: List[Optional[np.ndarray]] = []
         paths: Dict[str, str] = {}
         first = None
-        for mod in self.modalities:
+        # a key present with the value None: the dataset found no file and
+        # allows it (``allow_missing``); that modality is absent
+        absent = [
+            self.path_keys[m.name] in results
+            and results[self.path_keys[m.name]] is None
+            for m in self.modalities
+        ]
+        if all(absent):
+            raise FileNotFoundError(
+                f'{results.get("img_path")}: every modality is missing '
+                f'({list(self.path_keys.values())} are None)')
+        for mod, missing in zip(self.modalities, absent):
+            if missing:
+                arrays.append(None)
+                continue
             arr, path = self._load(mod, results)
             if first is None:
                 first = (path, arr.shape[:2])
@@ -315,6 +340,11 @@ class LoadMultiModalImageFromFiles(BaseTransform):
                     f'{arr.shape[0]}x{arr.shape[1]}')
             arrays.append(arr)
             paths[mod.name] = path
+        arrays = [
+            np.zeros(first[1] + (mod.channels, ), np.float32)
+            if arr is None else arr
+            for mod, arr in zip(self.modalities, arrays)
+        ]
         img = np.ascontiguousarray(np.concatenate(arrays, axis=2))
         results['img'] = img
         results['img_shape'] = img.shape[:2]
@@ -324,6 +354,7 @@ class LoadMultiModalImageFromFiles(BaseTransform):
             for m in self.modalities
         ]
         results['modality_paths'] = paths
+        results['modality_presence'] = tuple(not a for a in absent)
         return results
 
     def __repr__(self) -> str:

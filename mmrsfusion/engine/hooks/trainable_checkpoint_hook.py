@@ -60,6 +60,18 @@ def _prefixed_keys(path: str, module: nn.Module) -> List[str]:
     return [prefix + key for key in module.frozen_keys()]
 
 
+def trainable_keys(model: nn.Module) -> List[str]:
+    """The keys of ``model``'s state dict that a checkpoint must hold: all
+    but the frozen parts of :func:`frozen_owners` (which are re-attached
+    from their pretrained files)."""
+    frozen = {
+        key
+        for path, module in frozen_owners(model)
+        for key in _prefixed_keys(path, module)
+    }
+    return [k for k in _unwrap(model).state_dict() if k not in frozen]
+
+
 @torch.no_grad()
 def frozen_checksum(module: nn.Module) -> float:
     """Sum (float64) of the module's frozen tensors: a cheap fingerprint of

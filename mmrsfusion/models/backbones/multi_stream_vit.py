@@ -13,7 +13,8 @@ from mmpretrain.models.utils import resize_pos_embed
 from mmseg.registry import MODELS
 
 from mmrsfusion.utils import parse_modalities, split_modalities
-from ..peft.base import run_shared_block
+from ..peft import inject_peft, peft_wrappers, run_shared_block
+from .pos_embed import resize_pos_embed_dinov2
 from .vit_checkpoint import CONVERTERS, is_official, load_checkpoint_file
 
 # Per family: the mmpretrain encoder class, our arch names -> mmpretrain's
@@ -39,7 +40,8 @@ FAMILIES = {
             final_norm=True),
         arch_defaults=dict(giant=dict(layer_cfgs=dict(
             ffn_type='swiglu_fused'))),
-        tap_transform='norm'),
+        tap_transform='norm',
+        pos_embed_resize='dinov2'),
     'sam':
     dict(
         encoder=ViTSAM,
@@ -58,10 +60,12 @@ FAMILIES = {
             out_channels=256,
             out_type='raw'),
         arch_defaults=dict(),
-        tap_transform='none'),
+        tap_transform='none',
+        pos_embed_resize='size'),
 }
 TAP_TRANSFORMS = dict(dinov2=('norm', 'none'), sam=('neck', 'none'))
-AUX_EMBEDS = ('replicate', 'native')
+AUX_EMBEDS = ('replicate', 'native', 'shared')
+POS_EMBED_RESIZES = ('dinov2', 'size')
 
 
 @MODELS.register_module()
@@ -76,14 +80,15 @@ class MultiStreamViT(BaseModule):
     1. zero-pad bottom/right to a multiple of the patch size (never resize);
     2. patch-embed each modality: the first one (optical, 3 channels) with
        the frozen pretrained embedding, every other one with its own
-       trainable embedding initialised from the pretrained one (see
-       ``aux_embed``);
+       trainable embedding initialised from the pretrained one or with the
+       same frozen one (see ``aux_embed``);
     3. add the frozen CLS token (DINOv2) and the frozen pos-embed, resized
        bicubically from the pretrained grid (37x37 DINOv2, 64x64 SAM) to
-       the token grid ``(h, w) = (ceil(H / p), ceil(W / p))``;
+       the token grid ``(h, w) = (ceil(H / p), ceil(W / p))`` by the rule
+       of ``pos_embed_resize``;
     4. run the shared frozen blocks on all streams as one batch of M*B,
-       calling the stage adapter before the first block of each stage and
-       letting block adapters (if any) run the blocks;
+       calling the stage adapter before the first block of each stage; PEFT
+       wrappers injected into the blocks (``peft``) act inside them;
     5. at each tap (the last block of a stage) output the streams through
        the tap transform: DINOv2 ``'norm'`` = the frozen final LayerNorm
        (the stream itself continues un-normalised); SAM ``'neck'`` = the
@@ -91,9 +96,11 @@ class MultiStreamViT(BaseModule):
        = the raw block output (the SAM default: SAM has no final norm).
        The CLS token never reaches adapters' patch tokens or outputs.
 
-    Everything frozen lives under ``self.encoder`` (requires_grad False,
-    always in eval mode); everything else (``aux_embeds``,
-    ``stage_adapters``, ``block_adapters``) is trainable.
+    The pretrained weights live under ``self.encoder`` (requires_grad
+    False, always in eval mode); everything trainable (``aux_embeds``,
+    ``stage_adapters``, the PEFT wrappers' own parameters inside
+    ``self.encoder``) has requires_grad True. Trainable means
+    requires_grad: :meth:`frozen_keys` is what a checkpoint may drop.
 
     Args:
         modalities (list[dict]): Modality spec (see
@@ -117,25 +124,36 @@ class MultiStreamViT(BaseModule):
             channels before it. ``'native'``: a C_m->C conv, the pretrained
             kernel summed over its input channels (divided by C_m and
             repeated, so a constant input gives the same response; a copy
-            when C_m = 3).
+            when C_m = 3). ``'shared'`` (MFNet): the frozen pretrained
+            embedding itself, a 1-channel modality replicated to 3
+            channels; no trainable parameters.
         stage_adapter (dict, optional): Config of the per-stage adapter
             (e.g. ``dict(type='CPIA')``), built once per stage with
             ``embed_dims`` and ``num_modalities`` filled in. See
             ``mmrsfusion/models/peft/base.py``.
-        block_adapter (dict, optional): Config of the per-block adapter,
-            built once per run block with ``embed_dims``,
-            ``num_modalities`` and ``layer_index`` filled in.
+        peft (list[dict], optional): PEFT wrappers injected into the frozen
+            encoder in place, each ``dict(type=..., targets=pattern(s),
+            ...)`` with ``embed_dims`` and ``num_modalities`` filled in
+            (see :func:`~mmrsfusion.models.peft.inject_peft`); blocks after
+            the last tap are left alone. Needs ``batch_streams=True``.
         tap_transform (str, optional): ``'norm'`` (DINOv2), ``'neck'``
             (SAM) or ``'none'``. Defaults to ``'norm'`` for DINOv2 and
             ``'none'`` for SAM.
+        pos_embed_resize (str, optional): How the pretrained pos-embed grid
+            is resized to the token grid: ``'dinov2'``, the official DINOv2
+            code's rule (bicubic with ``scale_factor = ((h + 0.1) / H0,
+            (w + 0.1) / W0)``, see :func:`resize_pos_embed_dinov2`); or
+            ``'size'``, mmpretrain's ``resize_pos_embed`` (bicubic to
+            ``size=(h, w)``; the sampling points differ). Defaults to
+            ``'dinov2'`` for DINOv2 and ``'size'`` for SAM.
         batch_streams (bool): Run the streams through each plain block as
             one batch (True) or one after another (False, the reference's
-            way; same result). Block adapters run blocks their own way.
+            way; same result).
         with_cp (bool): Activation checkpointing of the frozen blocks in
-            training: each block (with its block adapter, if any) keeps
-            only its input for backward and recomputes the rest, trading
-            one more forward of the blocks for their activation memory.
-            Same losses and gradients. Defaults to False.
+            training: each block keeps only its input for backward and
+            recomputes the rest, trading one more forward of the blocks for
+            their activation memory. Same losses and gradients. Defaults to
+            False.
         frozen_checkpoint (str, optional): The pretrained encoder weights,
             converted by ``tools/model_converters/{dinov2,sam}.py`` or the
             official file itself. Loaded by :meth:`init_weights` and by
@@ -161,8 +179,9 @@ class MultiStreamViT(BaseModule):
                  out_indices: Optional[Sequence[int]] = None,
                  aux_embed: str = 'replicate',
                  stage_adapter: Optional[dict] = None,
-                 block_adapter: Optional[dict] = None,
+                 peft: Optional[Sequence[dict]] = None,
                  tap_transform: Optional[str] = None,
+                 pos_embed_resize: Optional[str] = None,
                  batch_streams: bool = True,
                  with_cp: bool = False,
                  frozen_checkpoint: Optional[str] = None,
@@ -192,9 +211,14 @@ class MultiStreamViT(BaseModule):
             raise ValueError(f'tap_transform for {family}: expected one of '
                              f'{TAP_TRANSFORMS[family]}, got '
                              f'{tap_transform!r}')
+        pos_embed_resize = pos_embed_resize or spec['pos_embed_resize']
+        if pos_embed_resize not in POS_EMBED_RESIZES:
+            raise ValueError(f'pos_embed_resize: expected one of '
+                             f'{POS_EMBED_RESIZES}, got {pos_embed_resize!r}')
         self.family = family
         self.arch = arch
         self.tap_transform = tap_transform
+        self.pos_embed_resize = pos_embed_resize
         self.batch_streams = batch_streams
         self.with_cp = with_cp
         self.frozen_checkpoint = frozen_checkpoint
@@ -258,14 +282,16 @@ class MultiStreamViT(BaseModule):
         self.aux_embeds = nn.ModuleDict()
         for mod in self.modalities[1:]:
             in_channels = mod.channels
-            if aux_embed == 'replicate':
+            if aux_embed in ('replicate', 'shared'):
                 if mod.channels not in (1, projection.in_channels):
                     raise ValueError(
-                        f"aux_embed='replicate' takes 1- or "
+                        f'aux_embed={aux_embed!r} takes 1- or '
                         f'{projection.in_channels}-channel modalities; '
                         f'{mod.name} has {mod.channels}: use '
                         f"aux_embed='native'")
                 in_channels = projection.in_channels
+            if aux_embed == 'shared':
+                continue
             self.aux_embeds[mod.name] = nn.Conv2d(
                 in_channels,
                 self.embed_dims,
@@ -285,15 +311,28 @@ class MultiStreamViT(BaseModule):
         self.stage_adapters = None if stage_adapter is None else \
             nn.ModuleList(build(stage_adapter, **common)
                           for _ in range(self.num_stages))
-        self.block_adapters = None if block_adapter is None else \
-            nn.ModuleList(build(block_adapter, layer_index=i, **common)
-                          for i in range(out_indices[-1] + 1))
+        self.peft = list(peft or [])
+        if self.peft and not batch_streams:
+            raise ValueError('peft: the wrappers see the streams as one '
+                             'batch; set batch_streams=True')
+        last = out_indices[-1]
+        inject_peft(
+            self.encoder,
+            self.peft,
+            skip=lambda name: name.startswith('layers.') and int(
+                name.split('.')[1]) > last,
+            **common)
 
     # ----------------------------------------------------------- weights --
     def frozen_keys(self) -> List[str]:
         """State-dict keys (relative to this module) of the frozen part:
-        exactly the ``encoder.*`` keys."""
-        return [f'encoder.{key}' for key in self.encoder.state_dict()]
+        the ``encoder.*`` tensors that are not trainable parameters
+        (requires_grad), i.e. not those of PEFT wrappers inside it."""
+        return [
+            f'encoder.{key}'
+            for key, value in self.encoder.state_dict(keep_vars=True).items()
+            if not (isinstance(value, nn.Parameter) and value.requires_grad)
+        ]
 
     def load_frozen(self,
                     checkpoint: Optional[str] = None,
@@ -356,6 +395,8 @@ class MultiStreamViT(BaseModule):
                 ('; ...' if len(mismatched) > 5 else ''))
         missing, unexpected = self.encoder.load_state_dict(
             state_dict, strict=False)
+        frozen = set(self.frozen_keys())
+        missing = [k for k in missing if f'encoder.{k}' in frozen]
         logger = MMLogger.get_current_instance()
         if unexpected:
             logger.warning(f'{filename}: {len(unexpected)} unexpected key(s) '
@@ -367,7 +408,7 @@ class MultiStreamViT(BaseModule):
             if strict:
                 raise ValueError(message)
             logger.warning(message)
-        logger.info(f'Loaded {len(own) - len(missing)} frozen tensors of '
+        logger.info(f'Loaded {len(frozen) - len(missing)} frozen tensors of '
                     f'{self.__class__.__name__} from {filename}')
         return self.frozen_keys()
 
@@ -396,9 +437,12 @@ class MultiStreamViT(BaseModule):
 
     def train(self, mode: bool = True) -> 'MultiStreamViT':
         """Set the train mode; the frozen encoder always stays in eval
-        mode. (mmpretrain's ``train()`` returns None: not chained.)"""
+        mode, the PEFT wrappers in it follow ``mode``. (mmpretrain's
+        ``train()`` returns None: not chained.)"""
         super().train(mode)
         self.encoder.train(False)
+        for wrapper in peft_wrappers(self.encoder):
+            wrapper.train(mode)
         return self
 
     # ----------------------------------------------------------- forward --
@@ -418,7 +462,9 @@ class MultiStreamViT(BaseModule):
         tokens = []
         for mod in self.modalities:
             part = parts[mod.name]
-            if mod is self.modalities[0]:
+            if mod is self.modalities[0] or self.aux_embed == 'shared':
+                channels = self.encoder.patch_embed.projection.in_channels
+                part = part.expand(-1, channels, -1, -1)
                 tokens.append(self.encoder.patch_embed(part)[0])
                 continue
             conv = self.aux_embeds[mod.name]
@@ -431,14 +477,24 @@ class MultiStreamViT(BaseModule):
         if self.family == 'dinov2':
             cls = enc.cls_token.expand(*streams.shape[:2], -1, -1)
             streams = torch.cat([cls, streams], dim=2)
-            pos = resize_pos_embed(enc.pos_embed, enc.patch_resolution, hw,
-                                   enc.interpolate_mode, 1)
+            pos = self.resized_pos_embed(enc.pos_embed, hw)
             return enc.pre_norm(enc.drop_after_pos(streams + pos)), hw
-        pos = resize_pos_embed(
-            enc.pos_embed.flatten(1, 2), enc.patch_resolution, hw,
-            enc.interpolate_mode, 0)
+        pos = self.resized_pos_embed(enc.pos_embed.flatten(1, 2), hw)
         streams = (streams + pos).unflatten(2, hw)
         return enc.drop_after_pos(streams), hw
+
+    def resized_pos_embed(self, pos_embed: torch.Tensor,
+                          hw: Tuple[int, int]) -> torch.Tensor:
+        """The pretrained ``(1, E + H0 * W0, C)`` pos-embed (``E`` = 1
+        CLS position for DINOv2, 0 for SAM) resized to the token grid
+        ``hw`` by ``pos_embed_resize``: ``(1, E + h * w, C)``."""
+        src = self.encoder.patch_resolution
+        if self.pos_embed_resize == 'dinov2':
+            return resize_pos_embed_dinov2(pos_embed, src, hw,
+                                           self.num_extra_tokens)
+        return resize_pos_embed(pos_embed, src, hw,
+                                self.encoder.interpolate_mode,
+                                self.num_extra_tokens)
 
     def patch_tokens(self, streams: torch.Tensor) -> torch.Tensor:
         """``(M, B, *S, C)`` blocks' layout -> patch tokens ``(M, B, N, C)``
@@ -469,8 +525,6 @@ class MultiStreamViT(BaseModule):
 
     def _block(self, i: int, streams: torch.Tensor) -> torch.Tensor:
         block = self.encoder.layers[i]
-        if self.block_adapters is not None:
-            return self.block_adapters[i](block, streams)
         if self.batch_streams:
             return run_shared_block(block, streams)
         return torch.stack([block(s) for s in streams])

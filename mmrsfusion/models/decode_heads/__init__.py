@@ -1,3 +1,4 @@
 from .no_bias_heads import FCNHeadNoBias, UPerHeadNoBias
+from .unetformer_head import UNetFormerHead
 
-__all__ = ['FCNHeadNoBias', 'UPerHeadNoBias']
+__all__ = ['FCNHeadNoBias', 'UNetFormerHead', 'UPerHeadNoBias']

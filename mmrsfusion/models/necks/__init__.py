@@ -1,3 +1,5 @@
+from .dfm import DFMNeck
 from .dgfm import DGFM, DGFMNeck
+from .sgf import SGF, SGFNeck
 
-__all__ = ['DGFM', 'DGFMNeck']
+__all__ = ['DFMNeck', 'DGFM', 'DGFMNeck', 'SGF', 'SGFNeck']

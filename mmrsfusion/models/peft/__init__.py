@@ -1,4 +1,14 @@
-from .base import BaseBlockAdapter, run_shared_block
+from .attn_adapter import AttnAdapter
+from .bottleneck_adapter import BottleneckAdapter
 from .cpia import CPIA
+from .ffn_adapter import FFNAdapter
+from .injection import inject_peft, merge_lora, peft_wrappers, unmerge_lora
+from .lora_linear import LoRALinear
+from .base import run_shared_block
+from .wrapper import BasePEFTWrapper
 
-__all__ = ['BaseBlockAdapter', 'CPIA', 'run_shared_block']
+__all__ = [
+    'AttnAdapter', 'BasePEFTWrapper', 'BottleneckAdapter', 'CPIA',
+    'FFNAdapter', 'LoRALinear', 'inject_peft', 'merge_lora', 'peft_wrappers',
+    'run_shared_block', 'unmerge_lora'
+]

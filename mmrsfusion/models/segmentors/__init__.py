@@ -1,3 +1,4 @@
 from .multimodal_encoder_decoder import MultiModalEncoderDecoder
+from .sgma_encoder_decoder import SGMAEncoderDecoder
 
-__all__ = ['MultiModalEncoderDecoder']
+__all__ = ['MultiModalEncoderDecoder', 'SGMAEncoderDecoder']

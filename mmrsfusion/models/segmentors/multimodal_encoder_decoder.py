@@ -16,7 +16,8 @@ from mmseg.utils import (ConfigType, OptConfigType, OptMultiConfig,
                          OptSampleList, SampleList, add_prefix)
 from mmrsfusion.inference.sliding_window import (accumulate_windows,
                                                  slide_windows)
-from mmrsfusion.utils import fill_modalities, parse_modalities
+from mmrsfusion.utils import (check_slide_cfg, fill_modalities,
+                              parse_modalities)
 
 
 @MODELS.register_module()
@@ -117,6 +118,7 @@ class MultiModalEncoderDecoder(EncoderDecoder):
             data_preprocessor=data_preprocessor,
             pretrained=pretrained,
             init_cfg=init_cfg)
+        check_slide_cfg(self.test_cfg)
         if modalities is None:
             modalities = getattr(self.backbone, 'modalities', None)
             if modalities is None:

@@ -92,38 +92,139 @@ def test_input_is_zero_padded_not_resized(family):
             assert torch.equal(a, b)
 
 
-@pytest.mark.parametrize('family', ['dinov2', 'sam'])
-def test_pos_embed_resized_bicubically_from_pretrained_grid(family):
-    model = tiny(family)
+def official_dinov2_pos_encoding(pos_embed, h, w):
+    """``DinoVisionTransformer.interpolate_pos_encoding`` of the official
+    DINOv2 code (github facebookresearch/dinov2, hub defaults
+    ``interpolate_offset=0.1``, ``interpolate_antialias=False``) for a
+    padded input of h x w patches, written out step by step."""
+    n = pos_embed.shape[1] - 1
+    m = int(math.sqrt(n))
+    assert n == m * m
+    if h * w == n and h == w:  # the official `npatch == N and w == h`
+        return pos_embed
+    patch = pos_embed[:, 1:].float().reshape(1, m, m, -1).permute(0, 3, 1, 2)
+    patch = F.interpolate(
+        patch,
+        scale_factor=(float(h + 0.1) / m, float(w + 0.1) / m),
+        mode='bicubic',
+        antialias=False)
+    assert patch.shape[-2:] == (h, w)
+    patch = patch.permute(0, 2, 3, 1).reshape(1, h * w, -1)
+    return torch.cat([pos_embed[:, :1], patch], dim=1).to(pos_embed.dtype)
+
+
+def embedded_rgb_tokens(model, x):
+    """The optical stream after ``embed`` and the same stream's patch
+    embedding alone (so the added positions are their difference)."""
+    p = model.patch_size
+    with torch.no_grad():
+        streams, hw = model.embed(x)
+        padded = F.pad(x, (0, -x.shape[-1] % p, 0, -x.shape[-2] % p))
+        rgb = model.encoder.patch_embed.projection(padded[:, :3])
+    assert hw == tuple(rgb.shape[-2:])
+    return streams[0], rgb.flatten(2).transpose(1, 2), hw
+
+
+@pytest.mark.parametrize('hw', [(84, 70), (70, 70), (112, 42), (56, 56)])
+def test_dinov2_pos_embed_follows_the_official_rule(hw):
+    """DINOv2 (default ``pos_embed_resize='dinov2'``): the positions added
+    to the tokens are the official code's, computed independently here, on
+    grids (6x5, 5x5, 8x3 from the 4x4 grid) where ``size=(h, w)`` samples
+    elsewhere; the pretrained grid itself (4x4) is used unresized."""
+    model = tiny('dinov2')
+    tokens, rgb, (h, w) = embedded_rgb_tokens(model, stacked(b=1, h=hw[0],
+                                                             w=hw[1]))
+    pos = model.encoder.pos_embed
+    expected = official_dinov2_pos_encoding(pos, h, w)
+    torch.testing.assert_close(tokens[:, 1:] - rgb, expected[:, 1:],
+                               rtol=1e-5, atol=1e-5)
+    # CLS token + its own position, never resized
+    torch.testing.assert_close(tokens[:, 0], (model.encoder.cls_token +
+                                              pos[:, :1])[:, 0])
+    size_rule = resize_pos_embed(pos, (4, 4), (h, w), 'bicubic', 1)
+    if (h, w) == (4, 4):
+        assert torch.equal(expected, pos)
+    else:  # the test can tell the two rules apart
+        assert (expected - size_rule).abs().max() > 0.05
+    assert model.pos_embed_resize == 'dinov2'
+
+
+def cubic_resample(values, points, a=-0.75):
+    """1-D cubic convolution (Keys, ``a = -0.75`` as PyTorch's bicubic;
+    border samples repeated) of ``values`` at the real positions
+    ``points``, written out independently of ``F.interpolate``."""
+    base = points.floor()
+    t = points - base
+    weights = [
+        ((a * (t + 1) - 5 * a) * (t + 1) + 8 * a) * (t + 1) - 4 * a,
+        ((a + 2) * t - (a + 3)) * t * t + 1,
+        ((a + 2) * (1 - t) - (a + 3)) * (1 - t) * (1 - t) + 1,
+    ]
+    weights.append(1 - sum(weights))
+    out = torch.zeros_like(points)
+    for k, weight in zip(range(-1, 3), weights):
+        index = (base.long() + k).clamp(0, len(values) - 1)
+        out += weight * values[index]
+    return out
+
+
+def test_dinov2_rule_samples_at_offset_positions():
+    """The real 37x37 DINOv2 grid resized to 19x23 (a 266 x 322 input): a
+    pos-embed varying along one axis per channel is sampled at output
+    pixel ``i`` -> ``(i + 0.5) * 37 / (h + 0.1) - 0.5`` (the official
+    rule's points), not at ``size=``'s ``(i + 0.5) * 37 / h - 0.5``."""
+    model = tiny('dinov2', encoder_cfg=dict(img_size=518))
+    gen = torch.Generator().manual_seed(0)
+    f, g = torch.randn(2, 37, generator=gen, dtype=torch.float64)
+    pos = torch.zeros(1, 1 + 37 * 37, 64)
+    pos[0, 1:, 0] = f[:, None].expand(37, 37).flatten().float()
+    pos[0, 1:, 1] = g[None, :].expand(37, 37).flatten().float()
+    h, w = 19, 23
+    out = model.resized_pos_embed(pos, (h, w))[0, 1:].reshape(h, w, 64)
+    i, j = torch.arange(h).double(), torch.arange(w).double()
+    official_r = cubic_resample(f, (i + 0.5) * 37 / (h + 0.1) - 0.5)
+    official_c = cubic_resample(g, (j + 0.5) * 37 / (w + 0.1) - 0.5)
+    for col in range(w):
+        torch.testing.assert_close(out[:, col, 0].double(), official_r,
+                                   rtol=0, atol=1e-5)
+    for row in range(h):
+        torch.testing.assert_close(out[row, :, 1].double(), official_c,
+                                   rtol=0, atol=1e-5)
+    size_r = cubic_resample(f, (i + 0.5) * 37 / h - 0.5)
+    assert (official_r - size_r).abs().max() > 0.05
+
+
+@pytest.mark.parametrize('family,kwargs', [('sam', {}),
+                                           ('dinov2',
+                                            dict(pos_embed_resize='size'))])
+def test_pos_embed_size_rule(family, kwargs):
+    """SAM (default) and DINOv2 with ``pos_embed_resize='size'``:
+    mmpretrain's ``resize_pos_embed``, bicubic to ``size=(h, w)``."""
+    model = tiny(family, **kwargs)
+    assert model.pos_embed_resize == 'size'
     x = stacked(b=1, h=84, w=70)  # grid 6x5 (DINOv2) / 6x5 (SAM, padded)
     p = model.patch_size
     with torch.no_grad():
         streams, hw = model.embed(x)
         padded = F.pad(x, (0, -70 % p, 0, -84 % p))
-        proj = model.encoder.patch_embed.projection
-        rgb = proj(padded[:, :3])  # (1, C, h, w)
-        assert hw == tuple(rgb.shape[-2:])
+        rgb = model.encoder.patch_embed.projection(padded[:, :3])
         pos = model.encoder.pos_embed
         if family == 'dinov2':
             grid = pos[:, 1:].reshape(1, 4, 4, 64).permute(0, 3, 1, 2)
         else:
             grid = pos.permute(0, 3, 1, 2)
-        assert grid.shape[-2:] == (4, 4)
         pos_hw = F.interpolate(
             grid, size=hw, mode='bicubic', align_corners=False)
         expected = (rgb + pos_hw).flatten(2).transpose(1, 2)
         tokens = model.patch_tokens(streams)[0]  # rgb stream
         torch.testing.assert_close(tokens, expected, rtol=1e-5, atol=1e-5)
-        if family == 'dinov2':  # CLS token + its own position, unresized
-            torch.testing.assert_close(
-                streams[0, :, 0],
-                (model.encoder.cls_token + pos[:, :1])[:, 0])
 
 
 def test_rgb_stream_matches_mmpretrain_vit():
     """Without adapters the optical stream is exactly mmpretrain's own
     VisionTransformer forward (raw taps; the final norm after the last)."""
-    model = tiny('dinov2', out_indices=[0, 1, 2, 3]).eval()
+    # mmpretrain resizes the pos-embed to size=(h, w)
+    model = tiny('dinov2', pos_embed_resize='size').eval()
     ref = VisionTransformer(
         arch=TINY,
         img_size=56,
@@ -133,7 +234,8 @@ def test_rgb_stream_matches_mmpretrain_vit():
         out_indices=[0, 1, 2, 3])
     ref.load_state_dict(model.encoder.state_dict())
     ref.eval()
-    raw = tiny('dinov2', tap_transform='none').eval()
+    raw = tiny('dinov2', tap_transform='none',
+               pos_embed_resize='size').eval()
     raw.load_state_dict(model.state_dict())
     x = stacked(h=60, w=45)
     with torch.no_grad():
@@ -486,6 +588,7 @@ def test_trainable_only_checkpoint_reattaches_frozen_backbone(tmp_path):
     (dict(out_indices=[0, 12]), r'out_indices.*\[0, 12\)'),
     (dict(out_indices=[-1, 2]), r'out_indices.*got \[-1, 2\]'),
     (dict(tap_transform='neck'), 'tap_transform'),
+    (dict(pos_embed_resize='bilinear'), 'pos_embed_resize'),
     (dict(modalities=[dict(name='dsm', channels=1)] + MODS[:1]),
      'modalities'),
 ])

@@ -10,6 +10,7 @@ MultiStreamViT (tiny) end to end.
 import argparse
 import copy
 import math
+import os.path as osp
 
 import pytest
 import torch
@@ -17,7 +18,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.config import Config, DictAction
 from mmengine.model import BaseModule
-from mmengine.optim import OptimWrapper
+from mmengine.optim import OptimWrapper, build_optim_wrapper
 from mmengine.registry import init_default_scope
 from mmengine.structures import PixelData
 
@@ -28,6 +29,10 @@ import mmrsfusion  # noqa: F401
 from mmrsfusion.utils import parse_modalities, split_modalities
 
 init_default_scope('mmseg')
+
+RECIPE = osp.join(
+    osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))),
+    'configs', 'mobanet', '_base_', 'mobanet_recipe.py')
 
 MODS = [
     dict(name='rgb', channels=3, kind='optical'),
@@ -443,10 +448,17 @@ def test_sgd_steps_reduce_the_loss_with_mcrm():
     assert last < 0.7 * first, history
 
 
-def test_end_to_end_with_multi_stream_vit():
+@pytest.mark.parametrize('paramwise', [True, False])
+def test_end_to_end_with_multi_stream_vit(paramwise):
     """The real backbone (a tiny DINOv2-style ViT, patch 14, CPIA) with the
     DGFM neck, UPerHead and aux heads: train step, padded prediction,
-    modality dropping, frozen weights untouched."""
+    modality dropping. The optimizer is built as mmengine's runner builds
+    it, ``build_optim_wrapper`` on the whole model: with the MoBaNet
+    recipe's ``optim_wrapper`` (paramwise_cfg: mmengine then leaves out the
+    parameters with requires_grad False) or without paramwise_cfg (AdamW
+    with weight decay holds every parameter, the frozen ones included).
+    After a step the frozen weights have no gradient and have not moved;
+    the trainable ones have."""
     tiny = dict(
         embed_dims=32, num_layers=4, num_heads=2, feedforward_channels=64)
     cfg = model_cfg(
@@ -463,20 +475,42 @@ def test_end_to_end_with_multi_stream_vit():
     model = MODELS.build(cfg)
     model.init_weights()
     assert model.patch_size == (14, 14)
-    frozen = {
-        k: v.clone()
-        for k, v in model.backbone.encoder.state_dict().items()
-    }
+    before = {k: v.clone() for k, v in model.state_dict().items()}
     x, labels = learnable_batch(b=4, h=32, w=32)  # padded to 42: 3 x 3
-    optim = OptimWrapper(torch.optim.AdamW(
-        [p for p in model.parameters() if p.requires_grad], lr=1e-3))
+    optim_cfg = Config.fromfile(RECIPE).optim_wrapper
+    assert bool(optim_cfg.get('paramwise_cfg'))
+    if not paramwise:
+        optim_cfg.pop('paramwise_cfg')
+    optim = build_optim_wrapper(model, optim_cfg)
+    in_optimizer = {
+        id(p)
+        for group in optim.optimizer.param_groups for p in group['params']
+    }
+    expected = [p for p in model.parameters() if p.requires_grad or
+                not paramwise]
+    assert in_optimizer == {id(p) for p in expected}
+    # the gradients as the optimizer step sees them (zero_grad follows)
+    grads = {}
+    optim.optimizer.register_step_pre_hook(lambda *_: grads.update(
+        {n: p.grad for n, p in model.named_parameters()}))
     model.train()
     log_vars = model.train_step(
         dict(inputs=list(x), data_samples=samples(labels)), optim)
     assert math.isfinite(log_vars['loss'])
     assert {'aux_rgb.loss_hard_ce', 'aux_dsm.loss_hard_ce'} <= set(log_vars)
-    for k, v in model.backbone.encoder.state_dict().items():
-        assert torch.equal(v, frozen[k]), k
+    for name, param in model.named_parameters():
+        assert (grads[name] is None) == name.startswith('backbone.encoder.')
+    frozen = set(model.backbone.encoder.state_dict())
+    moved = []
+    for k, v in model.state_dict().items():
+        if k.startswith('backbone.encoder.'):
+            assert k[len('backbone.encoder.'):] in frozen
+            assert torch.equal(v, before[k]), k
+        elif v.is_floating_point() and not torch.equal(v, before[k]):
+            moved.append(k)
+    assert 'backbone.aux_embeds.dsm.weight' in moved
+    assert 'backbone.stage_adapters.0.gamma' in moved
+    assert 'decode_head.conv_seg.weight' in moved
     model.eval()
     with torch.no_grad():
         res = model.predict(x[:2], samples(labels[:2]))

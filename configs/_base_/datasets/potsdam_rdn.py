@@ -1,0 +1,72 @@
+# ISPRS Potsdam in SGMA's protocol: R (RGB) + D (DSM) + N (NIR), five classes
+# (impervious surface, building, low vegetation, tree, car; clutter is
+# ignored in training and evaluation), all 24 labelled training tiles and
+# the 14 test tiles: convert with --split mmseg (MoBaNet's 'official' split
+# drops tile 7_10) and the default --optical RGBIR (the 4-band R, G, B, IR
+# files hold both R and N):
+#   python tools/dataset_converters/potsdam.py RAW_PATH -o data/potsdam_rdn \
+#       --split mmseg
+# Beside it, potsdam_mm.py is the six-class RGB + DSM choice.
+_base_ = ['./potsdam_mm.py']
+data_root = 'data/potsdam_rdn'
+# Listing five of the six ISPRS classes makes mmseg map clutter (5) to 255.
+metainfo = dict(
+    classes=('impervious_surface', 'building', 'low_vegetation', 'tree',
+             'car'),
+    palette=[[255, 255, 255], [0, 0, 255], [0, 255, 255], [0, 255, 0],
+             [255, 255, 0]])
+
+# R and N both come from the 4-band optical file (bands 0-2 and 3), so the
+# spec selects the bands and the dataset leaves them alone
+# (optical_bands=None). NIR: raw 0-255 mapped to [-1, 1].
+modalities = [
+    dict(
+        name='rgb',
+        channels=3,
+        kind='optical',
+        bands=[0, 1, 2],
+        mean=[123.675, 116.28, 103.53],
+        std=[58.395, 57.12, 57.375]),
+    dict(name='dsm', channels=1, kind='elevation', mean=[0.0], std=[1.0]),
+    dict(
+        name='nir',
+        channels=1,
+        kind='band',
+        bands=[3],
+        mean=[127.5],
+        std=[127.5]),
+]
+crop_size = (512, 512)
+data_preprocessor = dict(modalities=modalities, size=crop_size)
+
+loader = dict(
+    type='LoadMultiModalImageFromFiles',
+    modalities=modalities,
+    path_keys=dict(nir='img_path'))
+train_pipeline = [
+    loader,
+    dict(type='LoadAnnotations'),
+    dict(
+        type='RandomResize',
+        scale=(2048, 512),
+        ratio_range=(0.5, 2.0),
+        keep_ratio=True),
+    dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='OpticalOnly', transforms=[dict(type='PhotoMetricDistortion')]),
+    dict(type='PackMultiModalSegInputs'),
+]
+test_pipeline = [
+    loader,
+    dict(type='LoadAnnotations'),
+    dict(type='PackMultiModalSegInputs'),
+]
+
+data = dict(data_root=data_root, metainfo=metainfo, optical_bands=None)
+train_dataloader = dict(
+    batch_size=8,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    dataset=dict(**data, pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(**data, pipeline=test_pipeline))
+test_dataloader = val_dataloader
+# ISPRSMetric's default foreground classes are indices 0-4: all five here.

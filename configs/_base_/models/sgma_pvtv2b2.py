@@ -1,0 +1,74 @@
+# SGMA (Wen et al.): one shared PVT-v2-b2 (timm, through mmseg's
+# TIMMBackbone) for every modality, SGF per scale, an all-MLP head, MAS in
+# training with L = 2 L_SGF + 1 L_MAS. The head is our choice (the paper
+# does not name it): mmseg's SegformerHead, 256 channels.
+# ImageNet weights: the paper starts from them; timm cannot download here.
+# Put timm's pvt_v2_b2 file in pretrain/ and set
+#   model.backbone.backbone.checkpoint_path='pretrain/pvt_v2_b2.pth'
+num_classes = 5
+norm_cfg = dict(type='SyncBN', requires_grad=True)
+in_channels = [64, 128, 320, 512]
+model = dict(
+    type='SGMAEncoderDecoder',
+    # A derived config sets data_preprocessor={{_base_.data_preprocessor}}
+    # from its dataset config; the default is the ISPRS R + D + N spec.
+    data_preprocessor=dict(
+        type='MultiModalSegDataPreProcessor',
+        modalities=[
+            dict(
+                name='rgb',
+                channels=3,
+                kind='optical',
+                mean=[123.675, 116.28, 103.53],
+                std=[58.395, 57.12, 57.375]),
+            dict(
+                name='dsm',
+                channels=1,
+                kind='elevation',
+                mean=[0.0],
+                std=[1.0]),
+            dict(
+                name='nir',
+                channels=1,
+                kind='band',
+                mean=[127.5],
+                std=[127.5]),
+        ],
+        size=(512, 512),
+        pad_val=0,
+        seg_pad_val=255),
+    backbone=dict(
+        type='MultiStreamEncoder',
+        backbone=dict(
+            type='TIMMBackbone',
+            model_name='pvt_v2_b2',
+            features_only=True,
+            pretrained=False,
+            checkpoint_path='',
+            out_indices=(0, 1, 2, 3)),
+        # 1-channel modalities (DSM, NIR, SAR) repeated to 3 channels
+        channel_adapter='replicate'),
+    neck=dict(
+        type='SGFNeck',
+        in_channels=in_channels,
+        num_modalities=3,
+        num_classes=num_classes,
+        sp_heads=8,
+        rp_heads=4),
+    decode_head=dict(
+        type='SegformerHead',
+        in_channels=in_channels,
+        in_index=[0, 1, 2, 3],
+        channels=256,
+        dropout_ratio=0.1,
+        num_classes=num_classes,
+        norm_cfg=norm_cfg,
+        align_corners=False,
+        loss_decode=dict(
+            type='CrossEntropyLoss',
+            use_sigmoid=False,
+            loss_weight=1.0,
+            avg_non_ignore=True)),
+    mas=True,
+    loss_weights=dict(sgf=2.0, mas=1.0),
+    test_cfg=dict(mode='slide', crop_size=(512, 512), stride=(341, 341)))

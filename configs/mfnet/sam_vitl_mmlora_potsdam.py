@@ -1,0 +1,16 @@
+# MFNet, MMLoRA, frozen SAM ViT-L, ISPRS Potsdam (RGB + nDSM), MFNet split.
+# Trainable in the encoder: 2,752,608.
+#   python tools/model_converters/sam.py sam_vit_l_0b3195.pth \
+#       pretrain/sam_vit_l_converted.pth
+#   python tools/train.py configs/mfnet/sam_vitl_mmlora_potsdam.py
+_base_ = [
+    '../_base_/models/mfnet_sam_vitb_mmlora.py',
+    './_base_/potsdam_mfnet.py',
+    './_base_/mfnet_recipe.py',
+]
+model = dict(
+    data_preprocessor={{_base_.data_preprocessor}},
+    backbone=dict(
+        arch='large',
+        out_indices=[23],
+        frozen_checkpoint='pretrain/sam_vit_l_converted.pth'))

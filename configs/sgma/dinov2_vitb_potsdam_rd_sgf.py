@@ -1,0 +1,46 @@
+# SGF as the neck of the frozen DINOv2 ViT-B/14 multi-stream backbone
+# (RGB + DSM, Potsdam six classes): MoBaNet's backbone with SGMA's fusion,
+# MAS and modality-presence mask; UperNet head on the four fused taps.
+#   python tools/model_converters/dinov2.py dinov2_vitb14_pretrain.pth \
+#       pretrain/dinov2_vitb14_converted.pth
+_base_ = [
+    '../_base_/models/mobanet_dinov2_vitb.py',
+    '../_base_/datasets/potsdam_mm.py',
+    '../mobanet/_base_/mobanet_recipe.py',
+]
+num_classes = 6
+norm_cfg = dict(type='SyncBN', requires_grad=True)
+model = dict(
+    type='SGMAEncoderDecoder',
+    data_preprocessor={{_base_.data_preprocessor}},
+    neck=dict(
+        _delete_=True,
+        type='SGFNeck',
+        in_channels=[768] * 4,
+        num_modalities=2,
+        num_classes=num_classes,
+        sp_heads=8,
+        rp_heads=4),
+    decode_head=dict(in_channels=[768] * 4),
+    auxiliary_head=None,
+    mas=True,
+    loss_weights=dict(sgf=2.0, mas=1.0))
+# potsdam_mm.py's pipelines with the presence mask packed into every sample
+train_pipeline = [
+    dict(type='LoadMultiModalImageFromFiles',
+         modalities={{_base_.modalities}}),
+    dict(type='LoadAnnotations'),
+    dict(type='RandomCrop', crop_size={{_base_.crop_size}}),
+    dict(type='RandomFlip', prob=[0.25, 0.25],
+         direction=['horizontal', 'vertical']),
+    dict(type='PackMultiModalSegInputs'),
+]
+test_pipeline = [
+    dict(type='LoadMultiModalImageFromFiles',
+         modalities={{_base_.modalities}}),
+    dict(type='LoadAnnotations'),
+    dict(type='PackMultiModalSegInputs'),
+]
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = val_dataloader

@@ -1,0 +1,145 @@
+"""LoRA on a frozen linear, per modality, optionally mixed across
+modalities (MFNet's LoRA and MMLoRA)."""
+import math
+from typing import Optional, Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmseg.registry import MODELS
+
+from .wrapper import BasePEFTWrapper, CrossModalMixin
+
+
+@MODELS.register_module()
+class LoRALinear(CrossModalMixin, BasePEFTWrapper):
+    """Wraps a frozen ``nn.Linear`` ``W, b`` with a rank-``r`` update per
+    modality and per enabled output group.
+
+    The output features split into ``G = len(enable)`` equal groups (e.g.
+    q, k, v of a fused ``qkv``); each enabled group ``g`` has its own
+    ``A_{m,g}`` (r x in, kaiming-uniform) and ``B_{m,g}`` (out/G x r,
+    zero), so the wrapped layer starts equal to the frozen one. With
+    ``u_m = s * B_m A_m x_m`` (``s = alpha / r``) on the enabled groups:
+
+    - ``cross_modal=False`` (LoRA; MMLoRA's q, v): ``W x_m + b + u_m``;
+    - ``cross_modal=True`` (MMLoRA's MLP linears, 2 modalities)::
+
+        out_x = W x + b + l_x * u_x + (1 - l_x) * u_y
+        out_y = W y + b + l_y * u_y + (1 - l_y) * u_x
+
+      ``l_x, l_y`` learnable, initialised to 0.5.
+
+    A non-cross-modal LoRA can be merged for inference (:meth:`merge`):
+    per modality the weight ``W + s B_m A_m`` is formed once and the
+    forward is one plain linear per modality. Merged weights are not saved
+    (non-persistent buffer); switching to train mode unmerges.
+
+    Args:
+        module (nn.Linear): The frozen linear.
+        num_modalities (int): M; one LoRA per modality.
+        rank (int): r. Defaults to 4.
+        alpha (float): Scaling ``s = alpha / r``. Defaults to 1 (MFNet's
+            q/v LoRA, s = 0.25; its cross-modal MLP LoRA is unscaled:
+            alpha = r).
+        enable (Sequence[bool]): Which output groups get a LoRA. Defaults to
+            ``(True, )`` (all outputs); ``(True, False, True)`` on ``qkv``:
+            q and v.
+        cross_modal (bool): MMLoRA's mixing. Defaults to False.
+        init_cfg (dict, optional): mmengine initialisation config.
+
+    Parameters: ``M * (G_e * r * in + G_e * out / G * r)`` (+ 2 when
+    cross-modal), ``G_e`` the enabled groups: ViT-B qkv with q, v: 24,576.
+    """
+
+    def __init__(self,
+                 module: nn.Linear,
+                 num_modalities: int,
+                 rank: int = 4,
+                 alpha: float = 1.,
+                 enable: Sequence[bool] = (True, ),
+                 cross_modal: bool = False,
+                 init_cfg: Optional[dict] = None):
+        if not isinstance(module, nn.Linear):
+            raise TypeError(f'LoRALinear wraps an nn.Linear, got '
+                            f'{type(module).__name__}')
+        super().__init__(module, num_modalities, init_cfg=init_cfg)
+        enable = [bool(e) for e in enable]
+        out_features, in_features = module.weight.shape
+        if not any(enable) or out_features % len(enable):
+            raise ValueError(
+                f'LoRALinear.enable: expected groups that divide the '
+                f'{out_features} outputs with at least one enabled, got '
+                f'{enable}')
+        self.rank = rank
+        self.scaling = alpha / rank
+        self.cross_modal = cross_modal
+        self.num_groups = sum(enable)
+        group = out_features // len(enable)
+        self.group_features = group
+        index = torch.cat([
+            torch.arange(g * group, (g + 1) * group)
+            for g, on in enumerate(enable) if on
+        ])
+        self.register_buffer('lora_index', index, persistent=False)
+        self.lora_a = nn.Parameter(
+            torch.empty(num_modalities, self.num_groups * rank, in_features))
+        self.lora_b = nn.Parameter(
+            torch.zeros(num_modalities, self.num_groups * group, rank))
+        for a in self.lora_a.data:
+            nn.init.kaiming_uniform_(a, a=math.sqrt(5))
+        if cross_modal:
+            self._init_mixing()
+        self.merged = False
+
+    def delta_weight(self) -> torch.Tensor:
+        """``s * B_m A_m`` on the enabled rows: ``(M, G_e * out/G, in)``."""
+        m, r = self.num_modalities, self.rank
+        a = self.lora_a.view(m, self.num_groups, r, -1)
+        b = self.lora_b.view(m, self.num_groups, self.group_features, r)
+        return self.scaling * (b @ a).flatten(1, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.merged:
+            xs = self.split(x)
+            out = torch.stack([
+                F.linear(x_m, w_m, self.base.bias)
+                for x_m, w_m in zip(xs, self.merged_weight)
+            ])
+            return out.flatten(0, 1)
+        out = self.base(x)
+        xs = self.split(x).flatten(1, -2)  # (M, T, in)
+        m, r = self.num_modalities, self.rank
+        h = (xs @ self.lora_a.transpose(1, 2)).unflatten(-1, (-1, r))
+        b = self.lora_b.view(m, self.num_groups, self.group_features, r)
+        update = torch.einsum('mtgr,mgor->mtgo', h, b).flatten(2)
+        update = self.scaling * update
+        if self.cross_modal:
+            update = self.mix_modalities(update)
+        update = update.reshape(*out.shape[:-1], -1)
+        return out.index_add(-1, self.lora_index, update)
+
+    @torch.no_grad()
+    def merge(self) -> None:
+        """Form the per-modality merged weights (inference only)."""
+        if self.cross_modal:
+            raise RuntimeError('a cross-modal LoRA cannot be merged: each '
+                               "modality's output depends on the other's "
+                               'input')
+        weight = self.base.weight.unsqueeze(0).repeat(
+            self.num_modalities, 1, 1)
+        weight.index_add_(1, self.lora_index, self.delta_weight())
+        self.register_buffer('merged_weight', weight, persistent=False)
+        self.merged = True
+
+    def unmerge(self) -> None:
+        """Drop the merged weights; the forward adds the LoRA again."""
+        if self.merged:
+            del self.merged_weight
+            self.merged = False
+
+    def train(self, mode: bool = True) -> 'LoRALinear':
+        super().train(mode)
+        if mode:
+            self.unmerge()
+        return self

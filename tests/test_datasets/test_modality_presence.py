@@ -1,0 +1,185 @@
+"""The modality-presence mask from the data: a dataset allowing missing
+files, the loader marking them absent, training-time modality dropout, the
+packing, and the data preprocessor zeroing absent channels after
+normalisation. Plus the synthetic third modality (NIR)."""
+import os
+import os.path as osp
+
+import numpy as np
+import pytest
+import tifffile
+import torch
+from mmcv.transforms import Compose
+from mmengine.registry import init_default_scope
+
+from mmseg.registry import DATASETS, MODELS
+from mmrsfusion.datasets import generate_synthetic_dataset
+from mmrsfusion.datasets.synthetic import synthesize_nir
+from mmrsfusion.datasets.transforms import (LoadMultiModalImageFromFiles,
+                                            RandomModalityDrop)
+
+init_default_scope('mmseg')
+
+MODS = [
+    dict(name='rgb', channels=3, kind='optical', mean=[100.] * 3,
+         std=[50.] * 3),
+    dict(name='dsm', channels=1, kind='elevation', mean=[0.5], std=[0.25]),
+    dict(name='nir', channels=1, kind='band', mean=[127.5], std=[127.5]),
+]
+
+
+@pytest.fixture(scope='module')
+def rdn(tmp_path_factory):
+    root = generate_synthetic_dataset(
+        str(tmp_path_factory.mktemp('p') / 'rdn'), num_train=3, num_test=1,
+        tile_size=64, test_tile_size=(64, 48), nir=True)
+    os.remove(osp.join(root, 'nir_dir', 'train', 'train_0001.tif'))
+    return root
+
+
+def dataset(root, **kwargs):
+    pipeline = [
+        dict(type='LoadMultiModalImageFromFiles', modalities=MODS),
+        dict(type='LoadAnnotations'),
+        dict(type='PackMultiModalSegInputs'),
+    ]
+    cfg = dict(type='SyntheticMMDataset', data_root=root,
+               data_prefix=dict(img_path='img_dir/train',
+                                dsm_path='dsm_dir/train',
+                                nir_path='nir_dir/train',
+                                seg_map_path='ann_dir/train'),
+               pipeline=pipeline)
+    cfg.update(kwargs)
+    return DATASETS.build(cfg)
+
+
+def test_missing_file_is_an_error_unless_allowed(rdn):
+    with pytest.raises(FileNotFoundError, match="train_0001.*nir_path"):
+        dataset(rdn)
+    with pytest.raises(ValueError, match='allow_missing'):
+        dataset(rdn, allow_missing=['img_path'])
+    with pytest.raises(ValueError, match='allow_missing'):
+        dataset(rdn, allow_missing=['sar_path'])
+    ds = dataset(rdn, allow_missing=['nir_path'])
+    infos = [ds.get_data_info(i) for i in range(3)]
+    assert [i['nir_path'] is None for i in infos] == [False, True, False]
+
+
+def test_presence_through_loader_packing_and_preprocessor(rdn):
+    ds = dataset(rdn, allow_missing=['nir_path'])
+    items = [ds[i] for i in range(3)]
+    presence = [it['data_samples'].metainfo['modality_presence']
+                for it in items]
+    assert presence == [(True, True, True), (True, True, False),
+                        (True, True, True)]
+    assert (items[1]['inputs'][4] == 0).all()  # raw zeros when loaded
+    pre = MODELS.build(dict(type='MultiModalSegDataPreProcessor',
+                            modalities=MODS))
+    data = pre(dict(inputs=[it['inputs'] for it in items],
+                    data_samples=[it['data_samples'] for it in items]))
+    x = data['inputs']
+    # absent: exactly 0 after normalisation (not (0 - 127.5) / 127.5)
+    assert (x[1, 4] == 0).all()
+    assert (x[0, 4] != 0).any()
+    expected = (items[1]['inputs'][3].float() - 0.5) / 0.25
+    torch.testing.assert_close(x[1, 3], expected)
+
+
+def test_loader_needs_one_present_modality(rdn):
+    load = LoadMultiModalImageFromFiles(MODS)
+    with pytest.raises(FileNotFoundError, match='every modality'):
+        load(dict(img_path=None, dsm_path=None, nir_path=None))
+    with pytest.raises(FileNotFoundError, match="no 'nir_path'"):
+        load(dict(img_path=osp.join(rdn, 'img_dir/train/train_0000.tif'),
+                  dsm_path=osp.join(rdn, 'dsm_dir/train/train_0000.tif')))
+
+
+def results(presence=(True, True, True)):
+    img = np.ones((4, 4, 5), np.float32)
+    return dict(img=img, modality_presence=presence,
+                modalities=[dict(name=m['name'], channels=m['channels'],
+                                 kind=m['kind']) for m in MODS])
+
+
+def test_random_modality_drop_draws_proper_nonempty_subsets():
+    drop = RandomModalityDrop(prob=1.0)
+    np.random.seed(0)
+    seen = {}
+    for _ in range(600):
+        out = drop(results())
+        p = out['modality_presence']
+        seen[p] = seen.get(p, 0) + 1
+        # dropped channels are zero, kept ones untouched
+        for mod, (a, b), keep in zip(MODS, ((0, 3), (3, 4), (4, 5)), p):
+            assert (out['img'][..., a:b] == (1 if keep else 0)).all()
+    assert set(seen) == {(True, False, False), (False, True, False),
+                         (False, False, True), (True, True, False),
+                         (True, False, True), (False, True, True)}
+    assert min(seen.values()) > 60  # about uniform: 100 each
+    # an already absent modality stays absent; one left is never dropped
+    for _ in range(50):
+        p = drop(results((True, False, True)))['modality_presence']
+        assert p in {(True, False, False), (False, False, True)}
+        assert drop(results((False, True, False)))['modality_presence'] == \
+            (False, True, False)
+
+
+def test_random_modality_drop_options():
+    np.random.seed(0)
+    keep_rgb = RandomModalityDrop(prob=1.0, droppable=['dsm', 'nir'])
+    for _ in range(50):
+        assert keep_rgb(results())['modality_presence'][0]
+    never = RandomModalityDrop(prob=0.0)
+    assert never(results())['modality_presence'] == (True, True, True)
+    with pytest.raises(ValueError, match="unknown modalities \\['sar'\\]"):
+        RandomModalityDrop(droppable=['sar'])(results())
+    with pytest.raises(ValueError, match='prob'):
+        RandomModalityDrop(prob=1.5)
+    with pytest.raises(KeyError, match='LoadMultiModalImageFromFiles'):
+        RandomModalityDrop()(dict(img=np.ones((2, 2, 5))))
+
+
+def test_pipeline_with_dropout_reaches_the_data_sample(rdn):
+    ds = dataset(rdn, allow_missing=['nir_path'])
+    pipeline = Compose([
+        dict(type='LoadMultiModalImageFromFiles', modalities=MODS),
+        dict(type='RandomModalityDrop', prob=1.0),
+        dict(type='PackMultiModalSegInputs'),
+    ])
+    np.random.seed(1)
+    out = pipeline(ds.get_data_info(0))
+    p = out['data_samples'].metainfo['modality_presence']
+    assert 1 <= sum(p) < 3
+
+
+def test_synthetic_nir(tmp_path):
+    root = generate_synthetic_dataset(
+        str(tmp_path / 'a'), num_train=2, num_test=1, tile_size=64,
+        test_tile_size=(64, 48), nir=True)
+    plain = generate_synthetic_dataset(
+        str(tmp_path / 'b'), num_train=2, num_test=1, tile_size=64,
+        test_tile_size=(64, 48))
+    # RGB / DSM / labels identical with and without the third modality
+    for sub in ('img_dir/train/train_0001.tif', 'dsm_dir/train/train_0001.tif'):
+        assert np.array_equal(tifffile.imread(osp.join(root, sub)),
+                              tifffile.imread(osp.join(plain, sub)))
+    nir = tifffile.imread(osp.join(root, 'nir_dir/test/test_0000.tif'))
+    assert nir.dtype == np.uint8 and nir.shape == (64, 48)
+    assert not osp.exists(osp.join(plain, 'nir_dir'))
+    # its own evidence: roofs and roads, alike in RGB, differ in NIR
+    label = np.zeros((64, 64), np.uint8)
+    label[:, 32:] = 1  # impervious | building
+    band = synthesize_nir(np.random.default_rng(0), label).astype(float)
+    assert band[:, 36:].mean() - band[:, :28].mean() > 50
+
+
+def test_make_synthetic_dataset_cli_nir(tmp_path):
+    import runpy
+    tool = runpy.run_path(osp.join(
+        osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))),
+        'tools', 'misc', 'make_synthetic_dataset.py'))
+    out = str(tmp_path / 'rdn')
+    assert tool['main']([out, '--num-train', '1', '--num-test', '1',
+                         '--tile-size', '64', '--test-tile-size', '64', '48',
+                         '--nir']) == 0
+    assert osp.isfile(osp.join(out, 'nir_dir', 'test', 'test_0000.tif'))

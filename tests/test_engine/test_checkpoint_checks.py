@@ -1,0 +1,175 @@
+"""Checkpoints that cannot be used are refused with the file named: a
+checkpoint of another architecture (tools/test.py, load_from, resume),
+empty / text / damaged / non-dict files (also on --resume); and the other
+run-time refusals of the tools (max_iters <= 0, --resume with nothing to
+resume, a modality renamed on one side)."""
+import os
+import os.path as osp
+import subprocess
+import sys
+
+import pytest
+import torch
+from mmengine.runner import Runner
+from test_trainable_checkpoint_hook import assets, demo_cfg  # noqa: F401
+
+from mmseg.registry import MODELS
+from mmrsfusion.utils import InvalidCheckpointError, load_checkpoint_safely
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+@pytest.fixture(scope='module')
+def checkpoint(assets, tmp_path_factory):
+    """A checkpoint of the demo architecture (all weights)."""
+    model = MODELS.build(demo_cfg(assets, '/tmp/unused', 'ckpt').model)
+    path = str(tmp_path_factory.mktemp('ckpt') / 'demo.pth')
+    torch.save(dict(meta=dict(), state_dict=model.state_dict()), path)
+    return path
+
+
+def _other_architecture(assets, work_dir, name, **options):
+    """The demo config with a narrower decode head."""
+    return demo_cfg(assets, work_dir, name,
+                    **{'model.decode_head.channels': 16, **options})
+
+
+def _cli(tool, *args):
+    return subprocess.run(
+        [sys.executable, osp.join(ROOT, 'tools', tool), *map(str, args)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS='1'),
+        cwd=ROOT)
+
+
+def test_tools_test_refuses_another_architecture(assets, checkpoint,
+                                                 tmp_path):
+    config = tmp_path / 'other.py'
+    _other_architecture(assets, tmp_path / 'work', 'cli').dump(str(config))
+    res = _cli('test.py', config, checkpoint, '--work-dir',
+               tmp_path / 'work')
+    assert res.returncode == 1, res.stdout
+    error = res.stdout.strip().splitlines()[-1]
+    assert error.startswith(f'error: Checkpoint {checkpoint} does '
+                            'not fit the model of the config '
+                            '(MultiModalEncoderDecoder): ')
+    assert 'keys of another shape: decode_head.' in error
+    assert '(6, 32, 1, 1) in the checkpoint vs (6, 16, 1, 1) in the model' \
+        in error
+    assert 'mIoU' not in res.stdout  # no metrics table
+
+
+def test_matching_checkpoint_loads(assets, checkpoint, tmp_path):
+    cfg = demo_cfg(assets, tmp_path, 'fits')
+    cfg.load_from = checkpoint
+    runner = Runner.from_cfg(cfg)
+    runner.load_or_resume()
+    state = torch.load(checkpoint)['state_dict']
+    for key, value in runner.model.state_dict().items():
+        assert torch.equal(value, state[key]), key
+
+
+def test_load_from_refused_unless_partial_is_intended(assets, checkpoint,
+                                                      tmp_path):
+    cfg = _other_architecture(assets, tmp_path / 'a', 'strict')
+    cfg.load_from = checkpoint
+    with pytest.raises(InvalidCheckpointError,
+                       match=f'{checkpoint} does not fit'):
+        Runner.from_cfg(cfg).train()
+    # the config says partial loading is intended: what fits is loaded
+    cfg = _other_architecture(
+        assets, tmp_path / 'b', 'partial', max_iters=1,
+        **{'default_hooks.checkpoint_fit.allow_partial': True})
+    cfg.load_from = checkpoint
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    state = torch.load(checkpoint)['state_dict']
+    assert torch.equal(runner.model.state_dict()['backbone.encoder.cls_token'],
+                       state['backbone.encoder.cls_token'])
+
+
+@pytest.fixture(scope='module')
+def bad_files(tmp_path_factory, checkpoint):
+    root = tmp_path_factory.mktemp('bad')
+    files = {}
+    files['empty'] = root / 'empty.pth'
+    files['empty'].write_bytes(b'')
+    files['text'] = root / 'notes.pth'
+    files['text'].write_text('best model: iteration 80000\n')
+    files['tensor'] = root / 'tensor.pth'
+    torch.save(torch.zeros(3), files['tensor'])
+    files['truncated'] = root / 'truncated.pth'
+    data = open(checkpoint, 'rb').read()
+    files['truncated'].write_bytes(data[:len(data) // 2])
+    return {k: str(v) for k, v in files.items()}
+
+
+MESSAGES = {
+    'empty': "'{}' is empty (0 bytes), not a checkpoint",
+    'text': "'{}' is not a checkpoint: it was not written by torch.save "
+    "(it starts with b'best mod'",
+    'tensor': "'{}' holds a Tensor, not a checkpoint: expected a dict",
+    'truncated': "Cannot read checkpoint '{}': the file is damaged or "
+    'truncated',
+}
+
+
+@pytest.mark.parametrize('kind', sorted(MESSAGES))
+def test_unusable_files_are_named(bad_files, kind):
+    with pytest.raises(InvalidCheckpointError) as err:
+        load_checkpoint_safely(bad_files[kind])
+    assert str(err.value).startswith(MESSAGES[kind].format(bad_files[kind]))
+
+
+@pytest.mark.parametrize('kind', ['empty', 'text'])
+def test_tools_test_names_unusable_files(bad_files, assets, tmp_path, kind):
+    config = tmp_path / 'demo.py'
+    demo_cfg(assets, tmp_path / 'work', 'bad').dump(str(config))
+    res = _cli('test.py', config, bad_files[kind])
+    assert res.returncode == 1
+    assert res.stdout.strip().splitlines()[-1] == 'error: ' + \
+        MESSAGES[kind].format(bad_files[kind]) + (
+            ': an interrupted copy or save? Use another checkpoint.'
+            if kind == 'empty' else ", not a zip archive or a pickle)")
+
+
+def test_resume_from_an_empty_latest_checkpoint(assets, tmp_path):
+    """--resume picks the work dir's last checkpoint; a zero-byte one is
+    named."""
+    empty = tmp_path / 'iter_2.pth'
+    empty.write_bytes(b'')
+    (tmp_path / 'last_checkpoint').write_text(str(empty))
+    cfg = demo_cfg(assets, tmp_path, 'resume_empty')
+    cfg.resume = True
+    with pytest.raises(InvalidCheckpointError,
+                       match=f"'{empty}' is empty"):
+        Runner.from_cfg(cfg).train()
+
+
+def test_train_refuses_max_iters_zero_and_warns_on_nothing_to_resume(
+        assets, tmp_path):
+    config = tmp_path / 'demo.py'
+    demo_cfg(assets, tmp_path / 'work', 'cli', max_iters=1).dump(str(config))
+    res = _cli('train.py', config, '--cfg-options', 'train_cfg.max_iters=0')
+    assert res.returncode == 1
+    assert res.stdout.strip().splitlines()[-1] == (
+        'error: train_cfg.max_iters must be > 0, got 0: nothing would be '
+        'trained')
+    res = _cli('train.py', config, '--resume')
+    assert res.returncode == 0, res.stdout
+    assert ('--resume: no checkpoint to resume in the work dir '
+            f'{tmp_path / "work"} (no last_checkpoint file there): TRAINING '
+            'STARTS FROM SCRATCH, at iteration 0.') in res.stdout
+
+
+def test_modality_renamed_in_the_model_only(assets, tmp_path):
+    cfg = demo_cfg(assets, tmp_path, 'renamed', **{
+        'model.data_preprocessor.modalities.1.name': 'height'})
+    with pytest.raises(ValueError) as err:
+        Runner.from_cfg(cfg).train()
+    assert str(err.value) == (
+        'train_dataloader.dataset.pipeline.transforms.0 '
+        '(LoadMultiModalImageFromFiles) loads the modalities [rgb:3 optical, '
+        'dsm:1 elevation] but the model (model.data_preprocessor.modalities) '
+        'was built for [rgb:3 optical, height:1 elevation]: give both the '
+        'same modality spec (names, channels, kinds, order)')

@@ -1,0 +1,305 @@
+"""PEFT wrappers injected into the frozen encoder in place (MFNet's
+Adapter / MMAdapter / LoRA / MMLoRA): equations, zero-init identity, merged
+inference, state-dict transparency, frozen-vs-trainable, gradients through
+a real optimizer step, pattern errors."""
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.optim import build_optim_wrapper
+
+import mmrsfusion  # noqa: F401
+from mmrsfusion.models.backbones import MultiStreamViT
+from mmrsfusion.models.peft import (AttnAdapter, FFNAdapter, LoRALinear,
+                                    inject_peft, merge_lora, peft_wrappers,
+                                    unmerge_lora)
+
+MODS = [dict(name='rgb', channels=3), dict(name='dsm', channels=1)]
+TINY = dict(embed_dims=64, num_layers=4, num_heads=4, feedforward_channels=128)
+FAMILY = dict(
+    dinov2=dict(arch=TINY, encoder_cfg=dict(img_size=56)),
+    sam=dict(
+        arch=dict(TINY, global_attn_indexes=[1, 3]),
+        encoder_cfg=dict(img_size=64, window_size=2, out_channels=32)))
+MMADAPTER = [
+    dict(type='AttnAdapter', targets='layers.*.attn'),
+    dict(type='FFNAdapter', targets='layers.*.ffn', cross_modal=True),
+]
+ADAPTER = [
+    dict(type='AttnAdapter', targets='layers.*.attn'),
+    dict(type='FFNAdapter', targets='layers.*.ffn', scale=0.5),
+]
+MMLORA = [
+    dict(type='LoRALinear', targets='layers.*.attn.qkv', rank=4,
+         enable=(True, False, True)),
+    dict(type='LoRALinear',
+         targets=['layers.*.ffn.layers.0.0', 'layers.*.ffn.layers.1'],
+         rank=4, alpha=4, cross_modal=True),
+]
+LORA = [dict(type='LoRALinear', targets='layers.*.attn.qkv', rank=4,
+             enable=(True, False, True))]
+
+
+def build(family='sam', peft=None, **kwargs):
+    kwargs.setdefault('out_indices', [3])
+    model = MultiStreamViT(
+        MODS, family=family, aux_embed='shared', peft=peft,
+        **FAMILY[family], **kwargs)
+    model.init_weights()
+    return model
+
+
+def randomize_lora(model):
+    with torch.no_grad():
+        for m in peft_wrappers(model):
+            if isinstance(m, LoRALinear):
+                m.lora_b.normal_(0, 0.5)
+
+
+def test_lora_linear_equation():
+    torch.manual_seed(0)
+    base = nn.Linear(8, 12).requires_grad_(False)
+    lora = LoRALinear(base, num_modalities=2, rank=2, alpha=1,
+                      enable=(True, False, True))
+    assert lora.lora_a.shape == (2, 4, 8) and lora.lora_b.shape == (2, 8, 2)
+    assert not lora.lora_b.any()  # B zero-initialised
+    with torch.no_grad():
+        lora.lora_b.normal_()
+    x = torch.randn(2 * 3, 5, 8)  # modality-major
+    out = lora(x)
+    expected = []
+    for m, x_m in enumerate(x.view(2, 3, 5, 8)):
+        y = base(x_m)
+        for g, rows in ((0, slice(0, 4)), (1, slice(8, 12))):
+            a = lora.lora_a[m, g * 2:(g + 1) * 2]
+            b = lora.lora_b[m, g * 4:(g + 1) * 4]
+            y[..., rows] += 0.5 * x_m @ a.T @ b.T  # s = alpha / r
+        expected.append(y)
+    torch.testing.assert_close(out, torch.cat(expected))
+
+
+def test_cross_modal_lora_equation_and_lambda_gradients():
+    torch.manual_seed(0)
+    base = nn.Linear(8, 6).requires_grad_(False)
+    lora = LoRALinear(base, num_modalities=2, rank=2, alpha=2,
+                      cross_modal=True)
+    with torch.no_grad():
+        lora.lora_b.normal_()
+        lora.mix.copy_(torch.tensor([0.3, 0.8]))
+    x, y = torch.randn(2, 3, 4, 8)
+    out_x, out_y = lora(torch.cat([x, y])).view(2, 3, 4, 6)
+    u_x = x @ lora.lora_a[0].T @ lora.lora_b[0].T
+    u_y = y @ lora.lora_a[1].T @ lora.lora_b[1].T
+    torch.testing.assert_close(out_x, base(x) + 0.3 * u_x + 0.7 * u_y)
+    torch.testing.assert_close(out_y, base(y) + 0.8 * u_y + 0.2 * u_x)
+    (out_x.sum() + out_y.sum()).backward()
+    assert lora.mix.grad.abs().min() > 0
+    with pytest.raises(RuntimeError, match='cross-modal'):
+        lora.merge()
+    with pytest.raises(ValueError, match='2 modalities'):
+        LoRALinear(base, num_modalities=3, cross_modal=True)
+    with pytest.raises(TypeError, match='nn.Linear'):
+        LoRALinear(nn.Conv2d(3, 3, 1), num_modalities=2)
+
+
+def test_adapter_equations():
+    torch.manual_seed(0)
+    attn = nn.Linear(8, 8).requires_grad_(False)
+    wrapped = AttnAdapter(attn, num_modalities=2, embed_dims=8)
+    assert wrapped.adapters[0].fc1.out_features == 2  # C / 4
+    x = torch.randn(2 * 3, 5, 8)
+    a = attn(x).view(2, 3, 5, 8)
+    expected = torch.stack([a_m + ad(a_m)
+                            for a_m, ad in zip(a, wrapped.adapters)])
+    torch.testing.assert_close(wrapped(x), expected.flatten(0, 1))
+
+    ffn = FFNMock()
+    n, ident = torch.randn(2, 2 * 3, 5, 8)
+    mm = FFNAdapter(ffn, num_modalities=2, embed_dims=8, cross_modal=True)
+    with torch.no_grad():
+        mm.mix.copy_(torch.tensor([0.25, 0.6]))
+    nx, ny = n.view(2, 3, 5, 8)
+    ax, ay = mm.adapters[0](nx), mm.adapters[1](ny)
+    mlp = ffn(n, identity=ident).view(2, 3, 5, 8)
+    expected = torch.stack([mlp[0] + 0.25 * ax + 0.75 * ay,
+                            mlp[1] + 0.6 * ay + 0.4 * ax])
+    torch.testing.assert_close(mm(n, identity=ident), expected.flatten(0, 1))
+
+    single = FFNAdapter(ffn, num_modalities=1, embed_dims=8, scale=0.5)
+    torch.testing.assert_close(
+        single(nx, identity=ident[:3]),
+        ffn(nx, identity=ident[:3]) + 0.5 * single.adapters[0](nx))
+
+
+class FFNMock(nn.Module):
+    """An FFN with the mmcv signature, ``identity + MLP(x)``."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+
+    def forward(self, x, identity=None):
+        return (x if identity is None else identity) + F.gelu(self.fc(x))
+
+
+@pytest.mark.parametrize('family', ['sam', 'dinov2'])
+@pytest.mark.parametrize('peft', [MMLORA, LORA])
+def test_lora_starts_equal_to_the_frozen_encoder(family, peft):
+    plain = build(family)
+    model = build(family, peft=peft)
+    model.encoder.load_state_dict(plain.encoder.state_dict(), strict=False)
+    x = torch.randn(2, 4, 64, 48)
+    plain.eval(), model.eval()
+    with torch.no_grad():
+        expected, out = plain(x), model(x)
+        torch.testing.assert_close(out, expected, rtol=0, atol=0)
+        randomize_lora(model)
+        assert not torch.allclose(model(x)[0], expected[0])
+
+
+@pytest.mark.parametrize('family', ['sam', 'dinov2'])
+def test_merged_lora_equals_unmerged(family):
+    model = build(family, peft=MMLORA)
+    randomize_lora(model)
+    model.eval()
+    x = torch.randn(2, 4, 64, 48)
+    with torch.no_grad():
+        unmerged = model(x)
+        assert merge_lora(model) == 4  # the qkv LoRAs; MLP ones are mixed
+        merged = model(x)
+    torch.testing.assert_close(merged, unmerged, rtol=1e-5, atol=1e-5)
+    qkv = model.encoder.layers[0].attn.qkv
+    assert qkv.merged and 'merged_weight' not in model.state_dict()
+    # W + s B_m A_m per modality
+    delta = torch.zeros_like(qkv.base.weight)
+    delta[:64] = 0.25 * qkv.lora_b[1, :64] @ qkv.lora_a[1, :4]
+    delta[128:] = 0.25 * qkv.lora_b[1, 64:] @ qkv.lora_a[1, 4:]
+    torch.testing.assert_close(qkv.merged_weight[1], qkv.base.weight + delta)
+    model.train()  # training unmerges
+    assert not qkv.merged
+    model.eval()
+    merge_lora(model)
+    unmerge_lora(model)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), unmerged, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize('peft,per_block', [(MMADAPTER, 4 * 2_128 + 2),
+                                            (MMLORA, 2_048 + 2 * 1_538)])
+def test_state_dict_is_transparent_and_trainable_means_requires_grad(
+        peft, per_block, tmp_path):
+    plain = build('sam')
+    model = build('sam', peft=peft)
+    frozen = set(model.frozen_keys())
+    # the frozen encoder keeps its key names (pretrained files load as is)
+    assert frozen == set(plain.frozen_keys())
+    assert not any('.base.' in k for k in model.state_dict())
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert all('.base.' not in n for n in trainable)
+    state = set(model.state_dict())
+    assert state == frozen | trainable
+    assert sum(p.numel() for p in model.parameters()
+               if p.requires_grad) == 4 * per_block
+    # load_frozen (strict) from a converted file fills the frozen part only
+    src = build('sam')
+    with torch.no_grad():
+        for p in src.encoder.parameters():
+            p.normal_()
+    path = str(tmp_path / 'frozen.pth')
+    torch.save({'state_dict': src.encoder.state_dict()}, path)
+    lora_before = {k: v.clone() for k, v in model.state_dict().items()
+                   if k not in frozen}
+    model.load_frozen(path)
+    for key, value in src.encoder.state_dict().items():
+        assert torch.equal(model.state_dict()[f'encoder.{key}'], value), key
+    for key, value in lora_before.items():
+        assert torch.equal(model.state_dict()[key], value), key
+    # a missing frozen tensor is reported by its frozen name
+    partial = dict(src.encoder.state_dict())
+    del partial['layers.0.attn.qkv.weight']
+    torch.save({'state_dict': partial}, path)
+    with pytest.raises(ValueError, match=r'layers\.0\.attn\.qkv\.weight'):
+        model.load_frozen(path)
+
+
+def test_mmadapter_training_step_leaves_frozen_weights_unchanged():
+    torch.manual_seed(0)
+    model = build('sam', peft=MMADAPTER)
+    model.train()
+    assert not any(m.training for m in model.encoder.modules()
+                   if not any(m is w or m in set(w.modules())
+                              for w in peft_wrappers(model)))
+    assert all(w.training and not w.base.training
+               for w in peft_wrappers(model))
+    optim = build_optim_wrapper(
+        model, dict(type='OptimWrapper',
+                    optimizer=dict(type='SGD', lr=0.1, momentum=0.9,
+                                   weight_decay=5e-4)))
+    frozen = {k: v.clone() for k, v in model.state_dict().items()
+              if k in set(model.frozen_keys())}
+    mix = model.encoder.layers[2].ffn.mix
+    mix_before = mix.detach().clone()
+    loss = sum(o.square().mean() for o in model(torch.randn(2, 4, 64, 64)))
+    optim.update_params(loss)
+    assert all(p.grad is None for n, p in model.named_parameters()
+               if not p.requires_grad)
+    for key, value in frozen.items():
+        assert torch.equal(model.state_dict()[key], value), key
+    assert not torch.equal(mix.detach(), mix_before)  # lambdas learn
+
+
+def test_shared_aux_embedding_is_the_frozen_one():
+    model = build('sam')
+    assert len(model.aux_embeds) == 0
+    rgb = torch.randn(1, 1, 64, 64)
+    x = torch.cat([rgb.expand(-1, 3, -1, -1), rgb], dim=1)
+    model.eval()
+    with torch.no_grad():
+        out = model(x)[0]
+    torch.testing.assert_close(out[0], out[1])  # DSM replicated = RGB
+    with pytest.raises(ValueError, match="aux_embed='shared' takes 1- or 3"):
+        MultiStreamViT([dict(name='rgb', channels=3),
+                        dict(name='sar', channels=2)], family='sam',
+                       aux_embed='shared', **FAMILY['sam'])
+
+
+def test_injection_by_pattern_and_errors():
+    model = build('sam', peft=MMLORA, out_indices=[1])  # blocks 0, 1 run
+    wrapped = {type(m.base).__name__ for m in peft_wrappers(model)}
+    assert wrapped == {'Linear'}
+    assert isinstance(model.encoder.layers[1].attn.qkv, LoRALinear)
+    assert isinstance(model.encoder.layers[1].ffn.layers[1], LoRALinear)
+    assert not isinstance(model.encoder.layers[2].attn.qkv, LoRALinear)
+    assert len(peft_wrappers(model)) == 6
+    with pytest.raises(ValueError, match="'layers.*.attn.qkvv' matches no"):
+        build('sam', peft=[dict(type='LoRALinear',
+                                targets='layers.*.attn.qkvv')])
+    with pytest.raises(TypeError, match='not a registered PEFT wrapper'):
+        build('sam', peft=[dict(type='CPIA', targets='layers.*.attn')])
+    with pytest.raises(ValueError, match='batch_streams=True'):
+        build('sam', peft=LORA, batch_streams=False)
+    enc = nn.Sequential(nn.Sequential(nn.Linear(4, 4)), nn.Linear(4, 4))
+    names = inject_peft(enc, [dict(type='LoRALinear', targets='*.0')],
+                        num_modalities=1, embed_dims=4)
+    assert names == ['0.0']  # '*' is one name component
+
+
+@pytest.mark.parametrize('peft', [MMADAPTER, ADAPTER])
+def test_adapters_in_dinov2_blocks(peft):
+    """The same wrappers in mmpretrain VisionTransformer blocks (CLS token
+    included): the streams change, and only where the adapters act."""
+    plain = build('dinov2', out_indices=[1, 3])
+    model = build('dinov2', peft=peft, out_indices=[1, 3])
+    model.encoder.load_state_dict(plain.encoder.state_dict(), strict=False)
+    x = torch.randn(1, 4, 56, 42)
+    plain.eval(), model.eval()
+    with torch.no_grad():
+        outs, expected = model(x), plain(x)
+        assert [o.shape for o in outs] == [(2, 1, 64, 4, 3)] * 2
+        assert not torch.allclose(outs[0], expected[0])
+        for wrapper in peft_wrappers(model):  # zero the adapters' outputs
+            for adapter in wrapper.adapters:
+                adapter.fc2.weight.zero_()
+                adapter.fc2.bias.zero_()
+        for out, ref in zip(model(x), expected):
+            torch.testing.assert_close(out, ref)

@@ -1,0 +1,240 @@
+"""SGMAEncoderDecoder: the presence mask from the data samples through
+backbone, neck and head; modality-aware sampling and the weighted loss."""
+import copy
+import itertools
+
+import pytest
+import torch
+from mmengine.config import ConfigDict
+from mmengine.registry import init_default_scope
+from mmengine.structures import PixelData
+
+from mmseg.registry import MODELS
+from mmseg.structures import SegDataSample
+
+import mmrsfusion  # noqa: F401
+
+init_default_scope('mmseg')
+
+MODS = [
+    dict(name='rgb', channels=3, mean=[0.] * 3, std=[1.] * 3),
+    dict(name='dsm', channels=1, kind='elevation', mean=[0.], std=[1.]),
+    dict(name='nir', channels=1, kind='band', mean=[0.], std=[1.]),
+]
+SUBSETS = [s for r in (1, 2, 3) for s in itertools.combinations(range(3), r)]
+CH = [8, 16, 32, 64]
+
+
+def config(**kwargs):
+    cfg = dict(
+        type='SGMAEncoderDecoder',
+        data_preprocessor=dict(
+            type='MultiModalSegDataPreProcessor', modalities=MODS),
+        backbone=dict(
+            type='MultiStreamEncoder',
+            backbone=dict(type='ResNetV1c', depth=18, base_channels=8,
+                          stem_channels=8)),
+        neck=dict(type='SGFNeck', in_channels=CH, num_modalities=3,
+                  num_classes=4),
+        decode_head=dict(type='SegformerHead', in_channels=CH,
+                         in_index=[0, 1, 2, 3], channels=16, num_classes=4,
+                         norm_cfg=dict(type='BN')))
+    cfg.update(kwargs)
+    return cfg
+
+
+def build(seed=0, **kwargs):
+    torch.manual_seed(seed)
+    model = MODELS.build(config(**kwargs))
+    model.init_weights()
+    return model.eval()
+
+
+def samples(presences, h=64, w=64, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    out = []
+    for p in presences:
+        s = SegDataSample()
+        s.gt_sem_seg = PixelData(
+            data=torch.randint(0, 4, (1, h, w), generator=gen))
+        meta = dict(img_shape=(h, w), ori_shape=(h, w), pad_shape=(h, w))
+        if p is not None:
+            meta['modality_presence'] = tuple(i in p for i in range(3))
+        s.set_metainfo(meta)
+        out.append(s)
+    return out
+
+
+def inputs(b, h=64, w=64, seed=1):
+    return torch.randn(b, 5, h, w,
+                       generator=torch.Generator().manual_seed(seed))
+
+
+@torch.no_grad()
+def test_mixed_subset_batch_gives_each_sample_its_result_alone():
+    model = build()
+    x = inputs(len(SUBSETS))
+    batch = model.predict(x, samples(SUBSETS))
+    logits = torch.stack([s.seg_logits.data for s in batch])
+    for b, subset in enumerate(SUBSETS):
+        alone = model.predict(x[b:b + 1], samples([subset]))[0]
+        torch.testing.assert_close(logits[b], alone.seg_logits.data,
+                                   atol=1e-5, rtol=1e-5)
+    # the mask matters: the same image under two subsets differs
+    full = model.predict(x[:1], samples([(0, 1, 2)]))[0].seg_logits.data
+    assert (full - logits[0]).abs().max() > 1e-3
+
+
+@torch.no_grad()
+def test_single_modality_finite_and_absent_values_unused():
+    model = build()
+    for m in range(3):
+        x = inputs(2)
+        logits = model.predict(x, samples([(m, )] * 2))
+        y = x.clone()
+        channels = {0: [3, 4], 1: [0, 1, 2, 4], 2: [0, 1, 2, 3]}[m]
+        y[:, channels] = float('nan')
+        nan_logits = model.predict(y, samples([(m, )] * 2))
+        for a, b in zip(logits, nan_logits):
+            assert torch.isfinite(a.seg_logits.data).all()
+            assert torch.equal(a.seg_logits.data, b.seg_logits.data)
+
+
+@torch.no_grad()
+def test_drop_modalities_equals_presence_and_whole_slide_agree():
+    model = build()
+    x = inputs(2)
+    by_meta = model.predict(x, samples([(0, 2)] * 2))
+    model.drop_modalities = ['dsm']
+    by_drop = model.predict(x, samples([None] * 2))
+    for a, b in zip(by_meta, by_drop):
+        torch.testing.assert_close(a.seg_logits.data, b.seg_logits.data)
+    model.drop_modalities = ['dsm', 'nir']
+    with pytest.raises(ValueError, match='no modality left'):
+        model.predict(x, samples([(1, 2)] * 2))
+    # slide windows see the mask of their sample
+    model.drop_modalities = []
+    model.test_cfg = ConfigDict(mode='slide', crop_size=(64, 64),
+                                stride=(32, 32))
+    x = inputs(2, 96, 80)
+    slide = model.predict(x, samples([(0, ), (1, 2)], 96, 80))
+    for b, subset in enumerate([(0, ), (1, 2)]):
+        alone = model.predict(x[b:b + 1], samples([subset], 96, 80))[0]
+        torch.testing.assert_close(slide[b].seg_logits.data,
+                                   alone.seg_logits.data,
+                                   atol=1e-5, rtol=1e-5)
+
+
+@torch.no_grad()
+def test_loss_is_weighted_sgf_plus_mas_branch():
+    model = build(loss_weights=dict(sgf=2.0, mas=1.0))
+    x = inputs(3)
+    ds = samples([(0, 1, 2), (0, 2), (1, )])
+    torch.manual_seed(7)
+    losses = model.loss(x, ds)
+    assert set(losses) == {'decode.loss_ce', 'decode.acc_seg', 'mas.loss_ce',
+                           'mas.acc_seg'}
+    head = model.decode_head
+    presence = model.presence([s.metainfo for s in ds], x)
+    sgf = head.loss_by_feat(model.encode_decode(x, [s.metainfo for s in ds]),
+                            ds)['loss_ce']
+    torch.testing.assert_close(losses['decode.loss_ce'], 2 * sgf)
+    torch.manual_seed(7)
+    feats = model.encode(x, presence)
+    _, rob = model.neck(feats, presence=presence, return_robustness=True)
+    picks = model.sample_modalities(rob, presence)
+    for pick in picks:
+        assert (pick.sum(1) == 1).all() and not (pick & ~presence).any()
+    mas = head.loss_by_feat(
+        model.logits_to_input_size(head(model.neck(feats, presence=picks)),
+                                   x.shape[2:]), ds)['loss_ce']
+    torch.testing.assert_close(losses['mas.loss_ce'], mas)
+    no_mas = build(mas=False)
+    assert set(no_mas.loss(x, ds)) == {'decode.loss_ce', 'decode.acc_seg'}
+
+
+def test_sampling_probabilities_are_inverted_robustness():
+    model = build()
+    b = 20000
+    presence = torch.tensor([[True, True, False]]).expand(b, 3)
+    # half the pixels (0.5, 0.5), half (0.9, 0.1): inverted and normalised
+    # (0.5, 0.5) and (0.1, 0.9); averaged over pixels (0.3, 0.7)
+    rob = torch.zeros(b, 3, 2, 2)
+    rob[:, 0, 0] = 0.5
+    rob[:, 1, 0] = 0.5
+    rob[:, 0, 1] = 0.9
+    rob[:, 1, 1] = 0.1
+    torch.manual_seed(0)
+    pick, = model.sample_modalities([rob], presence)
+    freq = pick.float().mean(0)
+    assert freq[2] == 0
+    assert abs(freq[1].item() - 0.7) < 0.015
+
+
+def test_training_reduces_the_loss():
+    model = build().train()
+    # a learnable target: 8x8 blocks whose class is the sign pattern of
+    # two rgb channels (present in every sample)
+    x = torch.nn.functional.interpolate(inputs(4, 4, 4), scale_factor=8.)
+    label = ((x[:, 0] > 0).long() + 2 * (x[:, 1] > 0).long())[:, None]
+    ds = samples([(0, 1, 2), (0, 1), (0, 2), (0, 1, 2)], 32, 32)
+    for s, lab in zip(ds, label):
+        s.gt_sem_seg = PixelData(data=lab)
+    optim = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    first = None
+    for _ in range(40):
+        losses = model.loss(x, ds)
+        first = first or losses['decode.loss_ce'].item()
+        optim.zero_grad()
+        (losses['decode.loss_ce'] + losses['mas.loss_ce']).backward()
+        optim.step()
+    assert losses['decode.loss_ce'].item() < 0.6 * first
+
+
+def test_config_errors():
+    with pytest.raises(ValueError, match='num_modalities'):
+        build(neck=dict(type='SGFNeck', in_channels=CH, num_modalities=2,
+                        num_classes=4))
+    with pytest.raises(ValueError, match='auxiliary_head'):
+        build(auxiliary_head=dict(type='FCNHead'))
+    with pytest.raises(ValueError, match='unknown keys'):
+        build(loss_weights=dict(sgf=1, aux=1))
+
+
+@torch.no_grad()
+def test_sgf_as_neck_of_the_frozen_multi_stream_vit():
+    """SGF on the frozen ViT's (M, B, 64, h, w) stages: absent modalities
+    are zeroed channels for the ViT, absent for SGF."""
+    tiny = dict(embed_dims=64, num_layers=4, num_heads=4,
+                feedforward_channels=128)
+    mods = MODS[:2]
+    cfg = config(
+        data_preprocessor=dict(type='MultiModalSegDataPreProcessor',
+                               modalities=mods),
+        backbone=dict(type='MultiStreamViT', family='dinov2', arch=tiny,
+                      out_indices=[0, 1, 2, 3],
+                      encoder_cfg=dict(img_size=56)),
+        neck=dict(type='SGFNeck', in_channels=[64] * 4, num_modalities=2,
+                  num_classes=4),
+        decode_head=dict(type='UPerHead', in_channels=[64] * 4,
+                         in_index=[0, 1, 2, 3], channels=16, num_classes=4,
+                         norm_cfg=dict(type='BN')))
+    torch.manual_seed(0)
+    model = MODELS.build(cfg)
+    model.init_weights()
+    model.eval()
+    assert not any(p.requires_grad for p in model.backbone.encoder.parameters())
+    x = inputs(3, 56, 56)[:, :4]
+    ds = []
+    for p in [(0, 1), (0, ), (1, )]:
+        s = samples([None], 56, 56)[0]
+        s.set_metainfo(dict(modality_presence=tuple(i in p
+                                                    for i in range(2))))
+        ds.append(s)
+    batch = model.predict(x, ds)
+    for b in range(3):
+        alone = model.predict(x[b:b + 1], [copy.deepcopy(ds[b])])[0]
+        assert torch.isfinite(batch[b].seg_logits.data).all()
+        torch.testing.assert_close(batch[b].seg_logits.data,
+                                   alone.seg_logits.data, atol=1e-5,
+                                   rtol=1e-5)

@@ -1,0 +1,141 @@
+"""tools/analysis_tools/eval_modality_subsets.py: every non-empty subset in
+one pass over the test set; each row equals what tools/test.py gives with
+the other modalities dropped; works for SGMA and for a plain mmseg model."""
+import json
+import os.path as osp
+import runpy
+
+import pytest
+import torch
+from mmengine.runner import Runner
+
+from mmseg.registry import MODELS
+from mmrsfusion.datasets import generate_synthetic_dataset
+from mmrsfusion.datasets.transforms import LoadMultiModalImageFromFiles
+from mmrsfusion.utils import load_config
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+TOOL = runpy.run_path(
+    osp.join(ROOT, 'tools', 'analysis_tools', 'eval_modality_subsets.py'))
+SGMA = osp.join(ROOT, 'configs', 'sgma', 'demo_r18_synthetic_rdn.py')
+EARLY = osp.join(ROOT, 'configs', 'baselines',
+                 'early_fusion_r18_synthetic.py')
+MOBANET = osp.join(ROOT, 'configs', 'mobanet', 'demo_tinyvit_synthetic.py')
+
+
+def options(data_root):
+    return {
+        'test_dataloader.dataset.data_root': data_root,
+        'test_dataloader.num_workers': 0,
+        'test_dataloader.persistent_workers': False,
+        'model.test_cfg.mode': 'whole',
+        'model.decode_head.norm_cfg.type': 'BN',
+        'model.auxiliary_head': None,
+    }
+
+
+def checkpoint(config, opts, path):
+    cfg = load_config(config, opts)
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    torch.save(dict(state_dict=model.state_dict(), meta=dict()), path)
+    return path
+
+
+def cli_options(opts):
+    return [f'{k}={v}' for k, v in opts.items()]
+
+
+def tools_test(config, ckpt, opts, work_dir):
+    """What tools/test.py CONFIG CKPT --cfg-options ... computes."""
+    cfg = load_config(config, opts)
+    cfg.work_dir = work_dir
+    cfg.load_from = ckpt
+    for key in ('train_dataloader', 'train_cfg', 'optim_wrapper',
+                'param_scheduler', 'val_dataloader', 'val_cfg',
+                'val_evaluator'):
+        cfg[key] = None
+    return Runner.from_cfg(cfg).test()
+
+
+@pytest.fixture(scope='module')
+def rdn_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp('data') / 'rdn'
+    return generate_synthetic_dataset(
+        str(root), num_train=0, num_test=2, test_tile_size=(64, 48), nir=True)
+
+
+def run_tool(config, ckpt, opts, tmp_path, monkeypatch):
+    calls = []
+    original = LoadMultiModalImageFromFiles.transform
+
+    def counting(self, results):
+        calls.append(results['img_path'])
+        return original(self, results)
+
+    monkeypatch.setattr(LoadMultiModalImageFromFiles, 'transform', counting)
+    out = str(tmp_path / 'subsets.json')
+    args = [config, ckpt, '--work-dir', str(tmp_path / 'wd'), '--out', out,
+            '--cfg-options'] + cli_options(opts)
+    result = TOOL['main'](args)
+    monkeypatch.setattr(LoadMultiModalImageFromFiles, 'transform', original)
+    with open(out) as f:
+        assert json.load(f) == json.loads(json.dumps(result))
+    return result, calls
+
+
+def test_sgma_every_subset_once(rdn_root, tmp_path, monkeypatch, capsys):
+    opts = options(rdn_root)
+    ckpt = checkpoint(SGMA, opts, str(tmp_path / 'sgma.pth'))
+    result, calls = run_tool(SGMA, ckpt, opts, tmp_path, monkeypatch)
+    assert len(calls) == 2  # each test tile read once, for all 7 subsets
+    rows = result['subsets']
+    assert list(rows) == ['rgb+dsm+nir', 'rgb+dsm', 'rgb+nir', 'dsm+nir',
+                          'rgb', 'dsm', 'nir']
+    for col in ('mIoU', 'mF1', 'OA'):
+        values = [r[col] for r in rows.values()]
+        assert result['Average'][col] == pytest.approx(
+            sum(values) / len(values))
+        assert result['Top-1'][col] == max(values)
+        assert result['Last-1'][col] == min(values)
+        assert rows[result['Last-1'][f'{col}_subset']][col] == min(values)
+    out = capsys.readouterr().out
+    assert 'Last-1' in out and 'rgb+dsm+nir' in out
+    # a subset's row is what tools/test.py gives with the rest dropped
+    for subset, drop in (('rgb+dsm+nir', []), ('rgb+nir', ['dsm']),
+                         ('dsm', ['rgb', 'nir'])):
+        ref = tools_test(SGMA, ckpt,
+                         dict(opts, **{'model.drop_modalities': drop}),
+                         str(tmp_path / f'ref_{subset}'))
+        assert rows[subset]['mIoU'] == pytest.approx(ref['mIoU'], abs=1e-6)
+        assert rows[subset]['OA'] == pytest.approx(ref['OA'], abs=1e-6)
+
+
+@pytest.mark.parametrize('config,extra', [
+    (EARLY, {}),
+    (MOBANET, {'model.backbone.frozen_checkpoint': None}),
+])
+def test_other_models_get_zeroed_channels(config, extra, tmp_path,
+                                          monkeypatch):
+    """The early-fusion baseline (mmseg's EncoderDecoder) and the MoBaNet
+    demo: absent modalities are zeroed channels; the full subset is what
+    tools/test.py gives, and RGB alone is MoBaNet's Table V setting
+    (tools/test.py with model.drop_modalities=['dsm'])."""
+    root = generate_synthetic_dataset(
+        str(tmp_path / 'rd'), num_train=0, num_test=2,
+        test_tile_size=(64, 48))
+    opts = dict(options(root), **extra)
+    ckpt = checkpoint(config, opts, str(tmp_path / 'model.pth'))
+    result, calls = run_tool(config, ckpt, opts, tmp_path, monkeypatch)
+    assert len(calls) == 2
+    rows = result['subsets']
+    assert list(rows) == ['rgb+dsm', 'rgb', 'dsm']
+    ref = tools_test(config, ckpt, opts, str(tmp_path / 'ref'))
+    assert rows['rgb+dsm']['mIoU'] == pytest.approx(ref['mIoU'], abs=1e-6)
+    assert rows['rgb'] != rows['rgb+dsm']
+    if config == MOBANET:
+        ref = tools_test(config, ckpt,
+                         dict(opts, **{'model.drop_modalities': ['dsm']}),
+                         str(tmp_path / 'ref_rgb'))
+        assert rows['rgb']['mIoU'] == pytest.approx(ref['mIoU'], abs=1e-6)

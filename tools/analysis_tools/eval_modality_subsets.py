@@ -1,0 +1,183 @@
+"""Evaluate a trained multimodal model on every non-empty modality subset.
+
+The test set is read once; each batch is normalised once and then
+predicted under each of the 2^M - 1 subsets. For a subset, the other
+modalities are absent: their channels are zeroed after normalisation (what
+``drop_modalities`` and the data preprocessor do) and every sample's
+``modality_presence`` metainfo marks them False, so a mask-aware model
+(SGMA) leaves them out of computation and attention, while any other model
+(MoBaNet, MFNet, an mmseg EncoderDecoder) sees zeroed channels. A modality
+a tile itself lacks stays absent in every subset.
+
+Prints one row per subset (mIoU, mF1, OA of the config's test evaluator)
+and the Average, Top-1 (best) and Last-1 (worst) over the subsets (SGMA's
+Table I; MoBaNet's Table V is the ``rgb`` row against the full one), and
+writes the same as JSON.
+
+Example::
+
+    python tools/analysis_tools/eval_modality_subsets.py \\
+        configs/sgma/demo_r18_synthetic_rdn.py work_dirs/sgma_demo/iter_300.pth
+"""
+import argparse
+import copy
+import itertools
+import json
+import os
+import os.path as osp
+from typing import Dict, List, Sequence, Tuple
+
+import torch
+from mmengine.config import DictAction
+from mmengine.runner import Runner
+from prettytable import PrettyTable
+
+from mmrsfusion.utils import (PRESENCE_KEY, load_config, parse_modalities,
+                              sample_presence, zero_absent)
+
+#: Reported columns and the metric keys tried for each, in order.
+COLUMNS = dict(mIoU=('mIoU', ), mF1=('mF1', 'mFscore', 'mDice'),
+               OA=('OA', 'aAcc'))
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='mIoU / mF1 / OA for every non-empty modality subset')
+    parser.add_argument('config', help='config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='folder for logs and the JSON; '
+                        'default work_dirs/<config>_subsets')
+    parser.add_argument('--out', help='JSON file (default '
+                        '<work-dir>/modality_subsets.json)')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override settings in the config, e.g. key=value')
+    return parser.parse_args(argv)
+
+
+def subsets_of(names: Sequence[str]) -> List[Tuple[str, ...]]:
+    """Every non-empty subset, by size, then in spec order."""
+    return [s for r in range(len(names), 0, -1)
+            for s in itertools.combinations(names, r)]
+
+
+def column(metrics: Dict[str, float], name: str) -> float:
+    for key in COLUMNS[name]:
+        if key in metrics:
+            return float(metrics[key])
+    raise KeyError(f'the test evaluator returned {sorted(metrics)}; none '
+                   f'of {COLUMNS[name]} for {name}')
+
+
+def summarise(rows: Dict[str, Dict[str, float]]) -> Dict[str, Dict]:
+    """Average, Top-1 and Last-1 (per column, with the subset each)."""
+    summary = dict(Average={}, **{'Top-1': {}, 'Last-1': {}})
+    for col in COLUMNS:
+        values = {name: row[col] for name, row in rows.items()}
+        summary['Average'][col] = sum(values.values()) / len(values)
+        best = max(values, key=values.get)
+        worst = min(values, key=values.get)
+        summary['Top-1'][col] = values[best]
+        summary['Top-1'][f'{col}_subset'] = best
+        summary['Last-1'][col] = values[worst]
+        summary['Last-1'][f'{col}_subset'] = worst
+    return summary
+
+
+def with_subset(data: dict, keep: Sequence[bool], mods) -> tuple:
+    """Inputs with the modalities outside ``keep`` zeroed, and data samples
+    whose presence marks them absent (copies; ``data`` is unchanged)."""
+    inputs, samples = [], []
+    for x, sample in zip(data['inputs'], data['data_samples']):
+        own = sample_presence(sample, len(mods)) or (True, ) * len(mods)
+        presence = tuple(a and b for a, b in zip(own, keep))
+        # a new sample sharing the ground truth: predictions of one subset
+        # never land in another's
+        new = type(sample)(metainfo={**sample.metainfo,
+                                     PRESENCE_KEY: presence})
+        new.set_data({key: sample.get(key) for key in sample.keys()})
+        samples.append(new)
+        inputs.append(zero_absent(x, presence, mods))
+    return torch.stack(inputs), samples
+
+
+def evaluate_subsets(runner: Runner, mods) -> Dict[str, Dict[str, float]]:
+    """One pass over the test set, every subset per batch."""
+    loop = runner.test_loop
+    dataset = loop.dataloader.dataset
+    names = [m.name for m in mods]
+    subsets = subsets_of(names)
+    evaluators = {}
+    for subset in subsets:
+        evaluator = runner.build_evaluator(
+            copy.deepcopy(runner.cfg.test_evaluator))
+        evaluator.dataset_meta = dataset.metainfo
+        evaluators['+'.join(subset)] = evaluator
+    model = runner.model
+    model.eval()
+    with torch.no_grad():
+        for data_batch in loop.dataloader:
+            data = model.data_preprocessor(data_batch, False)
+            for subset in subsets:
+                keep = [n in subset for n in names]
+                inputs, samples = with_subset(data, keep, mods)
+                outputs = model.predict(inputs, samples)
+                evaluators['+'.join(subset)].process(
+                    data_samples=outputs, data_batch=data_batch)
+    rows = {}
+    for name, evaluator in evaluators.items():
+        metrics = evaluator.evaluate(len(dataset))
+        rows[name] = {col: column(metrics, col) for col in COLUMNS}
+    return rows
+
+
+def format_table(rows, summary) -> str:
+    table = PrettyTable(['subset'] + list(COLUMNS))
+    for name, row in rows.items():
+        table.add_row([name] + [f'{row[c]:.2f}' for c in COLUMNS])
+    for key in ('Average', 'Top-1', 'Last-1'):
+        table.add_row([key] + [f'{summary[key][c]:.2f}' for c in COLUMNS])
+    return table.get_string()
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    cfg = load_config(args.config, args.cfg_options)
+    cfg.work_dir = args.work_dir or osp.join(
+        'work_dirs',
+        osp.splitext(osp.basename(args.config))[0] + '_subsets')
+    cfg.load_from = args.checkpoint
+    for key in ('train_dataloader', 'train_cfg', 'optim_wrapper',
+                'param_scheduler', 'val_dataloader', 'val_cfg',
+                'val_evaluator'):
+        cfg[key] = None  # test only
+    if not cfg.get('test_dataloader') or not cfg.get('test_evaluator'):
+        raise ValueError(f'{args.config}: needs test_dataloader and '
+                         f'test_evaluator')
+    spec = (cfg.model.get('data_preprocessor') or {}).get('modalities')
+    if spec is None:
+        raise ValueError(f'{args.config}: model.data_preprocessor has no '
+                         f'modality spec (modalities=[...])')
+    mods = parse_modalities(spec, 'model.data_preprocessor.modalities')
+    runner = Runner.from_cfg(cfg)
+    runner.test_loop  # builds the dataloader and evaluator
+    runner.load_or_resume()
+    rows = evaluate_subsets(runner, mods)
+    summary = summarise(rows)
+    result = dict(
+        config=args.config,
+        checkpoint=args.checkpoint,
+        modalities=[m.name for m in mods],
+        subsets=rows,
+        **summary)
+    print(format_table(rows, summary))
+    out = args.out or osp.join(cfg.work_dir, 'modality_subsets.json')
+    os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
+    with open(out, 'w') as f:
+        json.dump(result, f, indent=2)
+    print(f'JSON: {out}')
+    return result
+
+
+if __name__ == '__main__':
+    main()
