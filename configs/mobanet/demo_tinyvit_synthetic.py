@@ -31,7 +31,6 @@ norm_cfg = dict(type='BN', requires_grad=True)
 model = dict(
     data_preprocessor={{_base_.data_preprocessor}},
     backbone=dict(
-        batch_streams=True,  # tiny blocks: one stacked batch of streams
         arch=dict(
             _delete_=True,
             embed_dims=width,

@@ -76,10 +76,6 @@ model = dict(
         # the official DINOv2 rule: bicubic with scale_factor (h + 0.1) / 37
         # ('size' = mmpretrain's size=(h, w), other sampling points)
         pos_embed_resize='dinov2',
-        # the streams go through each frozen block one after the other, as
-        # in the reference code (its per-stream arithmetic; on the CPU also
-        # faster than one stacked batch: README "Speed and memory")
-        batch_streams=False,
         frozen_checkpoint='pretrain/dinov2_vitb14_converted.pth'),
     neck=dict(
         type='DGFMNeck',
