@@ -2,7 +2,7 @@
 registered.
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out DIR]
-        [--show] [--show-dir DIR] [--wait-time S] [--tta]
+        [--show] [--show-dir DIR] [--wait-time S] [--tta] [--amp]
         [--cfg-options KEY=VALUE ...] [--launcher {none,pytorch,slurm,mpi}]
 """
 import argparse
@@ -57,6 +57,11 @@ def parse_args():
         help='job launcher')
     parser.add_argument(
         '--tta', action='store_true', help='Test time augmentation')
+    parser.add_argument(
+        '--amp',
+        action='store_true',
+        help='mixed-precision inference (autocast: float16 on a GPU, '
+        'bfloat16 on the CPU); the same as test_cfg.fp16=True')
     # torch.distributed.launch passes --local-rank (torch >= 2.0)
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
@@ -109,6 +114,9 @@ def main():
         cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
         cfg.tta_model.module = cfg.model
         cfg.model = cfg.tta_model
+
+    if args.amp:
+        cfg.test_cfg.fp16 = True
 
     if args.out is not None:
         cfg.test_evaluator['output_dir'] = args.out

@@ -34,7 +34,9 @@ def parse_args():
         '--amp',
         action='store_true',
         default=False,
-        help='enable automatic-mixed-precision training')
+        help='enable automatic-mixed-precision training: float16 on a GPU '
+        '(bfloat16 with --cfg-options optim_wrapper.dtype=bfloat16), '
+        'bfloat16 on the CPU')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -75,17 +77,14 @@ def main():
 
     if args.amp:
         optim_wrapper = cfg.optim_wrapper.type
-        if optim_wrapper == 'AmpOptimWrapper':
-            print_log(
-                'AMP training is already enabled in your config.',
-                logger='current',
-                level=logging.WARNING)
-        else:
-            assert optim_wrapper == 'OptimWrapper', (
-                '`--amp` is only supported when the optimizer wrapper type is '
-                f'`OptimWrapper` but got {optim_wrapper}.')
-            cfg.optim_wrapper.type = 'AmpOptimWrapper'
-            cfg.optim_wrapper.loss_scale = 'dynamic'
+        assert optim_wrapper in ('OptimWrapper', 'AmpOptimWrapper',
+                                 'MixedPrecisionOptimWrapper'), (
+            '`--amp` is only supported when the optimizer wrapper type is '
+            f'`OptimWrapper` but got {optim_wrapper}.')
+        # AmpOptimWrapper on a GPU (float16, or optim_wrapper.dtype),
+        # bfloat16 autocast on the CPU
+        cfg.optim_wrapper.type = 'MixedPrecisionOptimWrapper'
+        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
 
     for key in ('max_iters', 'max_epochs'):
         value = cfg.get('train_cfg', {}).get(key)

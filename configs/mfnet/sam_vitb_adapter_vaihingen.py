@@ -12,9 +12,10 @@ modalities = [
 ]
 data_preprocessor = dict(modalities=modalities)
 train_pipeline = [
-    dict(type='LoadMultiModalImageFromFiles', modalities=modalities),
-    dict(type='LoadAnnotations'),
-    dict(type='RandomCrop', crop_size={{_base_.crop_size}}),
+    dict(
+        type='LoadMultiModalRandomWindow',
+        modalities=modalities,
+        crop_size={{_base_.crop_size}}),
     dict(type='RandomFlip', prob=[0.25, 0.25],
          direction=['horizontal', 'vertical']),
     dict(type='PackSegInputs'),

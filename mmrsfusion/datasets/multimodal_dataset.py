@@ -29,8 +29,8 @@ class MultiModalSegDataset(BaseSegDataset):
         data_root/
           img_dir/{train,test}/STEM.tif        optical (any band count)
           dsm_dir/{train,test}/STEM.tif        DSM, float32 (or ndsm_dir/)
-          ann_dir/{train,test}/STEM.png        labels 0..K-1, 255 = ignore
-          ann_eroded_dir/{train,test}/STEM.png eroded labels (evaluation)
+          ann_dir/{train,test}/STEM.tif        labels 0..K-1, 255 = ignore
+          ann_eroded_dir/{train,test}/STEM.tif eroded labels (evaluation)
 
     ``data_prefix`` names the folders: ``img_path`` (optical; the tiles are
     the files ending in ``img_suffix`` there, or the stems listed in
@@ -43,16 +43,18 @@ class MultiModalSegDataset(BaseSegDataset):
 
     The converters' manifest (``data_root/conversion.json``), when present,
     is used for two things: (1) per-tile elevation ranges -- the protocol
-    min-max normalises the DSM over the *whole tile*; for clipped tiles
-    (stems ``{tile}_{x0}_{y0}_{x1}_{y1}``) each data info gets
-    ``elevation_range[key] = (min, max)`` of its tile, which the loader uses
-    instead of the clip's own range; (2) the band order of the optical
+    min-max normalises the DSM over the *whole tile*; each data info of a
+    tile or of a clip of it (stems ``{tile}_{x0}_{y0}_{x1}_{y1}``) gets
+    ``elevation_range[key] = (min, max)`` of the tile, which the loaders
+    use instead of the clip's or window's own range; (2) the band order of the optical
     files (``notes.bands``), against which named ``optical_bands`` presets
     are resolved.
 
     Args:
         img_suffix (str): Suffix of the optical files. Defaults to '.tif'.
-        seg_map_suffix (str): Suffix of the label files. Defaults to '.png'.
+        seg_map_suffix (str, optional): Suffix of the label files. Defaults
+            to None: any of :data:`RASTER_SUFFIXES` (the converters write
+            ``.tif``; data converted before has ``.png``).
         modality_suffixes (dict, optional): ``data_prefix`` key -> suffix.
         optical_bands (str | Sequence[int], optional): Band indices (0-based)
             of the optical files to load, or a name of :attr:`BAND_PRESETS`
@@ -92,7 +94,7 @@ class MultiModalSegDataset(BaseSegDataset):
 
     def __init__(self,
                  img_suffix: str = '.tif',
-                 seg_map_suffix: str = '.png',
+                 seg_map_suffix: Optional[str] = None,
                  modality_suffixes: Optional[Dict[str, str]] = None,
                  optical_bands: Union[str, Sequence[int], None] = None,
                  elevation: Optional[str] = None,
@@ -229,9 +231,10 @@ class MultiModalSegDataset(BaseSegDataset):
         """``{key: (min, max)}`` of the whole tile a clip comes from."""
         tiles = self.manifest.get('tiles') or {}
         match = _CLIP_STEM.match(osp.basename(stem))
-        if match is None or match.group(1) not in tiles:
+        tile = osp.basename(stem) if match is None else match.group(1)
+        if tile not in tiles:
             return {}
-        info = tiles[match.group(1)]
+        info = tiles[tile]
         layout = self.manifest.get('layout') or {}
         ranges = {}
         for key, folder in folders.items():

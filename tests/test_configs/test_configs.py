@@ -139,7 +139,7 @@ def test_mobanet_recipe(name):
     large = 'vitl' in name
     assert cfg.train_dataloader.batch_size == (6 if large else 12)
     types = {t.type: t for t in cfg.train_pipeline}
-    assert types['RandomCrop'].crop_size == (256, 256)
+    assert types['LoadMultiModalRandomWindow'].crop_size == (256, 256)
     flips = [t for t in cfg.train_pipeline if t.type == 'RandomFlip']
     assert flips == [
         dict(type='RandomFlip', prob=0.5, direction='horizontal'),
@@ -173,7 +173,7 @@ def test_mobanet_recipe(name):
     assert 'modalities' not in model.backbone
     assert all('modalities' not in aug for aug in pre.batch_augments or [])
     loader = cfg.train_pipeline[0]
-    assert loader.type == 'LoadMultiModalImageFromFiles'
+    assert loader.type == 'LoadMultiModalRandomWindow'
     assert 'TrainableCheckpointHook' in [h.type for h in cfg.custom_hooks]
     assert cfg.default_hooks.checkpoint.published_keys == [
         'meta', 'state_dict'

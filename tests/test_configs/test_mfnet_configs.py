@@ -63,7 +63,7 @@ def test_recipe(name):
     assert cfg.train_dataloader.batch_size == (4 if 'vith' in name else 10)
     assert cfg.train_dataloader.dataset.data_root.endswith('_mfnet')
     types = {t.type: t for t in cfg.train_pipeline}
-    assert types['RandomCrop'].crop_size == (256, 256)
+    assert types['LoadMultiModalRandomWindow'].crop_size == (256, 256)
     assert 'RandomFlip' in types
     model = cfg.model
     rgb = model.data_preprocessor.modalities[0]

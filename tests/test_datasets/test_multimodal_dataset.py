@@ -119,7 +119,7 @@ def test_missing_modality_file_names_tile_and_expected_path(tmp_path):
     _write(root, 'test', 'x')
     os.remove(osp.join(root, 'ann_dir', 'test', 'x.png'))
     with pytest.raises(FileNotFoundError, match=r"'x' has no seg_map_path.*"
-                       r'x\.png'):
+                       r'x\{\.tif,\.tiff,\.png'):
         VaihingenMMDataset(data_root=root, data_prefix=_prefix('test'))
 
 

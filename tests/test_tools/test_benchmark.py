@@ -7,6 +7,7 @@ import re
 import runpy
 import sys
 
+import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
@@ -100,3 +101,67 @@ def test_trainable_only_checkpoint(tmp_path, capsys, monkeypatch):
             'cpu', '--cfg-options',
             f'model.backbone.frozen_checkpoint={tmp_path / "missing.pth"}'
         ], capsys, monkeypatch)
+
+
+def _module():
+    spec = importlib.util.spec_from_file_location('benchmark', SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_train_amp_slide_lines(capsys, monkeypatch):
+    """--train --amp --slide print their lines beside the floor; the
+    batched slide gives the per-window logits (the demo's slide test_cfg:
+    128 x 128 windows, stride 64)."""
+    monkeypatch.setattr(sys, 'argv', [
+        SCRIPT, DEMO, '--shape', '32', '32', '--batch-size', '2',
+        '--warmup', '0', '--repeat', '1', '--device', 'cpu', '--train',
+        '--amp', '--slide', '200', '176',
+        '--batch-windows', '3'
+    ])
+    runpy.run_path(SCRIPT, run_name='__main__')
+    out = capsys.readouterr().out
+    num = r'(\d+(?:\.\d+)?)'
+    for pattern in [
+            rf'floor \(bare frozen encoder on all streams\): {num} ms/batch',
+            rf'inference fp32: {num} ms/batch, {num}x floor',
+            rf'inference bfloat16: {num} ms/batch \({num}x fp32, {num}x '
+            r'floor\)',
+            rf'train step fp32: {num} ms/step \(batch 2, {num}x floor\), '
+            rf'peak RSS {num} MB \(\+-?{num} MB over its start\)',
+            rf'train step bfloat16: {num} ms/step \(batch 2, {num}x fp32, '
+            rf'{num}x floor\), peak RSS',
+            rf'slide 200x176 \(6 windows of \(128, 128\), stride \(64, 64\)\), '
+            rf'1 window\(s\) per forward: {num} ms, {num}x floor',
+            r'slide 200x176 .*, 3 window\(s\) per forward',
+    ]:
+        assert re.search(pattern, out), f'{pattern!r} not in:\n{out}'
+    diff = float(re.search(r'max \|logit difference\| batched vs '
+                           r'per-window (\S+)', out).group(1))
+    assert diff <= 1e-5
+
+
+def test_data_lines(tmp_path, capsys):
+    """--data: samples/s through the Potsdam train pipeline (windows) and
+    the same samples read whole, on a small converted tile."""
+    from mmrsfusion.datasets.isprs_raw.tiles import write_tiff
+    rng = np.random.default_rng(0)
+    for folder, arr in [
+        ('img_dir', rng.integers(0, 256, (300, 280, 4)).astype(np.uint8)),
+        ('dsm_dir', rng.random((300, 280)).astype(np.float32)),
+        ('ann_dir', rng.integers(0, 6, (300, 280)).astype(np.uint8)),
+    ]:
+        (tmp_path / folder / 'train').mkdir(parents=True)
+        write_tiff(str(tmp_path / folder / 'train' / '2_10.tif'), arr)
+    init_default_scope('mmseg')
+    cfg = Config.fromfile(
+        osp.join(ROOT, 'configs', '_base_', 'datasets', 'potsdam_mm.py'))
+    cfg.train_dataloader.dataset.data_root = str(tmp_path)
+    _module().bench_data(cfg, 3)
+    out = capsys.readouterr().out
+    for name in ('config pipeline', 'whole tile read, then RandomCrop'):
+        assert re.search(
+            rf'data \({name}\): \d+\.\d ms/sample, \d+\.\d samples/s, CPU '
+            rf'\d+\.\d ms/sample \(3 '
+            rf'samples from 1 tile\(s\), {tmp_path}\)', out), out

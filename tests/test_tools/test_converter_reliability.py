@@ -149,8 +149,7 @@ def test_overwrite_with_other_elevation_removes_the_old_one(tmp_path):
         res = _cli('potsdam.py', raw, '-o', out, '--elevation', elevation,
                    '--overwrite')
         assert res.returncode == 0, res.stdout
-        assert (out / f'{elevation}_dir' / 'train' /
-                ('2_10.png' if elevation == 'ndsm' else '2_10.tif')).exists()
+        assert (out / f'{elevation}_dir' / 'train' / '2_10.tif').exists()
     assert not (out / 'ndsm_dir').exists()
     assert sorted(os.listdir(out)) == [
         'ann_dir', 'ann_eroded_dir', 'conversion.json', 'dsm_dir', 'img_dir'

@@ -173,8 +173,8 @@ def test_vaihingen_zips_whole_tiles(tmp_path):
     # only the present areas of the official split, in the right split
     files = sorted(_tree(out))
     layout = ['img_dir', 'dsm_dir', 'ann_dir', 'ann_eroded_dir']
-    exts = dict(img_dir='.tif', dsm_dir='.tif', ann_dir='.png',
-                ann_eroded_dir='.png')
+    exts = dict(img_dir='.tif', dsm_dir='.tif', ann_dir='.tif',
+                ann_eroded_dir='.tif')
     want = [f'{d}/train/area{n}{exts[d]}' for d in layout for n in (1, 3, 5)]
     want += [f'{d}/test/area2{exts[d]}' for d in layout]
     assert files == sorted(want + ['conversion.json'])
@@ -242,7 +242,7 @@ def test_vaihingen_clips_with_stride_cover_tile(tmp_path):
     xs, ys = [0, 16, 32, 38], [0, 16, 18]
     want = sorted(f'area1_{x}_{y}_{x + 32}_{y + 32}' for x in xs for y in ys)
     for folder, ext in [('img_dir', '.tif'), ('dsm_dir', '.tif'),
-                        ('ann_dir', '.png'), ('ann_eroded_dir', '.png')]:
+                        ('ann_dir', '.tif'), ('ann_eroded_dir', '.tif')]:
         names = sorted(os.listdir(out / folder / 'train'))
         assert names == sorted(s + ext for s in want)
     assert report.tiles['area1']['clips'] == 12
@@ -672,7 +672,7 @@ def test_custom_split_table_complete_has_no_missing(tmp_path, recwarn):
     assert report.missing == {'train': [], 'test': []}
     assert not [w for w in recwarn if 'not found' in str(w.message)]
     assert sorted(os.listdir(out / 'ann_dir' / 'train')) == [
-        'area1.png', 'area3.png']
+        'area1.tif', 'area3.tif']
     manifest = json.loads((out / 'conversion.json').read_text())
     assert manifest['split'] == 'custom'
     assert manifest['split_table']['test'] == ['area2']

@@ -1,25 +1,59 @@
-"""Benchmark a config's model like MoBaNet's Table III.
+"""Benchmark a config's model like MoBaNet's Table III, and its training.
 
 Prints trainable parameters, inference latency (ms per batch), throughput
 (images/s) and peak memory at a given input size, on CUDA when available,
-else on the CPU. Weights are random unless ``--checkpoint`` is given: speed
-and memory do not depend on their values.
+else on the CPU, each beside the *floor*: the bare frozen encoder's forward
+on the same streams (what a frozen-backbone model cannot go below). Weights
+are random unless ``--checkpoint`` is given: speed and memory do not depend
+on their values. Optional parts:
+
+- ``--amp``: the same under mixed precision (float16 autocast on a GPU,
+  bfloat16 on the CPU), with the ratio to float32;
+- ``--train``: a training step (data preprocessor with batch augments,
+  forward, losses, backward, optimizer step: ``model.train_step`` with the
+  config's optimizer wrapper, as the runner runs it) and its peak memory;
+  with ``--amp`` also through ``MixedPrecisionOptimWrapper``;
+- ``--slide H W``: sliding-window inference on one H x W tile (the
+  config's slide ``crop_size`` / ``stride``, else ``--shape`` windows at
+  2/3 stride), one window per forward (mmseg's loop) vs
+  ``--batch-windows K`` per forward;
+- ``--data N``: training samples per second through the config's train
+  dataset and pipeline (N samples, the data root of the config or
+  ``--cfg-options train_dataloader.dataset.data_root=...``); when the
+  pipeline reads windows (``LoadMultiModalRandomWindow``), also the same
+  samples read whole and cropped.
+
+Peak memory: on a GPU the peak allocated memory of each part; on the CPU
+the peak resident memory of the process during each part (sampled), and
+how much it rose above the part's start.
 
 Example::
 
     python tools/analysis_tools/benchmark.py \
-        configs/mobanet/dinov2_vitb_potsdam.py --shape 256 256 --batch-size 1
+        configs/mobanet/dinov2_vitb_potsdam.py --shape 256 256 \
+        --batch-size 4 --train --amp
 """
 import argparse
+import copy
+import os
 import resource
+import threading
 import time
+from contextlib import contextmanager, nullcontext
 
+import numpy as np
 import torch
-from mmengine.config import DictAction
-from mmseg.registry import MODELS
+from mmengine.config import ConfigDict, DictAction
+from mmengine.logging import MMLogger
+from mmengine.optim import build_optim_wrapper
+from mmengine.registry import init_default_scope
+from mmengine.runner.amp import autocast
+from mmengine.structures import PixelData
+from mmseg.registry import DATASETS, MODELS
 from mmseg.structures import SegDataSample
 
 from mmrsfusion.engine.hooks import load_trainable_checkpoint
+from mmrsfusion.inference.sliding_window import slide_windows
 from mmrsfusion.utils import load_config, total_channels
 
 
@@ -35,6 +69,21 @@ def parse_args():
     parser.add_argument('--batch-size', type=int, default=1)
     parser.add_argument('--warmup', type=int, default=5)
     parser.add_argument('--repeat', type=int, default=20)
+    parser.add_argument(
+        '--train', action='store_true',
+        help='also time a training step (--warmup / --repeat steps)')
+    parser.add_argument(
+        '--amp', action='store_true',
+        help='also measure mixed precision (fp16 on GPU, bf16 on CPU)')
+    parser.add_argument(
+        '--slide', type=int, nargs=2, metavar=('H', 'W'),
+        help='also time sliding-window inference on one H x W tile')
+    parser.add_argument(
+        '--batch-windows', type=int, default=8,
+        help='windows per forward of the batched slide inference')
+    parser.add_argument(
+        '--data', type=int, default=0, metavar='N',
+        help='also time N training samples through the config\'s pipeline')
     parser.add_argument(
         '--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument(
@@ -52,9 +101,177 @@ def peak_memory_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10
 
 
+def _rss_mb() -> float:
+    with open('/proc/self/statm') as f:
+        return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE') / 2**20
+
+
+class PartMemory:
+    """Peak memory during a part of the run: GPU peak allocated memory, or
+    the process's resident memory sampled every 2 ms on the CPU."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.start = self.peak = 0.
+
+    @contextmanager
+    def measure(self):
+        if self.device.type == 'cuda':
+            torch.cuda.synchronize(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+            self.start = torch.cuda.memory_allocated(self.device) / 2**20
+            yield
+            torch.cuda.synchronize(self.device)
+            self.peak = torch.cuda.max_memory_allocated(self.device) / 2**20
+            return
+        self.start = self.peak = _rss_mb()
+        done = threading.Event()
+
+        def sample():
+            while not done.wait(0.002):
+                self.peak = max(self.peak, _rss_mb())
+
+        thread = threading.Thread(target=sample, daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            thread.join()
+            self.peak = max(self.peak, _rss_mb())
+
+    def __str__(self) -> str:
+        kind = 'allocated' if self.device.type == 'cuda' else 'RSS'
+        return (f'peak {kind} {self.peak:.0f} MB '
+                f'(+{self.peak - self.start:.0f} MB over its start)')
+
+
+def timed(fn, warmup: int, repeat: int, device: torch.device,
+          memory: PartMemory = None) -> float:
+    """Mean seconds of ``fn()`` over ``repeat`` calls after ``warmup``."""
+
+    def sync():
+        if device.type == 'cuda':
+            torch.cuda.synchronize(device)
+
+    for _ in range(warmup):
+        fn()
+    sync()
+    with memory.measure() if memory is not None else nullcontext():
+        start = time.perf_counter()
+        for _ in range(repeat):
+            fn()
+        sync()
+        elapsed = time.perf_counter() - start
+    return elapsed / repeat
+
+
+def floor_fn(model, batch: int, shape, device):
+    """The bare frozen encoder's forward on all streams (M * B images of
+    the padded size), or None for models without a frozen encoder."""
+    backbone = model.backbone
+    encoder = getattr(backbone, 'encoder', None)
+    if encoder is None:
+        return None
+    p = getattr(backbone, 'patch_size', 1)
+    h, w = (-(-s // p) * p for s in shape)
+    x = torch.randn(backbone.num_modalities * batch, 3, h, w, device=device)
+    return lambda: encoder(x)
+
+
+def train_batch(cfg, model, batch: int, shape, device) -> dict:
+    """A batch as the dataloader gives it: raw (C, H, W) inputs in the
+    data's units (0-255) and random labels."""
+    h, w = shape
+    channels = total_channels(cfg.model.data_preprocessor.modalities)
+    classes = model.decode_head.num_classes
+    gen = torch.Generator().manual_seed(0)
+    inputs, samples = [], []
+    for _ in range(batch):
+        inputs.append(torch.randint(0, 256, (channels, h, w),
+                                    generator=gen).float().to(device))
+        label = torch.randint(0, classes, (1, h, w), generator=gen)
+        sample = SegDataSample(
+            metainfo=dict(img_shape=(h, w), ori_shape=(h, w)))
+        sample.gt_sem_seg = PixelData(data=label.to(device))
+        samples.append(sample)
+    return dict(inputs=inputs, data_samples=samples)
+
+
+def bench_slide(model, tile_hw, crop, batch_windows, run, floor_ms):
+    """Slide inference on one tile: per-window vs batched windows."""
+    test_cfg = model.test_cfg
+    if test_cfg.get('mode') != 'slide':
+        test_cfg = dict(mode='slide', crop_size=tuple(crop),
+                        stride=tuple(max(1, c * 2 // 3) for c in crop))
+    h, w = tile_hw
+    channels = model.modalities[-1].stop
+    tile = torch.randn(1, channels, h, w, device=run['device'])
+    meta = dict(img_shape=(h, w), ori_shape=(h, w), pad_shape=(h, w),
+                padding_size=[0, 0, 0, 0])
+    n_windows = len(slide_windows(h, w, test_cfg['crop_size'],
+                                  test_cfg['stride']))
+    results = {}
+    for k in (1, batch_windows):
+        model.test_cfg = ConfigDict(test_cfg, batch_windows=k)
+        with torch.no_grad():
+            seconds = timed(
+                lambda: results.__setitem__(k, model.predict(
+                    tile, [SegDataSample(metainfo=dict(meta))])), **run)
+        floor = '' if floor_ms is None else \
+            f', {seconds * 1000 / (floor_ms * n_windows):.2f}x floor'
+        print(f'slide {h}x{w} ({n_windows} windows of '
+              f'{test_cfg["crop_size"]}, stride {test_cfg["stride"]}), '
+              f'{k} window(s) per forward: {seconds * 1000:.0f} ms{floor}')
+    diff = (results[1][0].seg_logits.data -
+            results[batch_windows][0].seg_logits.data).abs().max()
+    print(f'slide: max |logit difference| batched vs per-window '
+          f'{float(diff):.2e}')
+
+
+def bench_data(cfg, samples: int) -> None:
+    """Training samples per second through the config's dataset."""
+    ds_cfg = copy.deepcopy(cfg.train_dataloader.dataset)
+    variants = [('config pipeline', ds_cfg)]
+    first = ds_cfg.pipeline[0]
+    if first['type'] == 'LoadMultiModalRandomWindow':
+        whole = copy.deepcopy(ds_cfg)
+        crop = dict(
+            type='RandomCrop',
+            crop_size=first['crop_size'],
+            cat_max_ratio=first.get('cat_max_ratio', 1.))
+        load = {k: v for k, v in first.items()
+                if k not in ('type', 'crop_size', 'cat_max_ratio',
+                             'ignore_index', 'with_seg',
+                             'reduce_zero_label')}
+        whole.pipeline = [
+            dict(type='LoadMultiModalImageFromFiles', **load),
+            dict(type='LoadAnnotations'), crop
+        ] + list(ds_cfg.pipeline[1:])
+        variants.append(('whole tile read, then RandomCrop', whole))
+    for name, dataset_cfg in variants:
+        dataset = DATASETS.build(dataset_cfg)
+        rng = np.random.default_rng(0)
+        order = rng.integers(0, len(dataset), samples + 1)
+        dataset[int(order[0])]  # first read: file headers, tile ranges
+        start, cpu = time.perf_counter(), time.process_time()
+        for i in order[1:]:
+            dataset[int(i)]
+        per_sample = (time.perf_counter() - start) / samples
+        cpu = (time.process_time() - cpu) / samples
+        # CPU time: what a sample costs a dataloader worker, whatever else
+        # runs on the machine
+        print(f'data ({name}): {per_sample * 1000:.1f} ms/sample, '
+              f'{1 / per_sample:.1f} samples/s, CPU {cpu * 1000:.1f} '
+              f'ms/sample ({samples} samples from {len(dataset)} tile(s), '
+              f'{dataset_cfg.data_root})')
+
+
 def main():
     args = parse_args()
     cfg = load_config(args.config, args.cfg_options)
+    MMLogger.get_instance('benchmark', log_level='ERROR')  # quiet builders
+    init_default_scope(cfg.get('default_scope', 'mmseg'))
 
     device = torch.device(args.device)
     model = MODELS.build(cfg.model)
@@ -71,32 +288,77 @@ def main():
              padding_size=[0, 0, 0, 0])
     ] * args.batch_size
     samples = [SegDataSample(metainfo=m) for m in metas]
+    amp_name = 'float16' if device.type == 'cuda' else 'bfloat16'
+    run = dict(warmup=args.warmup, repeat=args.repeat, device=device)
 
-    def sync():
-        if device.type == 'cuda':
-            torch.cuda.synchronize(device)
-
-    if device.type == 'cuda':
-        torch.cuda.reset_peak_memory_stats(device)
-    with torch.no_grad():
-        for _ in range(args.warmup):
-            model.predict(inputs, samples)
-        sync()
-        start = time.perf_counter()
-        for _ in range(args.repeat):
-            model.predict(inputs, samples)
-        sync()
-        elapsed = time.perf_counter() - start
-
-    latency_ms = elapsed / args.repeat * 1000
     print(f'config: {args.config}')
     print(f'device: {device} (threads={torch.get_num_threads()})')
     print(f'input: {args.batch_size}x{channels}x{h}x{w}')
     print(f'trainable params: {trainable} ({trainable / 1e6:.2f}M)')
-    print(f'latency: {latency_ms:.2f} ms/batch')
-    print(f'throughput: {args.batch_size * 1000 / latency_ms:.1f} img/s')
+
+    floor = floor_fn(model, args.batch_size, (h, w), device)
+    floor_s = {}
+    with torch.no_grad():
+        if floor is not None:
+            floor_s['fp32'] = timed(floor, **run)
+            print(f'floor (bare frozen encoder on all streams): '
+                  f'{floor_s["fp32"] * 1000:.2f} ms/batch')
+        if device.type == 'cuda':
+            torch.cuda.reset_peak_memory_stats(device)
+        latency = timed(lambda: model.predict(inputs, samples), **run)
+
+    def vs_floor(seconds, precision='fp32'):
+        if precision not in floor_s:
+            return ''
+        return f', {seconds / floor_s[precision]:.2f}x floor'
+
+    print(f'latency: {latency * 1000:.2f} ms/batch')
+    print(f'throughput: {args.batch_size / latency:.1f} img/s')
     kind = 'allocated' if device.type == 'cuda' else 'process peak RSS'
     print(f'peak memory: {peak_memory_mb(device):.0f} MB ({kind})')
+    print(f'inference fp32: {latency * 1000:.2f} ms/batch'
+          f'{vs_floor(latency)}')
+    if args.amp:
+        with torch.no_grad(), autocast(device_type=device.type):
+            if floor is not None:
+                floor_s['amp'] = timed(floor, **run)
+                print(f'floor {amp_name}: {floor_s["amp"] * 1000:.2f} '
+                      f'ms/batch')
+            amp = timed(lambda: model.predict(inputs, samples), **run)
+        print(f'inference {amp_name}: {amp * 1000:.2f} ms/batch '
+              f'({amp / latency:.2f}x fp32{vs_floor(amp, "amp")})')
+
+    if args.train:
+        data = train_batch(cfg, model, args.batch_size, (h, w), device)
+        model.train()
+        precisions = [('fp32', cfg.optim_wrapper)]
+        if args.amp:
+            precisions.append(('amp', dict(
+                cfg.optim_wrapper, type='MixedPrecisionOptimWrapper')))
+        step_s = {}
+        for precision, wrapper_cfg in precisions:
+            wrapper = build_optim_wrapper(model, copy.deepcopy(wrapper_cfg))
+            memory = PartMemory(device)
+            step_s[precision] = timed(
+                lambda: model.train_step(data, wrapper), memory=memory,
+                **run)
+            ratio = '' if precision == 'fp32' else \
+                f', {step_s[precision] / step_s["fp32"]:.2f}x fp32'
+            name = 'fp32' if precision == 'fp32' else amp_name
+            print(f'train step {name}: {step_s[precision] * 1000:.0f} '
+                  f'ms/step (batch {args.batch_size}{ratio}'
+                  f'{vs_floor(step_s[precision], precision)}), {memory}')
+        model.eval()
+
+    if args.slide:
+        per_window = None
+        if 'fp32' in floor_s:  # the floor of one window
+            per_window = floor_s['fp32'] * 1000 / args.batch_size
+        bench_slide(model, args.slide, args.shape, args.batch_windows, run,
+                    per_window)
+
+    if args.data:
+        bench_data(cfg, args.data)
 
 
 if __name__ == '__main__':

@@ -19,7 +19,7 @@ any depth for
 - ``dsm_potsdam_{aa}_{bb}.tif`` (two-digit, zero-padded): the DSM (float32,
   written unchanged);
 - ``dsm_potsdam_{aa}_{bb}_normalized_lastools.jpg``: the nDSM (uint8,
-  written losslessly as PNG);
+  written losslessly as a TIFF);
 - ``top_potsdam_{a}_{b}_label.tif`` / ``top_potsdam_{a}_{b}_label_noBoundary
   .tif``: colour-coded label / eroded label.
 

@@ -35,10 +35,14 @@ data_preprocessor = dict(
     pad_val=0,
     seg_pad_val=255)
 
+# The random crop is drawn from the tile's size and only that window is read
+# from each file (= LoadMultiModalImageFromFiles + LoadAnnotations +
+# RandomCrop on the whole tile, without decoding it).
 train_pipeline = [
-    dict(type='LoadMultiModalImageFromFiles', modalities=modalities),
-    dict(type='LoadAnnotations'),
-    dict(type='RandomCrop', crop_size=crop_size),
+    dict(
+        type='LoadMultiModalRandomWindow',
+        modalities=modalities,
+        crop_size=crop_size),
     # horizontal and vertical flips, each independently at p = 0.5
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(type='RandomFlip', prob=0.5, direction='vertical'),

@@ -28,16 +28,22 @@ data_preprocessor = dict(
     pad_val=0,
     seg_pad_val=255)
 
+# The random crop is drawn from the tile's size and only that window is read
+# from each file (= LoadMultiModalImageFromFiles + LoadAnnotations +
+# RandomCrop on the whole tile, without decoding it).
 train_pipeline = [
-    dict(type='LoadMultiModalImageFromFiles', modalities=modalities),
-    dict(type='LoadAnnotations'),
-    dict(type='RandomCrop', crop_size=crop_size),
+    dict(
+        type='LoadMultiModalRandomWindow',
+        modalities=modalities,
+        crop_size=crop_size),
     # horizontal and vertical flips, each independently at p = 0.5
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(type='RandomFlip', prob=0.5, direction='vertical'),
     # mmseg-style extra augmentation (not in MoBaNet's recipe):
     # dict(type='RandomResize', scale=(512, 512), ratio_range=(0.5, 2.0),
-    #      keep_ratio=True) before the crop (then cat_max_ratio=0.75), and
+    #      keep_ratio=True) needs the whole tile: replace the window loader
+    #      with LoadMultiModalImageFromFiles + LoadAnnotations, then the
+    #      resize, then RandomCrop(crop_size, cat_max_ratio=0.75); and
     # dict(type='OpticalOnly', transforms=[dict(type='PhotoMetricDistortion')])
     dict(type='PackSegInputs'),
 ]

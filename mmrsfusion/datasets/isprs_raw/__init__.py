@@ -39,15 +39,19 @@ Converted layout (``OUT_DIR``)::
                                            every no-data pixel (-9999, the
                                            source's GDAL_NODATA value, NaN,
                                            inf) written as NaN
-    ndsm_dir/{train,test}/{stem}.png       Potsdam nDSM, H x W uint8
-    ann_dir/{train,test}/{stem}.png        class index 0..5, 255 = unknown
-    ann_eroded_dir/{train,test}/{stem}.png eroded labels, 255 = ignore
+    ndsm_dir/{train,test}/{stem}.tif       Potsdam nDSM, H x W uint8
+    ann_dir/{train,test}/{stem}.tif        class index 0..5, 255 = unknown
+    ann_eroded_dir/{train,test}/{stem}.tif eroded labels, 255 = ignore
     conversion.json                        manifest: arguments, sources,
                                            per-tile elevation statistics
 
 ``stem`` is the tile id (``area1``, ``2_10``) for whole tiles, or
 ``{tile}_{x0}_{y0}_{x1}_{y1}`` for clips (mmseg's naming; x is the column).
-TIFFs are written with zlib (deflate) compression.
+All rasters are TIFFs with zlib (deflate) compression, stored in
+:data:`TILE_SIZE` tiles, so that a training window is read without decoding
+the whole tile (:class:`LoadMultiModalRandomWindow`);
+``tools/dataset_converters/retile.py`` converts data written before (PNG
+labels, stripped TIFFs).
 
 Labels
     RGB colour-coded labels become class indices 0..5 (:data:`PALETTE`).
@@ -83,7 +87,8 @@ from .discovery import (DatasetSpec, FileRule, RawFile, discover,
 from .labels import colour_to_index
 from .layout import (BOUNDARY_COLOUR, COLOUR_TOLERANCE, ELEVATION_MISMATCH,
                      IGNORE_INDEX, LAYOUT, MANIFEST, MAX_UNKNOWN_FRACTION,
-                     NODATA_VALUES, PALETTE, ROLE_NAMES, ConversionError)
+                     NODATA_VALUES, PALETTE, ROLE_NAMES, TILE_SIZE,
+                     ConversionError)
 from .readers import read_colour_label, read_dsm, read_gray, read_optical
 from .tiles import (TileJob, clip_boxes, clip_starts, convert_tile,
                     elevation_stats)
@@ -91,7 +96,7 @@ from .tiles import (TileJob, clip_boxes, clip_starts, convert_tile,
 __all__ = [
     'BOUNDARY_COLOUR', 'COLOUR_TOLERANCE', 'ELEVATION_MISMATCH',
     'IGNORE_INDEX', 'LAYOUT', 'MANIFEST', 'MAX_UNKNOWN_FRACTION',
-    'NODATA_VALUES', 'PALETTE', 'ROLE_NAMES', 'ConversionError',
+    'NODATA_VALUES', 'PALETTE', 'ROLE_NAMES', 'TILE_SIZE', 'ConversionError',
     'ConversionReport', 'DatasetSpec', 'FileRule', 'RawFile', 'TileJob',
     'add_common_args', 'clip_boxes', 'clip_starts', 'colour_to_index',
     'convert', 'convert_tile', 'discover', 'elevation_stats',

@@ -10,7 +10,8 @@ import numpy as np
 from .discovery import RawFile
 from .labels import colour_to_index, is_colour_label
 from .layout import (BOUNDARY_COLOUR, LAYOUT, MAX_UNKNOWN_FRACTION,
-                     NODATA_VALUES, PALETTE, ROLE_NAMES, ConversionError)
+                     NODATA_VALUES, PALETTE, ROLE_NAMES, TILE_SIZE,
+                     ConversionError)
 from .readers import read_colour_label, read_dsm, read_gray, read_optical
 
 
@@ -47,21 +48,20 @@ def clip_boxes(height: int, width: int, clip: Optional[int],
 # --------------------------------------------------------------------------
 # Writing
 # --------------------------------------------------------------------------
-def _write(path: str, arr: np.ndarray) -> None:
-    ext = osp.splitext(path)[1]
-    if ext == '.png':
-        import cv2
-        if not cv2.imwrite(path, arr):
-            raise ConversionError(f'Cannot write {path}.')
-        return
+def write_tiff(path: str, arr: np.ndarray, nodata: Optional[float] = None
+               ) -> None:
+    """Write ``arr`` (H x W or H x W x C) as a tiled, zlib-compressed TIFF,
+    with a ``GDAL_NODATA`` tag when ``nodata`` is given."""
     import tifffile
-    kwargs = dict(compression='zlib')
+    kwargs = dict(compression='zlib', tile=TILE_SIZE)
     if arr.ndim == 3:
         kwargs['photometric'] = 'rgb'
         if arr.shape[-1] > 3:
             kwargs['extrasamples'] = ['unspecified'] * (arr.shape[-1] - 3)
     else:
         kwargs['photometric'] = 'minisblack'
+    if nodata is not None:
+        kwargs['extratags'] = [(42113, 's', 0, repr(float(nodata)), True)]
     tifffile.imwrite(path, np.ascontiguousarray(arr), **kwargs)
 
 
@@ -188,8 +188,9 @@ def convert_tile(job: TileJob) -> Dict[str, object]:
         stem = job.tile if whole else f'{job.tile}_{x0}_{y0}_{x1}_{y1}'
         for role, arr in arrays.items():
             folder, ext = LAYOUT[role]
-            _write(osp.join(job.staging, folder, job.split, stem + ext),
-                   arr[y0:y1, x0:x1])
+            write_tiff(
+                osp.join(job.staging, folder, job.split, stem + ext),
+                arr[y0:y1, x0:x1])
     info['clips'] = len(boxes)
     info['messages'] = messages
     return info

@@ -16,6 +16,18 @@ TIFF_SUFFIXES = ('.tif', '.tiff')
 ELEVATION_NORMS = ('minmax', 'zscore', None)
 
 
+def tiff_nodata(page) -> Optional[float]:
+    """The ``GDAL_NODATA`` value of a ``tifffile`` page (None if absent or
+    not a number)."""
+    tag = page.tags.get('GDAL_NODATA')
+    if tag is None:
+        return None
+    try:
+        return float(str(tag.value).strip('\x00 '))
+    except ValueError:
+        return None
+
+
 def read_raster(path: str,
                 backend_args: Optional[dict] = None,
                 with_nodata: bool = False):
@@ -42,12 +54,7 @@ def read_raster(path: str,
             with tifffile.TiffFile(io.BytesIO(buf)) as tif:
                 series = tif.series[0]
                 arr, axes = series.asarray(), series.axes
-                tag = tif.pages[0].tags.get('GDAL_NODATA')
-                if tag is not None:
-                    try:
-                        nodata = float(str(tag.value).strip('\x00 '))
-                    except ValueError:
-                        nodata = None
+                nodata = tiff_nodata(tif.pages[0])
         except Exception as e:  # tifffile raises several types
             raise ValueError(f'{path}: cannot read as TIFF ({e})') from e
         if arr.ndim == 3 and 'Y' in axes and 'X' in axes:
@@ -98,7 +105,8 @@ def normalize_elevation(arr: np.ndarray,
         path (str): File name used in error messages.
         value_range (tuple, optional): ``(min, max)`` to use for
             ``'minmax'`` instead of the array's own, e.g. the range of the
-            whole tile a clip was cut from.
+            whole tile a clip or window was cut from (then an all-no-data
+            band is allowed: it becomes 0).
 
     Returns:
         ndarray: float32 array of the input's shape.
@@ -250,6 +258,18 @@ class LoadMultiModalImageFromFiles(BaseTransform):
         bands = from_spec if from_spec is not None else from_data
         return None if bands is None else tuple(bands)
 
+    def nodata_values(self, file_nodata: Optional[float]) -> tuple:
+        """Elevation no-data values of a file: ``nodata`` and the file's
+        own (``GDAL_NODATA``), if any."""
+        return self.nodata if file_nodata is None else \
+            self.nodata + (file_nodata, )
+
+    def _read(self, path: str,
+              results: dict) -> Tuple[np.ndarray, Optional[float]]:
+        """The raster of one modality and its no-data value (see
+        :func:`read_raster`); subclasses read part of it."""
+        return read_raster(path, self.backend_args, with_nodata=True)
+
     def _load(self, mod: Modality, results: dict) -> Tuple[np.ndarray, str]:
         key = self.path_keys[mod.name]
         path = results.get(key)
@@ -259,8 +279,7 @@ class LoadMultiModalImageFromFiles(BaseTransform):
                 f'file of this modality); keys present: '
                 f'{sorted(k for k in results if k.endswith("_path"))}')
         try:
-            arr, file_nodata = read_raster(
-                path, self.backend_args, with_nodata=True)
+            arr, file_nodata = self._read(path, results)
         except FileNotFoundError as e:
             raise FileNotFoundError(
                 f"modality '{mod.name}' ({mod.kind}): missing file {path} "
@@ -283,10 +302,9 @@ class LoadMultiModalImageFromFiles(BaseTransform):
                 f'{" selected" if bands is not None else ""} band(s) of '
                 f'dtype {arr.dtype}{hint}')
         if mod.kind == 'elevation':
-            nodata = self.nodata if file_nodata is None else \
-                self.nodata + (file_nodata, )
             arr = normalize_elevation(
-                arr, self.elevation_norm, nodata, path,
+                arr, self.elevation_norm, self.nodata_values(file_nodata),
+                path,
                 (results.get('elevation_range') or {}).get(key))
         else:
             arr = arr.astype(np.float32)

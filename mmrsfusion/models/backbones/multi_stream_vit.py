@@ -5,6 +5,7 @@ from typing import List, Optional, Sequence, Tuple, Union
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+import torch.utils.checkpoint as cp
 from mmengine.logging import MMLogger
 from mmengine.model import BaseModule
 from mmpretrain.models.backbones import ViTSAM, VisionTransformer
@@ -148,6 +149,11 @@ class MultiStreamViT(BaseModule):
         batch_streams (bool): Run the streams through each plain block as
             one batch (True) or one after another (False, the reference's
             way; same result).
+        with_cp (bool): Activation checkpointing of the frozen blocks in
+            training: each block keeps only its input for backward and
+            recomputes the rest, trading one more forward of the blocks for
+            their activation memory. Same losses and gradients. Defaults to
+            False.
         frozen_checkpoint (str, optional): The pretrained encoder weights,
             converted by ``tools/model_converters/{dinov2,sam}.py`` or the
             official file itself. Loaded by :meth:`init_weights` and by
@@ -177,6 +183,7 @@ class MultiStreamViT(BaseModule):
                  tap_transform: Optional[str] = None,
                  pos_embed_resize: Optional[str] = None,
                  batch_streams: bool = True,
+                 with_cp: bool = False,
                  frozen_checkpoint: Optional[str] = None,
                  encoder_cfg: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
@@ -213,6 +220,7 @@ class MultiStreamViT(BaseModule):
         self.tap_transform = tap_transform
         self.pos_embed_resize = pos_embed_resize
         self.batch_streams = batch_streams
+        self.with_cp = with_cp
         self.frozen_checkpoint = frozen_checkpoint
         self.modalities = parse_modalities(modalities)
         self.num_modalities = len(self.modalities)
@@ -515,6 +523,20 @@ class MultiStreamViT(BaseModule):
             out = out.unflatten(0, streams.shape[:2])
         return out.contiguous()
 
+    def _block(self, i: int, streams: torch.Tensor) -> torch.Tensor:
+        block = self.encoder.layers[i]
+        if self.batch_streams:
+            return run_shared_block(block, streams)
+        return torch.stack([block(s) for s in streams])
+
+    def _run_block(self, i: int, streams: torch.Tensor) -> torch.Tensor:
+        """Block ``i`` on ``streams`` ``(M, B, *S, C)``, checkpointed
+        with ``with_cp`` when gradients flow through it."""
+        if self.with_cp and self.training and torch.is_grad_enabled() and \
+                streams.requires_grad:
+            return cp.checkpoint(self._block, i, streams, use_reentrant=False)
+        return self._block(i, streams)
+
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         """See the class docstring."""
         streams, hw = self.embed(x)
@@ -525,11 +547,7 @@ class MultiStreamViT(BaseModule):
                 patches = self.stage_adapters[stage](
                     self.patch_tokens(streams), hw)
                 streams = self._with_patch_tokens(streams, patches)
-            block = self.encoder.layers[i]
-            if self.batch_streams:
-                streams = run_shared_block(block, streams)
-            else:
-                streams = torch.stack([block(s) for s in streams])
+            streams = self._run_block(i, streams)
             if i in self.out_indices:
                 outs.append(self._tap(streams, hw))
         return tuple(outs)

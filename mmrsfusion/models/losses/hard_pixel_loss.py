@@ -73,11 +73,18 @@ class HardPixelCrossEntropyLoss(nn.Module):
         pred = self._to_label_size(main_logits, label.shape[1:]).argmax(1)
         return (pred != label) & (label != self.ignore_index)
 
-    def forward(self, aux_logits: Tensor, main_logits: Tensor,
-                label: Tensor) -> Tensor:
+    def forward(self,
+                aux_logits: Tensor,
+                main_logits: Tensor,
+                label: Tensor,
+                hard_mask: Optional[Tensor] = None) -> Tensor:
+        """``hard_mask``: :meth:`hard_mask` of ``main_logits`` and
+        ``label`` when the caller has it already (several auxiliary heads
+        share one); computed otherwise."""
         label = label.squeeze(1) if label.dim() == 4 else label
         label = label.long()
-        omega = self.hard_mask(main_logits, label)
+        omega = self.hard_mask(main_logits, label) if hard_mask is None \
+            else hard_mask
         aux_logits = self._to_label_size(aux_logits, label.shape[1:])
         # label with every pixel outside Omega ignored
         target = torch.where(omega, label, self.ignore_index)

@@ -307,12 +307,16 @@ class MultiModalEncoderDecoder(EncoderDecoder):
         if not self.with_auxiliary_head:
             return losses
         label = self.decode_head._stack_batch_gt(data_samples)
+        # one argmax of the main logits serves every auxiliary head
+        hard_mask = getattr(self.aux_loss, 'hard_mask', None)
+        shared = {} if hard_mask is None else dict(
+            hard_mask=hard_mask(logits, label))
         for name, head in self.auxiliary_head.items():
             idx = self._aux_index[name]
             aux_logits = self.logits_to_input_size(
                 head([stage[idx] for stage in modal]), size)
             losses[f'aux_{name}.{self.aux_loss.loss_name}'] = self.aux_loss(
-                aux_logits, logits, label)
+                aux_logits, logits, label, **shared)
         return losses
 
     def predict(self,

@@ -1,0 +1,327 @@
+"""Training samples read by window: draw the random crop from the tile's
+size, then read only that window of every modality file and the label."""
+import os
+import os.path as osp
+import warnings
+from functools import lru_cache
+from typing import (Callable, Dict, NamedTuple, Optional, Sequence, Tuple,
+                    Union)
+
+import numpy as np
+import tifffile
+
+from mmseg.datasets.transforms import RandomCrop
+from mmseg.registry import TRANSFORMS
+from .loading import (TIFF_SUFFIXES, LoadMultiModalImageFromFiles,
+                      nodata_mask, read_raster, tiff_nodata)
+
+#: How to convert whole-tile rasters into tiled TIFFs (named in warnings).
+RETILE_HINT = 'python tools/dataset_converters/retile.py DATA_ROOT'
+
+Window = Tuple[int, int, int, int]  # y0, y1, x0, x1
+
+
+class TiffLayout(NamedTuple):
+    """Where the pixels of a TIFF's first page are: enough to decode any
+    window without parsing the file again."""
+    shape: Tuple[int, int, int]  # H, W, bands
+    dtype: np.dtype
+    tiled: bool
+    segment: Tuple[int, int]  # rows, columns of a tile or strip
+    planes: int  # separately stored bands (planar) or 1
+    offsets: Tuple[int, ...]
+    bytecounts: Tuple[int, ...]
+    decode: Callable
+    jpegtables: Optional[bytes]
+    nodata: Optional[float]
+
+
+@lru_cache(maxsize=1024)
+def _layout(path: str, mtime_ns: int, size: int) -> TiffLayout:
+    try:
+        with tifffile.TiffFile(path) as tif:
+            page = tif.pages[0]
+            if page.imagedepth != 1 or len(page.shape) not in (2, 3):
+                raise ValueError(f'{path}: expected a 2-D raster (H, W) or '
+                                 f'(H, W, bands), got a TIFF of shape '
+                                 f'{page.shape}')
+            height, width = page.imagelength, page.imagewidth
+            if page.is_tiled:
+                segment = (page.tilelength, page.tilewidth)
+            else:
+                segment = (min(page.rowsperstrip, height), width)
+            bands = page.samplesperpixel
+            return TiffLayout((height, width, bands), page.dtype,
+                              page.is_tiled, segment,
+                              bands if page.planarconfig == 2 else 1,
+                              tuple(page.dataoffsets),
+                              tuple(page.databytecounts), page.decode,
+                              page.jpegtables, tiff_nodata(page))
+    except Exception as e:  # tifffile raises several types
+        if str(e).startswith(path):  # ours
+            raise
+        raise ValueError(f'{path}: cannot read as TIFF ({e})') from e
+
+
+def tiff_layout(path: str) -> TiffLayout:
+    """The :class:`TiffLayout` of a local TIFF, parsed once per file
+    version (path, modification time, size)."""
+    stat = os.stat(path)
+    return _layout(path, stat.st_mtime_ns, stat.st_size)
+
+
+def read_tiff_window(path: str,
+                     window: Window) -> Tuple[np.ndarray, Optional[float]]:
+    """Read the pixels ``[y0:y1, x0:x1]`` of a local TIFF, decoding only
+    the tiles (or strips) that overlap them.
+
+    Tiled TIFFs (what the converters write) cost a few tiles per window;
+    stripped ones whole rows of strips. Values are those of a full read
+    (the same ``tifffile`` decoders).
+
+    Args:
+        path (str): Local TIFF file.
+        window (tuple): ``(y0, y1, x0, x1)``, clipped to the raster.
+
+    Returns:
+        tuple: ``(array (h, w, bands) in the stored dtype, GDAL_NODATA or
+        None)``.
+
+    Raises:
+        ValueError: Not a 2-D raster, or cannot be decoded.
+    """
+    layout = tiff_layout(path)
+    height, width, bands = layout.shape
+    seg_h, seg_w = layout.segment
+    y0, y1, x0, x1 = window
+    y0, y1 = max(y0, 0), min(y1, height)
+    x0, x1 = max(x0, 0), min(x1, width)
+    out = np.empty((y1 - y0, x1 - x0, bands), layout.dtype)
+    across = -(-width // seg_w)
+    per_plane = across * -(-height // seg_h)
+    try:
+        with open(path, 'rb') as f:
+            fd = f.fileno()
+            for plane in range(layout.planes):
+                for row in range(y0 // seg_h, (y1 - 1) // seg_h + 1):
+                    for col in range(x0 // seg_w, (x1 - 1) // seg_w + 1):
+                        index = plane * per_plane + row * across + col
+                        data = os.pread(fd, layout.bytecounts[index],
+                                        layout.offsets[index])
+                        seg, (_, _, top, left, _), _ = layout.decode(
+                            data, index, jpegtables=layout.jpegtables)
+                        seg = seg.reshape(seg.shape[-3:])  # (h, w, samples)
+                        sy0, sx0 = max(y0 - top, 0), max(x0 - left, 0)
+                        sy1 = min(y1 - top, seg.shape[0])
+                        sx1 = min(x1 - left, seg.shape[1])
+                        dst = out[top + sy0 - y0:top + sy1 - y0,
+                                  left + sx0 - x0:left + sx1 - x0]
+                        if layout.planes > 1:
+                            dst[..., plane] = seg[sy0:sy1, sx0:sx1, 0]
+                        else:
+                            dst[...] = seg[sy0:sy1, sx0:sx1]
+    except Exception as e:  # tifffile / imagecodecs raise several types
+        raise ValueError(f'{path}: cannot decode TIFF window {window} '
+                         f'({e})') from e
+    return out, layout.nodata
+
+
+class _LazyRaster:
+    """A raster's ``shape`` and ``[y0:y1, x0:x1, ...]`` slices, read on
+    demand: what :meth:`RandomCrop.crop_bbox` needs of ``img`` and
+    ``gt_seg_map``."""
+
+    def __init__(self, shape: Tuple[int, int], read) -> None:
+        self.shape = shape
+        self._read = read
+
+    def __getitem__(self, index) -> np.ndarray:
+        rows, cols = index[:2]
+        return self._read((rows.start, rows.stop, cols.start, cols.stop))
+
+
+@TRANSFORMS.register_module()
+class LoadMultiModalRandomWindow(LoadMultiModalImageFromFiles):
+    """``LoadMultiModalImageFromFiles`` + ``LoadAnnotations`` +
+    ``RandomCrop`` in one step that reads only the crop.
+
+    The crop is drawn by mmseg's :class:`RandomCrop` (same random calls,
+    ``cat_max_ratio`` re-draws included) from the tile's size, read from
+    the file headers; then only that window is read from every modality
+    file and the label. With the same numpy random state the result equals
+    the three transforms run on the whole tile: ``img`` (crop, float32,
+    modalities stacked), ``gt_seg_map``, ``img_shape`` (the crop's),
+    ``ori_shape`` (the tile's), ``modalities``, ``modality_paths``.
+
+    Elevation is min-max normalised with the range of the *whole tile*:
+    ``results['elevation_range'][key]`` when the dataset gives it (the
+    converters' ``conversion.json``), else the range is computed once per
+    file from a full read, with the loader's no-data rule, and kept.
+    ``elevation_norm='zscore'`` needs whole-tile statistics that are not
+    recorded: use the three transforms instead.
+
+    Windowed reads need local TIFFs; tiled ones (written by the
+    converters, or by ``tools/dataset_converters/retile.py`` for data
+    converted before) make a window cost a few tiles. Any other file (PNG,
+    remote storage) is read whole and cropped, with one warning naming the
+    file and the re-tiling command.
+
+    Args:
+        modalities, elevation_norm, nodata, path_keys, backend_args: As for
+            :class:`LoadMultiModalImageFromFiles`.
+        crop_size (int | tuple[int, int]): ``(h, w)`` of the crop.
+        cat_max_ratio (float): As for :class:`RandomCrop`. Defaults to 1.
+        ignore_index (int): As for :class:`RandomCrop`. Defaults to 255.
+        with_seg (bool): Read the label (``seg_map_path``). Defaults to
+            True.
+        reduce_zero_label (bool, optional): As for mmseg's
+            ``LoadAnnotations``; None takes the data info's.
+
+    Raises:
+        ValueError: ``elevation_norm='zscore'``; files of one tile with
+            different sizes (both named); see the base class.
+    """
+
+    def __init__(self,
+                 modalities: Sequence[dict],
+                 crop_size: Union[int, Tuple[int, int]],
+                 cat_max_ratio: float = 1.,
+                 ignore_index: int = 255,
+                 with_seg: bool = True,
+                 reduce_zero_label: Optional[bool] = None,
+                 **kwargs) -> None:
+        super().__init__(modalities, **kwargs)
+        if self.elevation_norm == 'zscore':
+            raise ValueError(
+                "LoadMultiModalRandomWindow: elevation_norm='zscore' needs "
+                'the mean / std of the whole tile, which are not recorded; '
+                "use 'minmax' or None, or LoadMultiModalImageFromFiles + "
+                'LoadAnnotations + RandomCrop')
+        self.cropper = RandomCrop(crop_size, cat_max_ratio, ignore_index)
+        self.with_seg = with_seg
+        self.reduce_zero_label = reduce_zero_label
+        self._tile_ranges: Dict[str, Tuple[float, float]] = {}
+        self._warned = set()
+
+    # ----------------------------------------------------------- reading --
+    def _warn_once(self, path: str, what: str) -> None:
+        if path not in self._warned:
+            self._warned.add(path)
+            warnings.warn(f'{path} {what}. Convert the data set once with '
+                          f'`{RETILE_HINT}` for windowed reads.')
+
+    @staticmethod
+    def _is_local_tiff(path: str) -> bool:
+        return osp.splitext(path)[1].lower() in TIFF_SUFFIXES and \
+            osp.isfile(path)
+
+    def _read_window(self, path: str,
+                     window: Window) -> Tuple[np.ndarray, Optional[float]]:
+        if self._is_local_tiff(path):
+            return read_tiff_window(path, window)
+        arr, nodata = read_raster(path, self.backend_args, with_nodata=True)
+        y0, y1, x0, x1 = window
+        return arr[y0:y1, x0:x1], nodata
+
+    def _shape(self, path: str) -> Tuple[int, int]:
+        """(H, W) from the header of a local TIFF, else from a full read
+        (with a warning: such files are read whole for every window)."""
+        if not self._is_local_tiff(path):
+            self._warn_once(path, 'is not a local TIFF: each training '
+                            'sample reads the whole file')
+            return read_raster(path, self.backend_args).shape[:2]
+        layout = tiff_layout(path)
+        if not layout.tiled:
+            self._warn_once(path, 'is a stripped TIFF: each window decodes '
+                            'whole rows of the tile')
+        return layout.shape[:2]
+
+    def _read(self, path: str,
+              results: dict) -> Tuple[np.ndarray, Optional[float]]:
+        return self._read_window(path, results['crop_window'])
+
+    def _tile_range(self, path: str) -> Tuple[float, float]:
+        """Min / max of the valid values of a whole elevation file."""
+        if path not in self._tile_ranges:
+            arr, file_nodata = read_raster(
+                path, self.backend_args, with_nodata=True)
+            if arr.shape[2] != 1:
+                raise ValueError(
+                    f'{path}: {arr.shape[2]}-band elevation without a '
+                    f'recorded range (elevation_range); only 1-band files '
+                    f'get their range computed')
+            valid = arr[~nodata_mask(arr, self.nodata_values(file_nodata))]
+            if valid.size == 0:
+                raise ValueError(f'{path}: elevation band 0 is entirely '
+                                 f'no-data; cannot normalise this tile')
+            self._tile_ranges[path] = (float(valid.min()),
+                                       float(valid.max()))
+        return self._tile_ranges[path]
+
+    def _label(self, results: dict, window: Window) -> np.ndarray:
+        """The label window, mapped as mmseg's ``LoadAnnotations`` maps
+        it."""
+        seg = self._read_window(results['seg_map_path'], window)[0]
+        seg = seg[..., 0].astype(np.uint8)
+        reduce_zero_label = self.reduce_zero_label
+        if reduce_zero_label is None:
+            reduce_zero_label = results.get('reduce_zero_label', False)
+        if reduce_zero_label:
+            seg[seg == 0] = 255
+            seg = seg - 1
+            seg[seg == 254] = 255
+        if results.get('label_map') is not None:
+            original = seg.copy()
+            for old_id, new_id in results['label_map'].items():
+                seg[original == old_id] = new_id
+        return seg
+
+    # --------------------------------------------------------- transform --
+    def transform(self, results: dict) -> dict:
+        paths = {m.name: results.get(self.path_keys[m.name])
+                 for m in self.modalities}
+        if self.with_seg:
+            paths['label'] = results['seg_map_path']
+        shapes = {
+            name: self._shape(path)
+            for name, path in paths.items() if path is not None
+        }
+        (first, shape), *others = shapes.items()
+        for name, other in others:
+            if other != shape:
+                raise ValueError(
+                    f'tiles of mismatched sizes: {paths[first]} is '
+                    f'{shape[0]}x{shape[1]} (HxW) but {paths[name]} '
+                    f"({name}) is {other[0]}x{other[1]}")
+        label = None
+        if self.with_seg:
+            label = _LazyRaster(shape,
+                                lambda window: self._label(results, window))
+        y0, y1, x0, x1 = self.cropper.crop_bbox(
+            dict(img=_LazyRaster(shape, None), gt_seg_map=label))
+        window = (y0, min(y1, shape[0]), x0, min(x1, shape[1]))
+
+        given = results.get('elevation_range')
+        ranges = dict(given or {})
+        if self.elevation_norm == 'minmax':
+            for mod in self.modalities:
+                key = self.path_keys[mod.name]
+                if mod.kind == 'elevation' and key not in ranges and \
+                        paths[mod.name] is not None:
+                    ranges[key] = self._tile_range(paths[mod.name])
+        # the base class reads both; the data info is left as it came
+        results.update(elevation_range=ranges, crop_window=window)
+        results = super().transform(results)
+        del results['crop_window'], results['elevation_range']
+        if given is not None:
+            results['elevation_range'] = given
+        results['ori_shape'] = shape
+        if self.with_seg:
+            results['gt_seg_map'] = self._label(results, window)
+            results.setdefault('seg_fields', []).append('gt_seg_map')
+        return results
+
+    def __repr__(self) -> str:
+        return (super().__repr__()[:-1] +
+                f', crop_size={self.cropper.crop_size}, '
+                f'cat_max_ratio={self.cropper.cat_max_ratio})')
