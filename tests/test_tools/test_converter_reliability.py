@@ -189,7 +189,9 @@ def test_sigkill_leaves_nothing_for_long(tmp_path):
     # a conversion that hangs in its first tile, killed there
     code = (
         'import sys, time\n'
-        'import mmrsfusion.datasets.isprs_raw.convert as c\n'
+        'import mmrsfusion.datasets.isprs_raw.convert\n'
+        # the module itself: the package's `convert` is the function
+        "c = sys.modules['mmrsfusion.datasets.isprs_raw.convert']\n"
         'c.convert_tile = lambda job: time.sleep(600)\n'
         f'sys.path.insert(0, {CONVERTERS!r})\n'
         'import vaihingen\n'
