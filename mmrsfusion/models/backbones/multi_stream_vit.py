@@ -4,68 +4,18 @@ from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 import torch.utils.checkpoint as cp
 from mmengine.logging import MMLogger
 from mmengine.model import BaseModule
-from mmpretrain.models.backbones import ViTSAM, VisionTransformer
 from mmpretrain.models.utils import resize_pos_embed
 from mmseg.registry import MODELS
 
-from mmrsfusion.utils import parse_modalities, split_modalities
+from mmrsfusion.utils import parse_modalities
 from ..peft import inject_peft, peft_wrappers, run_shared_block
-from .pos_embed import resize_pos_embed_dinov2
-from .vit_checkpoint import CONVERTERS, is_official, load_checkpoint_file
-
-# Per family: the mmpretrain encoder class, our arch names -> mmpretrain's
-# (a dict arch is passed through), the encoder defaults matching the
-# official weights, and the default output transform at the taps.
-FAMILIES = {
-    'dinov2':
-    dict(
-        encoder=VisionTransformer,
-        archs={
-            'small': 'dinov2-small',
-            'base': 'base',
-            'large': 'large',
-            'giant': 'dinov2-giant'
-        },
-        defaults=dict(
-            img_size=518,  # the pretrained 37x37 grid
-            patch_size=14,
-            layer_scale_init_value=1e-5,
-            norm_cfg=dict(type='LN', eps=1e-6),
-            out_type='raw',
-            with_cls_token=True,
-            final_norm=True),
-        arch_defaults=dict(giant=dict(layer_cfgs=dict(
-            ffn_type='swiglu_fused'))),
-        tap_transform='norm',
-        pos_embed_resize='dinov2'),
-    'sam':
-    dict(
-        encoder=ViTSAM,
-        archs={
-            'base': 'base',
-            'large': 'large',
-            'huge': 'huge'
-        },
-        defaults=dict(
-            img_size=1024,  # the pretrained 64x64 grid
-            patch_size=16,
-            window_size=14,
-            use_abs_pos=True,
-            use_rel_pos=True,
-            norm_cfg=dict(type='LN', eps=1e-6),
-            out_channels=256,
-            out_type='raw'),
-        arch_defaults=dict(),
-        tap_transform='none',
-        pos_embed_resize='size'),
-}
-TAP_TRANSFORMS = dict(dinov2=('norm', 'none'), sam=('neck', 'none'))
-AUX_EMBEDS = ('replicate', 'native', 'shared')
-POS_EMBED_RESIZES = ('dinov2', 'size')
+from .frozen_weights import frozen_keys, load_frozen_weights
+from .pos_embed import POS_EMBED_RESIZES, resize_pos_embed_dinov2
+from .stream_patch_embed import StreamPatchEmbed
+from .vit_families import build_frozen_encoder, family_spec
 
 
 @MODELS.register_module()
@@ -118,15 +68,11 @@ class MultiStreamViT(BaseModule):
             ``[(k + 1) * depth // 4 - 1 for k in range(4)]``: S/B and SAM-B
             [2, 5, 8, 11], L [5, 11, 17, 23], g [9, 19, 29, 39], SAM-H
             [7, 15, 23, 31]. Blocks after the last tap are not run.
-        aux_embed (str): Patch embedding of the auxiliary modalities.
-            ``'replicate'`` (reference default): a trainable copy of the
-            pretrained 3->C conv; a 1-channel modality is replicated to 3
-            channels before it. ``'native'``: a C_m->C conv, the pretrained
-            kernel summed over its input channels (divided by C_m and
-            repeated, so a constant input gives the same response; a copy
-            when C_m = 3). ``'shared'`` (MFNet): the frozen pretrained
-            embedding itself, a 1-channel modality replicated to 3
-            channels; no trainable parameters.
+        aux_embed (str): Patch embedding of the auxiliary modalities:
+            ``'replicate'`` (reference default; a trainable copy of the
+            pretrained one), ``'native'`` (a trainable ``C_m``-channel
+            one) or ``'shared'`` (MFNet; the frozen pretrained one). See
+            :class:`StreamPatchEmbed`.
         stage_adapter (dict, optional): Config of the per-stage adapter
             (e.g. ``dict(type='CPIA')``), built once per stage with
             ``embed_dims`` and ``num_modalities`` filled in. See
@@ -199,17 +145,11 @@ class MultiStreamViT(BaseModule):
                                  'name different files')
             frozen_checkpoint, init_cfg = init_cfg['checkpoint'], None
         super().__init__(init_cfg=init_cfg)
-        if family not in FAMILIES:
-            raise ValueError(f'family: expected one of {tuple(FAMILIES)}, '
-                             f'got {family!r}')
-        if aux_embed not in AUX_EMBEDS:
-            raise ValueError(f'aux_embed: expected one of {AUX_EMBEDS}, got '
-                             f'{aux_embed!r}')
-        spec = FAMILIES[family]
-        tap_transform = tap_transform or spec['tap_transform']
-        if tap_transform not in TAP_TRANSFORMS[family]:
+        spec = family_spec(family)
+        tap_transform = tap_transform or spec['tap_transforms'][0]
+        if tap_transform not in spec['tap_transforms']:
             raise ValueError(f'tap_transform for {family}: expected one of '
-                             f'{TAP_TRANSFORMS[family]}, got '
+                             f"{spec['tap_transforms']}, got "
                              f'{tap_transform!r}')
         pos_embed_resize = pos_embed_resize or spec['pos_embed_resize']
         if pos_embed_resize not in POS_EMBED_RESIZES:
@@ -225,26 +165,14 @@ class MultiStreamViT(BaseModule):
         self.modalities = parse_modalities(modalities)
         self.num_modalities = len(self.modalities)
 
-        # The frozen encoder.
-        kwargs = copy.deepcopy(spec['defaults'])
-        if isinstance(arch, str):
-            if arch not in spec['archs']:
-                raise ValueError(f'arch for {family}: expected one of '
-                                 f'{tuple(spec["archs"])} or a dict, got '
-                                 f'{arch!r}')
-            kwargs.update(copy.deepcopy(spec['arch_defaults'].get(arch, {})))
-            kwargs['arch'] = spec['archs'][arch]
-        else:
-            kwargs['arch'] = copy.deepcopy(arch)
-        kwargs.update(copy.deepcopy(encoder_cfg or {}))
-        self.encoder = spec['encoder'](**kwargs)
-        self.encoder.requires_grad_(False)
+        self.encoder = build_frozen_encoder(family, arch, encoder_cfg)
         self.embed_dims = self.encoder.embed_dims
-        self.num_extra_tokens = 1 if family == 'dinov2' else 0
-        projection = self.encoder.patch_embed.projection
-        self.patch_size = projection.stride[0]
-        if projection.stride[0] != projection.stride[1]:
-            raise ValueError('non-square patches are not supported')
+        self.num_extra_tokens = spec['num_extra_tokens']
+        # Per-modality patch embeddings (the first is the frozen one).
+        self.aux_embed = aux_embed
+        self.aux_embeds = StreamPatchEmbed(
+            self.modalities, self.encoder.patch_embed.projection, aux_embed)
+        self.patch_size = self.aux_embeds.patch_size
 
         # Stage taps.
         depth = self.encoder.num_layers
@@ -270,34 +198,6 @@ class MultiStreamViT(BaseModule):
         if tap_transform == 'neck' and not neck_dims:
             raise ValueError("tap_transform='neck' needs the SAM neck "
                              '(encoder out_channels > 0)')
-
-        # Per-modality patch embeddings (the first is the frozen one).
-        optical = self.modalities[0]
-        if optical.channels != projection.in_channels:
-            raise ValueError(
-                f'modalities[0] ({optical.name}) uses the pretrained patch '
-                f'embedding and needs {projection.in_channels} channels, got '
-                f'{optical.channels}')
-        self.aux_embed = aux_embed
-        self.aux_embeds = nn.ModuleDict()
-        for mod in self.modalities[1:]:
-            in_channels = mod.channels
-            if aux_embed in ('replicate', 'shared'):
-                if mod.channels not in (1, projection.in_channels):
-                    raise ValueError(
-                        f'aux_embed={aux_embed!r} takes 1- or '
-                        f'{projection.in_channels}-channel modalities; '
-                        f'{mod.name} has {mod.channels}: use '
-                        f"aux_embed='native'")
-                in_channels = projection.in_channels
-            if aux_embed == 'shared':
-                continue
-            self.aux_embeds[mod.name] = nn.Conv2d(
-                in_channels,
-                self.embed_dims,
-                kernel_size=projection.kernel_size,
-                stride=projection.stride,
-                bias=projection.bias is not None)
 
         # PEFT injection points.
         def build(cfg, **defaults):
@@ -328,11 +228,7 @@ class MultiStreamViT(BaseModule):
         """State-dict keys (relative to this module) of the frozen part:
         the ``encoder.*`` tensors that are not trainable parameters
         (requires_grad), i.e. not those of PEFT wrappers inside it."""
-        return [
-            f'encoder.{key}'
-            for key, value in self.encoder.state_dict(keep_vars=True).items()
-            if not (isinstance(value, nn.Parameter) and value.requires_grad)
-        ]
+        return [f'encoder.{key}' for key in frozen_keys(self.encoder)]
 
     def load_frozen(self,
                     checkpoint: Optional[str] = None,
@@ -363,68 +259,18 @@ class MultiStreamViT(BaseModule):
         if filename is None:
             raise ValueError('load_frozen: no checkpoint given and '
                              'frozen_checkpoint is not set')
-        state_dict = load_checkpoint_file(filename)
-        for family, convert in CONVERTERS.items():
-            # By what the file is, not what we are: a file of the other
-            # family then fails the shape check below, naming the keys.
-            if is_official(state_dict, family):
-                state_dict = convert(state_dict)
-                break
-        own = self.encoder.state_dict()
-        mismatched = []
-        for key, value in state_dict.items():
-            if key not in own:
-                continue
-            ref = own[key]
-            # The pos-embed grid and rel-pos lengths are resized on load.
-            if key == 'pos_embed' or key.endswith(('rel_pos_h', 'rel_pos_w')):
-                fits = value.ndim == ref.ndim and \
-                    value.shape[-1] == ref.shape[-1]
-            else:
-                fits = value.shape == ref.shape
-            if not fits:
-                mismatched.append(f'{key}: {tuple(value.shape)} in the '
-                                  f'checkpoint, {tuple(ref.shape)} in the '
-                                  'backbone')
-        arch = f'{self.family} arch={self.arch!r}'
-        if mismatched:
-            raise ValueError(
-                f'{filename} does not fit this backbone ({arch}): '
-                f'{len(mismatched)} shape mismatch(es): ' +
-                '; '.join(mismatched[:5]) +
-                ('; ...' if len(mismatched) > 5 else ''))
-        missing, unexpected = self.encoder.load_state_dict(
-            state_dict, strict=False)
-        frozen = set(self.frozen_keys())
-        missing = [k for k in missing if f'encoder.{k}' in frozen]
-        logger = MMLogger.get_current_instance()
-        if unexpected:
-            logger.warning(f'{filename}: {len(unexpected)} unexpected key(s) '
-                           f'ignored: {", ".join(unexpected)}')
-        if missing:
-            message = (f'{filename}: {len(missing)} frozen weight(s) of the '
-                       f'backbone ({arch}) missing from the checkpoint: '
-                       f'{", ".join(missing)}')
-            if strict:
-                raise ValueError(message)
-            logger.warning(message)
-        logger.info(f'Loaded {len(frozen) - len(missing)} frozen tensors of '
-                    f'{self.__class__.__name__} from {filename}')
+        loaded = load_frozen_weights(
+            self.encoder, filename, f'{self.family} arch={self.arch!r}',
+            strict)
+        MMLogger.get_current_instance().info(
+            f'Loaded {loaded} frozen tensors of {self.__class__.__name__} '
+            f'from {filename}')
         return self.frozen_keys()
 
-    @torch.no_grad()
     def init_aux_embeds(self):
         """Initialise every auxiliary patch embedding from the (frozen)
         optical one (see ``aux_embed``)."""
-        projection = self.encoder.patch_embed.projection
-        for conv in self.aux_embeds.values():
-            weight = projection.weight
-            if conv.in_channels != weight.shape[1]:
-                weight = weight.sum(1, keepdim=True).expand(
-                    -1, conv.in_channels, -1, -1) / conv.in_channels
-            conv.weight.copy_(weight)
-            if conv.bias is not None:
-                conv.bias.copy_(projection.bias)
+        self.aux_embeds.init_from(self.encoder.patch_embed.projection)
 
     def init_weights(self):
         """Initialise, then load the frozen weights (if
@@ -456,23 +302,7 @@ class MultiStreamViT(BaseModule):
             tuple: streams ``(M, B, *S, C)`` in the blocks' layout (DINOv2
             ``S = (1 + h * w,)``, SAM ``S = (h, w)``) and ``(h, w)``.
         """
-        p = self.patch_size
-        x = F.pad(x, (0, -x.shape[-1] % p, 0, -x.shape[-2] % p))
-        parts = split_modalities(x, self.modalities)
-        tokens = []
-        for mod in self.modalities:
-            part = parts[mod.name]
-            if mod is self.modalities[0] or self.aux_embed == 'shared':
-                channels = self.encoder.patch_embed.projection.in_channels
-                part = part.expand(-1, channels, -1, -1)
-                tokens.append(self.encoder.patch_embed(part)[0])
-                continue
-            conv = self.aux_embeds[mod.name]
-            if part.shape[1] != conv.in_channels:  # 'replicate'
-                part = part.expand(-1, conv.in_channels, -1, -1)
-            tokens.append(conv(part).flatten(2).transpose(1, 2))
-        hw = (x.shape[-2] // p, x.shape[-1] // p)
-        streams = torch.stack(tokens)  # (M, B, N, C)
+        streams, hw = self.aux_embeds(x, self.encoder.patch_embed)
         enc = self.encoder
         if self.family == 'dinov2':
             cls = enc.cls_token.expand(*streams.shape[:2], -1, -1)

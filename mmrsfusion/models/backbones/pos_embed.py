@@ -6,6 +6,10 @@ import torch.nn.functional as F
 
 #: DINOv2's ``interpolate_offset``.
 DINOV2_OFFSET = 0.1
+#: The rules ``MultiStreamViT(pos_embed_resize=...)`` offers: this module's
+#: :func:`resize_pos_embed_dinov2`, or mmpretrain's ``resize_pos_embed``
+#: (bicubic to ``size=(h, w)``).
+POS_EMBED_RESIZES = ('dinov2', 'size')
 
 
 def resize_pos_embed_dinov2(pos_embed: torch.Tensor,
