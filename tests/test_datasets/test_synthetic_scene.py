@@ -57,3 +57,20 @@ def test_cli(tmp_path):
     with rasterio.open(out / 'dsm.tif') as dsm:
         assert dsm.shape == (32, 48)
     assert not (out / 'img_dir').exists()
+
+
+@pytest.mark.parametrize('args, named', [
+    (['--geotiff-scene', '64', '96', '--nir'], '--nir'),
+    (['--geotiff-scene', '64', '96', '--num-train', '4', '--tile-size',
+      '64'], '--num-train, --tile-size'),
+    (['--dsm-factor', '2'], '--dsm-factor'),
+])
+def test_cli_refuses_options_the_output_ignores(tmp_path, args, named):
+    out = tmp_path / 'out'
+    proc = subprocess.run(
+        [sys.executable,
+         osp.join(ROOT, 'tools', 'misc', 'make_synthetic_dataset.py'),
+         str(out), *args],
+        capture_output=True, text=True)
+    assert proc.returncode == 2 and f'{named}: not used' in proc.stderr
+    assert not out.exists()

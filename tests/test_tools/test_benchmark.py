@@ -129,7 +129,9 @@ def test_train_amp_slide_lines(capsys, monkeypatch):
             rf'inference bfloat16: {num} ms/batch \({num}x fp32, {num}x '
             r'floor\)',
             rf'train step fp32: {num} ms/step \(batch 2, {num}x floor\), '
-            rf'peak RSS {num} MB \(\+-?{num} MB over its start\)',
+            rf'peak RSS {num} MB \(\+-?{num} MB over its start, -?{num} MB '
+            r'above the libraries\)',
+            rf'process before the model was built: {num} MB RSS',
             rf'train step bfloat16: {num} ms/step \(batch 2, {num}x fp32, '
             rf'{num}x floor\), peak RSS',
             rf'slide 200x176 \(6 windows of \(128, 128\), stride \(64, 64\)\), '

@@ -24,8 +24,10 @@ on their values. Optional parts:
   samples read whole and cropped.
 
 Peak memory: on a GPU the peak allocated memory of each part; on the CPU
-the peak resident memory of the process during each part (sampled), and
-how much it rose above the part's start.
+the peak resident memory of the process during each part (sampled), how
+much it rose above the part's start, and how far it is above the process
+before the model was built (Python and the libraries): the tensors alone,
+weights included, which is what a GPU's peak allocated memory counts.
 
 Example::
 
@@ -110,8 +112,9 @@ class PartMemory:
     """Peak memory during a part of the run: GPU peak allocated memory, or
     the process's resident memory sampled every 2 ms on the CPU."""
 
-    def __init__(self, device: torch.device) -> None:
+    def __init__(self, device: torch.device, libraries: float = 0.) -> None:
         self.device = device
+        self.libraries = libraries
         self.start = self.peak = 0.
 
     @contextmanager
@@ -141,9 +144,12 @@ class PartMemory:
             self.peak = max(self.peak, _rss_mb())
 
     def __str__(self) -> str:
-        kind = 'allocated' if self.device.type == 'cuda' else 'RSS'
-        return (f'peak {kind} {self.peak:.0f} MB '
-                f'(+{self.peak - self.start:.0f} MB over its start)')
+        if self.device.type == 'cuda':
+            return (f'peak allocated {self.peak:.0f} MB '
+                    f'(+{self.peak - self.start:.0f} MB over its start)')
+        return (f'peak RSS {self.peak:.0f} MB '
+                f'(+{self.peak - self.start:.0f} MB over its start, '
+                f'{self.peak - self.libraries:.0f} MB above the libraries)')
 
 
 def timed(fn, warmup: int, repeat: int, device: torch.device,
@@ -274,6 +280,7 @@ def main():
     init_default_scope(cfg.get('default_scope', 'mmseg'))
 
     device = torch.device(args.device)
+    libraries = _rss_mb()  # Python and the libraries, before the model
     model = MODELS.build(cfg.model)
     if args.checkpoint:
         load_trainable_checkpoint(model, args.checkpoint)
@@ -295,6 +302,9 @@ def main():
     print(f'device: {device} (threads={torch.get_num_threads()})')
     print(f'input: {args.batch_size}x{channels}x{h}x{w}')
     print(f'trainable params: {trainable} ({trainable / 1e6:.2f}M)')
+    if device.type == 'cpu':
+        print(f'process before the model was built: {libraries:.0f} MB RSS '
+              '(Python and the libraries)')
 
     floor = floor_fn(model, args.batch_size, (h, w), device)
     floor_s = {}
@@ -338,7 +348,7 @@ def main():
         step_s = {}
         for precision, wrapper_cfg in precisions:
             wrapper = build_optim_wrapper(model, copy.deepcopy(wrapper_cfg))
-            memory = PartMemory(device)
+            memory = PartMemory(device, libraries)
             step_s[precision] = timed(
                 lambda: model.train_step(data, wrapper), memory=memory,
                 **run)

@@ -58,6 +58,20 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if len(args.tile_size) not in (1, 2):
         parser.error('--tile-size takes N or H W')
+    # An option the chosen output ignores is an error, not a silent no-op.
+    scene_only = ('dsm_factor', )
+    dataset_only = ('num_train', 'num_test', 'tile_size', 'test_tile_size',
+                    'nir', 'overwrite')
+    ignored = dataset_only if args.geotiff_scene else scene_only
+    given = [
+        '--' + name.replace('_', '-') for name in ignored
+        if getattr(args, name) != parser.get_default(name)
+    ]
+    if given:
+        parser.error(f'{", ".join(given)}: not used '
+                     + ('with --geotiff-scene (they shape the dataset)'
+                        if args.geotiff_scene else
+                        'without --geotiff-scene'))
     return args
 
 

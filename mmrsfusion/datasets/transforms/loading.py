@@ -84,6 +84,18 @@ def nodata_mask(arr: np.ndarray, nodata: Sequence[float] = ()) -> np.ndarray:
     return mask
 
 
+def check_not_all_nodata(invalid: np.ndarray, path: str, band: int,
+                         nodata: Sequence[float]) -> None:
+    """Raise a ValueError naming ``path`` when every pixel of elevation
+    band ``band`` is no-data (``invalid``, from :func:`nodata_mask`): such
+    a tile has no heights to normalise by."""
+    if invalid.all():
+        raise ValueError(
+            f'{path}: elevation band {band} is entirely no-data (all '
+            f'{invalid.size} pixels are NaN/inf or one of {list(nodata)}); '
+            f'cannot normalise this tile')
+
+
 def normalize_elevation(arr: np.ndarray,
                         mode: Optional[str] = 'minmax',
                         nodata: Sequence[float] = (-9999., ),
@@ -126,11 +138,7 @@ def normalize_elevation(arr: np.ndarray,
         invalid = nodata_mask(band, nodata)
         if invalid.all() and value_range is not None:
             continue  # a clip in the no-data part of a tile: all 0
-        if invalid.all():
-            raise ValueError(
-                f'{path}: elevation band {c} is entirely no-data (all '
-                f'{band.size} pixels are NaN/inf or one of {list(nodata)}); '
-                f'cannot normalise this tile')
+        check_not_all_nodata(invalid, path, c, nodata)
         valid = band[~invalid]
         if mode == 'minmax':
             low, high = (valid.min(), valid.max()) if value_range is None \

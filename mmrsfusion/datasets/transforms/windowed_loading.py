@@ -13,7 +13,8 @@ import tifffile
 from mmseg.datasets.transforms import RandomCrop
 from mmseg.registry import TRANSFORMS
 from .loading import (TIFF_SUFFIXES, LoadMultiModalImageFromFiles,
-                      nodata_mask, read_raster, tiff_nodata)
+                      check_not_all_nodata, nodata_mask, read_raster,
+                      tiff_nodata)
 
 #: How to convert whole-tile rasters into tiled TIFFs (named in warnings).
 RETILE_HINT = 'python tools/dataset_converters/retile.py DATA_ROOT'
@@ -250,17 +251,18 @@ class LoadMultiModalRandomWindow(LoadMultiModalImageFromFiles):
                     f'{path}: {arr.shape[2]}-band elevation without a '
                     f'recorded range (elevation_range); only 1-band files '
                     f'get their range computed')
-            valid = arr[~nodata_mask(arr, self.nodata_values(file_nodata))]
-            if valid.size == 0:
-                raise ValueError(f'{path}: elevation band 0 is entirely '
-                                 f'no-data; cannot normalise this tile')
+            nodata = self.nodata_values(file_nodata)
+            invalid = nodata_mask(arr, nodata)
+            check_not_all_nodata(invalid, path, 0, nodata)
+            valid = arr[~invalid]
             self._tile_ranges[path] = (float(valid.min()),
                                        float(valid.max()))
         return self._tile_ranges[path]
 
     def _label(self, results: dict, window: Window) -> np.ndarray:
         """The label window, mapped as mmseg's ``LoadAnnotations`` maps
-        it."""
+        it (its ``_load_seg_map`` maps right after reading the whole file,
+        so it cannot be called on a window; a test holds the two equal)."""
         seg = self._read_window(results['seg_map_path'], window)[0]
         seg = seg[..., 0].astype(np.uint8)
         reduce_zero_label = self.reduce_zero_label
