@@ -21,8 +21,8 @@ train_pipeline = [
         ratio_range=(0.75, 1.5),
         keep_ratio=True),
     dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
-    dict(type='RandomFlip', prob=[0.25, 0.25],
-         direction=['horizontal', 'vertical']),
+    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+    dict(type='RandomFlip', prob=0.5, direction='vertical'),
     dict(type='OpticalOnly', transforms=[dict(type='PhotoMetricDistortion')]),
     dict(type='PackSegInputs'),
 ]

@@ -16,8 +16,8 @@ train_pipeline = [
         type='LoadMultiModalRandomWindow',
         modalities=modalities,
         crop_size={{_base_.crop_size}}),
-    dict(type='RandomFlip', prob=[0.25, 0.25],
-         direction=['horizontal', 'vertical']),
+    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+    dict(type='RandomFlip', prob=0.5, direction='vertical'),
     dict(type='PackSegInputs'),
 ]
 test_pipeline = [

@@ -99,6 +99,8 @@ def test_pipelines_build(name):
     c for c in ALL
     if isinstance(load(c).get('train_dataloader'), dict)
     and 'dataset' in load(c).train_dataloader
+    # the data sets' common base (isprs_mm.py) names no data set
+    and not ('_base_/' in c and 'type' not in load(c).train_dataloader.dataset)
 ])
 def test_datasets_build_lazily(name):
     cfg = load(name)

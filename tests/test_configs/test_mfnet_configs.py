@@ -64,7 +64,6 @@ def test_recipe(name):
     assert cfg.train_dataloader.dataset.data_root.endswith('_mfnet')
     types = {t.type: t for t in cfg.train_pipeline}
     assert types['LoadMultiModalRandomWindow'].crop_size == (256, 256)
-    assert 'RandomFlip' in types
     model = cfg.model
     rgb = model.data_preprocessor.modalities[0]
     assert (rgb.mean, rgb.std) == ([123.675, 116.28, 103.53],
@@ -75,6 +74,19 @@ def test_recipe(name):
     assert model.backbone.aux_embed == 'shared'
     assert model.backbone.tap_transform == 'neck'
     assert 'TrainableCheckpointHook' in [h.type for h in cfg.custom_hooks]
+
+
+@pytest.mark.parametrize('name', sorted(
+    osp.relpath(p, ROOT)
+    for p in glob.glob(osp.join(ROOT, 'configs', 'mfnet', '*.py'))))
+def test_flips_are_independent_as_in_the_authors_code(name):
+    """The authors flip vertically and horizontally, each at p = 0.5
+    (utils.py ``data_augmentation``), in every configuration: multimodal,
+    optical-only baselines, MMHunan and the demos alike, so the baselines
+    differ from the methods in the method only."""
+    flips = [(t.prob, t.direction) for t in load(name).train_pipeline
+             if t.type == 'RandomFlip']
+    assert flips == [(0.5, 'horizontal'), (0.5, 'vertical')]
 
 
 @pytest.mark.parametrize('name,types,cross,num_modalities', [

@@ -1,87 +1,11 @@
 # ISPRS Vaihingen, IRRG + DSM, official split (train areas 1, 3, 5, ...;
 # test areas 2, 4, 6, ...), converted with
 #   python tools/dataset_converters/vaihingen.py RAW_PATH -o data/vaihingen
-# (whole tiles by default). MoBaNet recipe: 256x256 random crops and flips;
-# evaluation on the eroded labels of the whole test tiles (slide inference).
+# (whole tiles by default). The optical channels are IR, R, G (file order).
+_base_ = ['./isprs_mm.py']
 dataset_type = 'VaihingenMMDataset'
 data_root = 'data/vaihingen'
 
-# Optical = the 3 bands of the IRRG files in file order (IR, R, G), 0-255,
-# normalised with ImageNet mean/std (as MoBaNet does for DINOv2; use SAM's
-# for SAM backbones). DSM: min-max per whole tile to [0, 1] by the loader
-# (no-data -9999 / NaN -> 0).
-modalities = [
-    dict(
-        name='rgb',
-        channels=3,
-        kind='optical',
-        mean=[123.675, 116.28, 103.53],
-        std=[58.395, 57.12, 57.375]),
-    dict(name='dsm', channels=1, kind='elevation', mean=[0.0], std=[1.0]),
-]
-crop_size = (256, 256)
-
-data_preprocessor = dict(
-    type='MultiModalSegDataPreProcessor',
-    modalities=modalities,
-    size=crop_size,
-    pad_val=0,
-    seg_pad_val=255)
-
-# The random crop is drawn from the tile's size and only that window is read
-# from each file (= LoadMultiModalImageFromFiles + LoadAnnotations +
-# RandomCrop on the whole tile, without decoding it).
-train_pipeline = [
-    dict(
-        type='LoadMultiModalRandomWindow',
-        modalities=modalities,
-        crop_size=crop_size),
-    # horizontal and vertical flips, each independently at p = 0.5
-    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
-    dict(type='RandomFlip', prob=0.5, direction='vertical'),
-    # mmseg-style extra augmentation (not in MoBaNet's recipe):
-    # dict(type='RandomResize', scale=(512, 512), ratio_range=(0.5, 2.0),
-    #      keep_ratio=True) needs the whole tile: replace the window loader
-    #      with LoadMultiModalImageFromFiles + LoadAnnotations, then the
-    #      resize, then RandomCrop(crop_size, cat_max_ratio=0.75); and
-    # dict(type='OpticalOnly', transforms=[dict(type='PhotoMetricDistortion')])
-    dict(type='PackSegInputs'),
-]
-test_pipeline = [
-    dict(type='LoadMultiModalImageFromFiles', modalities=modalities),
-    dict(type='LoadAnnotations'),
-    dict(type='PackSegInputs'),
-]
-
-# Batch 12 (MoBaNet ViT-B); ViT-L configs use 6.
-train_dataloader = dict(
-    batch_size=12,
-    num_workers=4,
-    persistent_workers=True,
-    sampler=dict(type='InfiniteSampler', shuffle=True),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        data_prefix=dict(
-            img_path='img_dir/train',
-            dsm_path='dsm_dir/train',
-            seg_map_path='ann_dir/train'),
-        pipeline=train_pipeline))
-# Eroded labels (boundaries ignored), the ISPRS evaluation protocol.
-val_dataloader = dict(
-    batch_size=1,
-    num_workers=4,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        data_prefix=dict(
-            img_path='img_dir/test',
-            dsm_path='dsm_dir/test',
-            seg_map_path='ann_eroded_dir/test'),
-        pipeline=test_pipeline))
+train_dataloader = dict(dataset=dict(type=dataset_type, data_root=data_root))
+val_dataloader = dict(dataset=dict(type=dataset_type, data_root=data_root))
 test_dataloader = val_dataloader
-
-val_evaluator = dict(type='ISPRSMetric')
-test_evaluator = val_evaluator
