@@ -69,6 +69,11 @@ class StreamPatchEmbed(nn.ModuleDict):
                 in_channels = rgb
             if mode == 'shared':
                 continue
+            if '.' in mod.name or hasattr(self, mod.name):
+                raise ValueError(
+                    f'modalities: {mod.name!r} cannot name a patch '
+                    f"embedding (it holds a '.' or is an attribute of "
+                    f'{type(self).__name__}); rename the modality')
             self[mod.name] = nn.Conv2d(
                 in_channels,
                 projection.out_channels,

@@ -361,6 +361,16 @@ def test_three_modalities():
         MultiStreamViT(mods, arch=TINY, aux_embed='replicate')
 
 
+@pytest.mark.parametrize('name', ['mode', 'values', 'd.s.m'])
+def test_modality_names_that_cannot_key_an_embedding(name):
+    # the trainable embeddings are keyed by modality name in a ModuleDict
+    mods = [MODS[0], dict(MODS[1], name=name)]
+    with pytest.raises(ValueError, match=f"modalities: '{name}' cannot name"):
+        MultiStreamViT(mods, arch=TINY)
+    assert len(MultiStreamViT(mods, arch=TINY, aux_embed='shared')
+               .aux_embeds) == 0  # no embedding of its own: no key needed
+
+
 def test_aux_embed_initialised_from_optical():
     replicate = tiny()
     native = tiny(aux_embed='native')
