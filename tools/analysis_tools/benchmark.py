@@ -25,9 +25,11 @@ on their values. Optional parts:
 
 Peak memory: on a GPU the peak allocated memory of each part; on the CPU
 the peak resident memory of the process during each part (sampled), how
-much it rose above the part's start, and how far it is above the process
-before the model was built (Python and the libraries): the tensors alone,
-weights included, which is what a GPU's peak allocated memory counts.
+much it rose above the part's start, and (training step) how far it is
+above the process before the model was built (Python and the libraries):
+roughly what a GPU's peak allocated memory counts (weights, activations,
+gradients, optimizer state), plus the CPU allocator's cached and fragmented
+memory and libraries loaded lazily by the first operations.
 
 Example::
 
@@ -42,6 +44,7 @@ import resource
 import threading
 import time
 from contextlib import contextmanager, nullcontext
+from typing import Optional
 
 import numpy as np
 import torch
@@ -112,7 +115,8 @@ class PartMemory:
     """Peak memory during a part of the run: GPU peak allocated memory, or
     the process's resident memory sampled every 2 ms on the CPU."""
 
-    def __init__(self, device: torch.device, libraries: float = 0.) -> None:
+    def __init__(self, device: torch.device,
+                 libraries: Optional[float] = None) -> None:
         self.device = device
         self.libraries = libraries
         self.start = self.peak = 0.
@@ -147,9 +151,10 @@ class PartMemory:
         if self.device.type == 'cuda':
             return (f'peak allocated {self.peak:.0f} MB '
                     f'(+{self.peak - self.start:.0f} MB over its start)')
+        above = '' if self.libraries is None else \
+            f', {self.peak - self.libraries:.0f} MB above the libraries'
         return (f'peak RSS {self.peak:.0f} MB '
-                f'(+{self.peak - self.start:.0f} MB over its start, '
-                f'{self.peak - self.libraries:.0f} MB above the libraries)')
+                f'(+{self.peak - self.start:.0f} MB over its start{above})')
 
 
 def timed(fn, warmup: int, repeat: int, device: torch.device,
@@ -280,7 +285,8 @@ def main():
     init_default_scope(cfg.get('default_scope', 'mmseg'))
 
     device = torch.device(args.device)
-    libraries = _rss_mb()  # Python and the libraries, before the model
+    # Python and the libraries, before the model (CPU memory only)
+    libraries = _rss_mb() if device.type == 'cpu' else None
     model = MODELS.build(cfg.model)
     if args.checkpoint:
         load_trainable_checkpoint(model, args.checkpoint)

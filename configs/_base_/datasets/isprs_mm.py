@@ -1,10 +1,13 @@
-# What the ISPRS-style multimodal data sets share (Vaihingen, Potsdam and the
-# synthetic demo inherit it; set dataset_type and data_root in the
-# dataloaders' datasets): RGB/IRRG + DSM, the converter's layout
+# What the multimodal RGB + DSM data sets share (vaihingen_mm.py,
+# potsdam_mm.py, synthetic_mm.py and mmhunan_mm.py inherit it and set the
+# dataloaders' dataset type and data_root): RGB/IRRG + DSM, the converter's
+# layout
 # (img_dir / dsm_dir / ann_dir / ann_eroded_dir, each with train/ and test/),
 # MoBaNet's recipe: 256x256 random crops and independent flips, evaluation
 # with the ISPRS metrics on the eroded labels of whole test tiles (slide
-# inference).
+# inference). Values captured at build time (`modalities` in the pipelines
+# and the data preprocessor, `crop_size`) are redefined together by a child
+# that changes them (see synthetic_mm.py).
 
 # Optical = the 3 bands of the optical files in file order, 0-255,
 # normalised with ImageNet mean/std (as MoBaNet does for DINOv2; use SAM's

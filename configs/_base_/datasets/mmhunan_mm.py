@@ -9,15 +9,21 @@ dataset_type = 'MMHunanDataset'
 data_root = 'data/mmhunan'
 
 train_pipeline = [
-    dict(type='LoadMultiModalImageFromFiles', modalities={{_base_.modalities}}),
+    dict(
+        type='LoadMultiModalImageFromFiles',
+        modalities={{_base_.modalities}}),
     dict(type='LoadAnnotations'),
     # horizontal and vertical flips, each independently at p = 0.5
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(type='RandomFlip', prob=0.5, direction='vertical'),
     dict(type='PackSegInputs'),
 ]
+# replaces the ISPRS folders (not merged into them)
 data_prefix = dict(
-    img_path='images_png', dsm_path='dsm_pngs', seg_map_path='masks_png')
+    _delete_=True,
+    img_path='images_png',
+    dsm_path='dsm_pngs',
+    seg_map_path='masks_png')
 train_dataloader = dict(
     batch_size=10,
     dataset=dict(

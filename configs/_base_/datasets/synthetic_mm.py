@@ -12,7 +12,9 @@ crop_size = (128, 128)
 data_preprocessor = dict(size=crop_size)
 
 train_pipeline = [
-    dict(type='LoadMultiModalImageFromFiles', modalities={{_base_.modalities}}),
+    dict(
+        type='LoadMultiModalImageFromFiles',
+        modalities={{_base_.modalities}}),
     dict(type='LoadAnnotations'),
     dict(
         type='RandomResize',

@@ -79,6 +79,9 @@ def build_frozen_encoder(family: str,
             arch dict (passed through).
         encoder_cfg (dict, optional): Keyword arguments over the family's
             (and the arch's) defaults.
+
+    Returns:
+        nn.Module: The ``VisionTransformer`` (DINOv2) or ``ViTSAM`` (SAM).
     """
     spec = family_spec(family)
     kwargs = copy.deepcopy(spec['defaults'])

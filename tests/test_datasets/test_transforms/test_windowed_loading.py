@@ -263,3 +263,20 @@ def test_errors(tmp_path):
             dict(type='LoadMultiModalRandomWindow', modalities=SPEC,
                  crop_size=64, elevation_norm='zscore')
         ])
+
+
+def test_all_nodata_tile_without_recorded_range(tmp_path):
+    """Without conversion.json the tile's range is computed from the whole
+    DSM; a DSM that is all no-data has none: the error names the file, as
+    the whole-tile loader's does."""
+    root = str(tmp_path)
+    img, dsm, label = _tile()
+    dsm[:] = -9999.
+    dsm[0, 0] = np.nan
+    _write_layout(root, {'2_10': (img, dsm, label)})
+    info = _dataset(root, []).get_data_info(0)
+    assert 'elevation_range' not in info or not info['elevation_range']
+    for pipeline in (_window(), _whole_then_crop()):
+        with pytest.raises(ValueError, match=r'dsm_dir/train/2_10.tif: '
+                           r'elevation band 0 is entirely no-data'):
+            Compose(pipeline)(copy.deepcopy(info))
