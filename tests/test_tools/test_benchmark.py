@@ -132,6 +132,8 @@ def test_train_amp_slide_lines(capsys, monkeypatch):
             rf'peak RSS {num} MB \(\+-?{num} MB over its start, -?{num} MB '
             r'above the libraries\)',
             rf'process before the model was built: {num} MB RSS',
+            rf'train step fp32: peak allocated {num} MB of tensors \({num} MB '
+            r'alive before the step',
             rf'train step bfloat16: {num} ms/step \(batch 2, {num}x fp32, '
             rf'{num}x floor\), peak RSS',
             rf'slide 200x176 \(6 windows of \(128, 128\), stride \(64, 64\)\), '
@@ -167,3 +169,27 @@ def test_data_lines(tmp_path, capsys):
             rf'data \({name}\): \d+\.\d ms/sample, \d+\.\d samples/s, CPU '
             rf'\d+\.\d ms/sample \(3 '
             rf'samples from 1 tile\(s\), {tmp_path}\)', out), out
+
+
+def test_peak_tensor_memory_counts_live_tensors():
+    """The profiled peak: the tensors alive before (weights, gradients,
+    optimizer state) plus the most bytes alive at once during the call,
+    not the sum of everything allocated."""
+    bench = _module()
+    model = torch.nn.Linear(512, 512)  # 1 MiB + 2 KiB
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+
+    def step():
+        a = torch.ones(2**20)  # 4 MiB
+        b = a * 2  # 8 MiB alive here
+        del a, b
+        c = torch.ones(2**19)  # 2 MiB, after they are gone
+        del c
+
+    alive, peak = bench.peak_tensor_memory_mb(step, model, optimizer)
+    assert alive == pytest.approx((512 * 512 + 512) * 4 / 2**20)
+    assert peak - alive == pytest.approx(8., abs=0.01)
+    model(torch.ones(1, 512)).sum().backward()
+    optimizer.step()  # gradients and momentum now alive too
+    assert bench.peak_tensor_memory_mb(lambda: None, model,
+                                       optimizer) == (3 * alive, 3 * alive)

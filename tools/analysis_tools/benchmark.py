@@ -29,7 +29,11 @@ much it rose above the part's start, and (training step) how far it is
 above the process before the model was built (Python and the libraries):
 roughly what a GPU's peak allocated memory counts (weights, activations,
 gradients, optimizer state), plus the CPU allocator's cached and fragmented
-memory and libraries loaded lazily by the first operations.
+memory and libraries loaded lazily by the first operations. For the
+training step on the CPU also exactly what a GPU's peak allocated memory
+counts: the peak bytes of live tensors during one more step, from the
+profiler's allocation events, plus the tensors alive before it (weights,
+optimizer state).
 
 Example::
 
@@ -44,10 +48,13 @@ import resource
 import threading
 import time
 from contextlib import contextmanager, nullcontext
-from typing import Optional
+from typing import Optional, Tuple
 
 import numpy as np
 import torch
+# the profiler's raw allocation events (its public tables hold no timeline)
+from torch._C._autograd import DeviceType
+from torch.profiler import ProfilerActivity, profile
 from mmengine.config import ConfigDict, DictAction
 from mmengine.logging import MMLogger
 from mmengine.optim import build_optim_wrapper
@@ -155,6 +162,42 @@ class PartMemory:
             f', {self.peak - self.libraries:.0f} MB above the libraries'
         return (f'peak RSS {self.peak:.0f} MB '
                 f'(+{self.peak - self.start:.0f} MB over its start{above})')
+
+
+def _tensor_bytes(tensors) -> int:
+    """Bytes of the distinct storages of ``tensors``."""
+    storages = {}
+    for t in tensors:
+        if isinstance(t, torch.Tensor):
+            storage = t.untyped_storage()
+            storages[storage.data_ptr()] = storage.nbytes()
+    return sum(storages.values())
+
+
+def peak_tensor_memory_mb(fn, model, optimizer) -> Tuple[float, float]:
+    """The CPU counterpart of ``torch.cuda.max_memory_allocated`` over one
+    call of ``fn()``: ``(alive, peak)`` in MB, ``alive`` the model's and
+    the optimizer's tensors before the call (weights, buffers, gradients,
+    optimizer state), ``peak`` the largest sum of live tensor bytes during
+    the call (``alive`` included), from the profiler's allocation events."""
+    alive = _tensor_bytes(
+        [*model.parameters(), *model.buffers(),
+         *(p.grad for p in model.parameters()),
+         *(v for state in optimizer.state.values() for v in state.values())])
+    # kineto logs a failed GPU lookup as an error on CPU-only machines
+    os.environ.setdefault('KINETO_LOG_LEVEL', '5')
+    with profile(activities=[ProfilerActivity.CPU],
+                 profile_memory=True) as prof:
+        fn()
+    events = sorted((e.start_ns(), e.nbytes())
+                    for e in prof.profiler.kineto_results.events()
+                    if e.name() == '[memory]'
+                    and e.device_type() == DeviceType.CPU)
+    live = top = 0
+    for _, nbytes in events:
+        live += nbytes
+        top = max(top, live)
+    return alive / 2**20, (alive + top) / 2**20
 
 
 def timed(fn, warmup: int, repeat: int, device: torch.device,
@@ -364,6 +407,13 @@ def main():
             print(f'train step {name}: {step_s[precision] * 1000:.0f} '
                   f'ms/step (batch {args.batch_size}{ratio}'
                   f'{vs_floor(step_s[precision], precision)}), {memory}')
+            if device.type == 'cpu':
+                alive, peak = peak_tensor_memory_mb(
+                    lambda: model.train_step(data, wrapper), model,
+                    wrapper.optimizer)
+                print(f'train step {name}: peak allocated {peak:.0f} MB of '
+                      f'tensors ({alive:.0f} MB alive before the step: '
+                      'weights, optimizer state; one more step, profiled)')
         model.eval()
 
     if args.slide:
