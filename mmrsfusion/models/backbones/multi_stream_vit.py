@@ -14,7 +14,7 @@ from mmrsfusion.utils import parse_modalities
 from ..peft import inject_peft, peft_wrappers, run_shared_block
 from .frozen_weights import frozen_keys, load_frozen_weights
 from .pos_embed import POS_EMBED_RESIZES, resize_pos_embed_dinov2
-from .stream_patch_embed import AUX_EMBEDS, StreamPatchEmbed
+from .stream_patch_embed import StreamPatchEmbed, check_aux_embed
 from .vit_families import build_frozen_encoder, family_spec
 
 
@@ -146,9 +146,7 @@ class MultiStreamViT(BaseModule):
             frozen_checkpoint, init_cfg = init_cfg['checkpoint'], None
         super().__init__(init_cfg=init_cfg)
         spec = family_spec(family)
-        if aux_embed not in AUX_EMBEDS:  # before building a large encoder
-            raise ValueError(f'aux_embed: expected one of {AUX_EMBEDS}, got '
-                             f'{aux_embed!r}')
+        check_aux_embed(aux_embed)  # before building a large encoder
         tap_transform = tap_transform or spec['tap_transforms'][0]
         if tap_transform not in spec['tap_transforms']:
             raise ValueError(f'tap_transform for {family}: expected one of '

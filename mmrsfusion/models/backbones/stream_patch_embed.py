@@ -11,6 +11,14 @@ from mmrsfusion.utils import Modality, split_modalities
 AUX_EMBEDS = ('replicate', 'native', 'shared')
 
 
+def check_aux_embed(mode: str) -> None:
+    """Raise a ValueError naming ``aux_embed`` unless ``mode`` is one of
+    :data:`AUX_EMBEDS`."""
+    if mode not in AUX_EMBEDS:
+        raise ValueError(f'aux_embed: expected one of {AUX_EMBEDS}, got '
+                         f'{mode!r}')
+
+
 class StreamPatchEmbed(nn.ModuleDict):
     """Patch-embeds each modality of a stacked input into its own stream.
 
@@ -44,9 +52,7 @@ class StreamPatchEmbed(nn.ModuleDict):
     def __init__(self, modalities: Sequence[Modality],
                  projection: nn.Conv2d, mode: str = 'replicate'):
         super().__init__()
-        if mode not in AUX_EMBEDS:
-            raise ValueError(f'aux_embed: expected one of {AUX_EMBEDS}, got '
-                             f'{mode!r}')
+        check_aux_embed(mode)
         if projection.stride[0] != projection.stride[1]:
             raise ValueError('non-square patches are not supported')
         rgb = projection.in_channels
@@ -56,7 +62,6 @@ class StreamPatchEmbed(nn.ModuleDict):
                 f'modalities[0] ({optical.name}) uses the pretrained patch '
                 f'embedding and needs {rgb} channels, got {optical.channels}')
         self.modalities = list(modalities)
-        self.mode = mode
         self.patch_size = projection.stride[0]
         for mod in self.modalities[1:]:
             in_channels = mod.channels

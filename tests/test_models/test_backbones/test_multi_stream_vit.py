@@ -361,7 +361,7 @@ def test_three_modalities():
         MultiStreamViT(mods, arch=TINY, aux_embed='replicate')
 
 
-@pytest.mark.parametrize('name', ['mode', 'values', 'd.s.m'])
+@pytest.mark.parametrize('name', ['modalities', 'values', 'd.s.m'])
 def test_modality_names_that_cannot_key_an_embedding(name):
     # the trainable embeddings are keyed by modality name in a ModuleDict
     mods = [MODS[0], dict(MODS[1], name=name)]
