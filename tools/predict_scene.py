@@ -8,7 +8,8 @@
         [--device cpu] [--cfg-options KEY=VALUE ...]
 
 Modality names are those of the config's spec; modalities not given are
-treated as absent (zeroed, with a warning). The output is a uint8 class
+absent (as ``tools/test.py --cfg-options model.absent=...`` makes them: a
+mask-aware model leaves them out, any other gets their channels zeroed). The output is a uint8 class
 GeoTIFF on the grid of the first given modality of the spec; see
 :func:`mmrsfusion.inference.scene_inference.predict_scene`.
 """
@@ -90,13 +91,12 @@ def main(argv=None) -> int:
     from mmrsfusion.inference.scene_inference import (class_meta,
                                                       config_fingerprint,
                                                       load_segmentor,
-                                                      loader_settings,
                                                       predict_scene)
     start = time.time()
-    model, cfg = load_segmentor(args.config, args.checkpoint, args.device,
-                                args.cfg_options)
-    classes, palette = class_meta(model, cfg)
     try:
+        model, cfg = load_segmentor(args.config, args.checkpoint,
+                                    args.device, args.cfg_options)
+        classes, palette = class_meta(model, cfg)
         summary = predict_scene(
             model,
             inputs,
@@ -113,8 +113,7 @@ def main(argv=None) -> int:
             elevation_ranges=ranges,
             resume=args.resume,
             fingerprint=config_fingerprint(cfg, args.checkpoint),
-            progress=not args.no_progress,
-            **loader_settings(cfg))
+            progress=not args.no_progress)
     except (ValueError, FileNotFoundError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 1

@@ -16,6 +16,7 @@ from mmengine.runner import Runner
 import mmrsfusion  # noqa: F401  (registers modules, safe checkpoint loading)
 from mmrsfusion.engine import setup_cpu_dist
 from mmrsfusion.utils import InvalidCheckpointError
+from mmseg.registry import RUNNERS
 
 
 def parse_args():
@@ -123,7 +124,10 @@ def main():
         cfg.test_evaluator['keep_results'] = True
 
     setup_cpu_dist(cfg)
-    runner = Runner.from_cfg(cfg)
+    if 'runner_type' not in cfg:
+        runner = Runner.from_cfg(cfg)
+    else:
+        runner = RUNNERS.build(cfg)
     try:
         runner.test()
     except InvalidCheckpointError as e:

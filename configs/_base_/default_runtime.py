@@ -2,6 +2,9 @@
 # Modules resolve in mmseg's registries; importing mmrsfusion registers ours.
 default_scope = 'mmseg'
 custom_imports = dict(imports=['mmrsfusion'], allow_failed_imports=False)
+# Hands the config's top-level `modalities` (the modality spec, declared
+# once by the dataset config) to the model and every dataset.
+runner_type = 'MultiModalRunner'
 
 env_cfg = dict(
     cudnn_benchmark=True,

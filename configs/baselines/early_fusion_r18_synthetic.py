@@ -19,7 +19,6 @@ crop_size = {{_base_.crop_size}}
 # plain BN: single-process / CPU (SyncBN needs GPUs)
 norm_cfg = dict(type='BN', requires_grad=True)
 model = dict(
-    data_preprocessor={{_base_.data_preprocessor}},
     backbone=dict(norm_cfg=norm_cfg),
     decode_head=dict(norm_cfg=norm_cfg),
     auxiliary_head=dict(norm_cfg=norm_cfg),

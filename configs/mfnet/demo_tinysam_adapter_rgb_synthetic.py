@@ -10,10 +10,9 @@ modalities = [
         mean=[123.675, 116.28, 103.53],
         std=[58.395, 57.12, 57.375]),
 ]
-data_preprocessor = dict(modalities=modalities)
 crop_size = (128, 128)
 train_pipeline = [
-    dict(type='LoadMultiModalImageFromFiles', modalities=modalities),
+    dict(type='LoadMultiModalImageFromFiles'),
     dict(type='LoadAnnotations'),
     dict(
         type='RandomResize',
@@ -27,17 +26,15 @@ train_pipeline = [
     dict(type='PackSegInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadMultiModalImageFromFiles', modalities=modalities),
+    dict(type='LoadMultiModalImageFromFiles'),
     dict(type='LoadAnnotations'),
     dict(type='PackSegInputs'),
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 test_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 model = dict(
-    data_preprocessor=dict(modalities=modalities),
     backbone=dict(peft=[
         dict(type='AttnAdapter', targets='layers.*.attn', ratio=0.25),
         dict(type='FFNAdapter', targets='layers.*.ffn', ratio=0.25,
              scale=0.5),
-    ]),
-    neck=dict(num_modalities=1))
+    ]))

@@ -20,7 +20,6 @@ _base_ = [
 ]
 width = 64
 model = dict(
-    data_preprocessor={{_base_.data_preprocessor}},
     backbone=dict(
         arch=dict(
             _delete_=True,

@@ -10,24 +10,19 @@ modalities = [
         mean=[123.675, 116.28, 103.53],
         std=[58.395, 57.12, 57.375]),
 ]
-data_preprocessor = dict(modalities=modalities)
 train_pipeline = [
     dict(
         type='LoadMultiModalRandomWindow',
-        modalities=modalities,
         crop_size={{_base_.crop_size}}),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(type='RandomFlip', prob=0.5, direction='vertical'),
     dict(type='PackSegInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadMultiModalImageFromFiles', modalities=modalities),
+    dict(type='LoadMultiModalImageFromFiles'),
     dict(type='LoadAnnotations'),
     dict(type='PackSegInputs'),
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
-model = dict(
-    data_preprocessor=dict(modalities=modalities),
-    neck=dict(num_modalities=1))

@@ -8,5 +8,3 @@ _base_ = [
     './_base_/vaihingen_mfnet.py',
     './_base_/mfnet_recipe.py',
 ]
-model = dict(
-    data_preprocessor={{_base_.data_preprocessor}})

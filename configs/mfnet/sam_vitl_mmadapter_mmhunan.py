@@ -9,7 +9,6 @@ _base_ = [
     './_base_/mfnet_recipe.py',
 ]
 model = dict(
-    data_preprocessor={{_base_.data_preprocessor}},
     backbone=dict(
         arch='large',
         out_indices=[23],

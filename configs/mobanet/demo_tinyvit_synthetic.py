@@ -17,7 +17,7 @@
 #   python tools/test.py configs/mobanet/demo_tinyvit_synthetic.py \
 #       work_dirs/mobanet_demo/iter_600.pth --work-dir work_dirs/mobanet_demo
 #   # RGB only at test time (DSM zeroed after normalisation):
-#   ... --cfg-options model.drop_modalities="['dsm']"
+#   ... --cfg-options model.absent="['dsm']"
 # The checkpoint holds only the trained weights (TrainableCheckpointHook);
 # tools/test.py re-attaches the frozen ViT from the converted file.
 _base_ = [
@@ -29,7 +29,6 @@ _base_ = [
 width = 64  # token width of the tiny ViT
 norm_cfg = dict(type='BN', requires_grad=True)
 model = dict(
-    data_preprocessor={{_base_.data_preprocessor}},
     backbone=dict(
         arch=dict(
             _delete_=True,

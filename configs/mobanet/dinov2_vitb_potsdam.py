@@ -7,11 +7,9 @@
 #   python tools/test.py configs/mobanet/dinov2_vitb_potsdam.py CKPT
 #   # RGB only (DSM zeroed after normalisation):
 #   python tools/test.py configs/mobanet/dinov2_vitb_potsdam.py CKPT \
-#       --cfg-options model.drop_modalities="['dsm']"
+#       --cfg-options model.absent="['dsm']"
 _base_ = [
     '../_base_/models/mobanet_dinov2_vitb.py',
     './_base_/datasets/potsdam_mm.py',
     './_base_/mobanet_recipe.py',
 ]
-# the dataset's modality spec and crop size (backbone and MCRM follow)
-model = dict(data_preprocessor={{_base_.data_preprocessor}})

@@ -8,6 +8,4 @@ _base_ = [
     './_base_/datasets/potsdam_mm.py',
     './_base_/mobanet_recipe.py',
 ]
-# the dataset's modality spec and crop size (backbone and MCRM follow)
-model = dict(data_preprocessor={{_base_.data_preprocessor}})
 train_dataloader = dict(batch_size=6)

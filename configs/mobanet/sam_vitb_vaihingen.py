@@ -9,5 +9,3 @@ _base_ = [
     './_base_/datasets/vaihingen_mm.py',
     './_base_/mobanet_recipe.py',
 ]
-# the dataset's modality spec and crop size (backbone and MCRM follow)
-model = dict(data_preprocessor={{_base_.data_preprocessor}})

@@ -18,7 +18,6 @@ num_classes = 6
 in_channels = [16, 32, 64, 128]
 norm_cfg = dict(type='BN', requires_grad=True)
 model = dict(
-    data_preprocessor={{_base_.data_preprocessor}},
     backbone=dict(
         backbone=dict(
             _delete_=True,

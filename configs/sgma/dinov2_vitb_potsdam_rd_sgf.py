@@ -12,12 +12,10 @@ num_classes = 6
 norm_cfg = dict(type='SyncBN', requires_grad=True)
 model = dict(
     type='SGMAEncoderDecoder',
-    data_preprocessor={{_base_.data_preprocessor}},
     neck=dict(
         _delete_=True,
         type='SGFNeck',
         in_channels=[768] * 4,
-        num_modalities=2,
         num_classes=num_classes,
         sp_heads=8,
         rp_heads=4),
@@ -27,19 +25,17 @@ model = dict(
     loss_weights=dict(sgf=2.0, mas=1.0))
 # potsdam_mm.py's pipelines with the presence mask packed into every sample
 train_pipeline = [
-    dict(type='LoadMultiModalImageFromFiles',
-         modalities={{_base_.modalities}}),
+    dict(type='LoadMultiModalImageFromFiles'),
     dict(type='LoadAnnotations'),
     dict(type='RandomCrop', crop_size={{_base_.crop_size}}),
     dict(type='RandomFlip', prob=[0.25, 0.25],
          direction=['horizontal', 'vertical']),
-    dict(type='PackMultiModalSegInputs'),
+    dict(type='PackSegInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadMultiModalImageFromFiles',
-         modalities={{_base_.modalities}}),
+    dict(type='LoadMultiModalImageFromFiles'),
     dict(type='LoadAnnotations'),
-    dict(type='PackMultiModalSegInputs'),
+    dict(type='PackSegInputs'),
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))

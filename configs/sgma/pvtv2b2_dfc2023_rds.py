@@ -6,7 +6,6 @@ _base_ = [
 ]
 num_classes = 2
 model = dict(
-    data_preprocessor={{_base_.data_preprocessor}},
     neck=dict(num_classes=num_classes),
     decode_head=dict(num_classes=num_classes),
     test_cfg=dict(mode='whole'))

@@ -8,4 +8,3 @@ _base_ = [
     '../_base_/datasets/potsdam_rdn.py',
     './_base_/sgma_recipe.py',
 ]
-model = dict(data_preprocessor={{_base_.data_preprocessor}})

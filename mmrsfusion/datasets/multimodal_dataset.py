@@ -7,10 +7,13 @@ from typing import Dict, List, Optional, Sequence, Union
 import mmengine
 import mmengine.fileio as fileio
 import numpy as np
+import torch
 from mmengine.registry import TRANSFORMS
 
 from mmseg.datasets import BaseSegDataset
 from mmseg.registry import DATASETS
+from mmseg.registry import TRANSFORMS as SEG_TRANSFORMS
+from mmrsfusion.utils import ModalitySpec
 
 #: Suffixes tried, in this order, for a modality whose suffix is not given.
 RASTER_SUFFIXES = ('.tif', '.tiff', '.png', '.jpg', '.jpeg')
@@ -73,8 +76,12 @@ class MultiModalSegDataset(BaseSegDataset):
         allow_missing (Sequence[str]): ``data_prefix`` keys of modalities a
             tile may lack (e.g. ``['nir_path']``): such a tile's data info
             gets ``key=None`` and the loader marks the modality absent in
-            ``modality_presence``. Defaults to none (a missing file is an
-            error).
+            ``presence``. Defaults to none (a missing file is an error).
+        modalities (ModalitySpec | list[dict], optional): The modality spec
+            (a config declares it once, at the top level, and
+            :func:`~mmrsfusion.utils.bind_config_spec` puts it here). It is
+            handed to every pipeline transform that takes ``modalities``.
+            None: the transforms carry their own.
         **kwargs: :class:`mmseg.datasets.BaseSegDataset` arguments.
 
     Raises:
@@ -101,6 +108,7 @@ class MultiModalSegDataset(BaseSegDataset):
                  elevation_key: str = 'dsm_path',
                  manifest: Optional[str] = 'conversion.json',
                  allow_missing: Sequence[str] = (),
+                 modalities: Union[ModalitySpec, Sequence[dict], None] = None,
                  data_prefix: dict = dict(img_path='', seg_map_path=''),
                  **kwargs) -> None:
         self.modality_suffixes = dict(modality_suffixes or {})
@@ -121,6 +129,8 @@ class MultiModalSegDataset(BaseSegDataset):
             data_prefix[elevation_key] = self._switch_elevation(
                 data_prefix, elevation, elevation_key)
         self.elevation = elevation
+        self.modalities = None if modalities is None else \
+            ModalitySpec.build(modalities, f'{type(self).__name__}.modalities')
         kwargs['pipeline'] = self._build_pipeline(
             kwargs.get('pipeline') or [])
         super().__init__(
@@ -130,14 +140,18 @@ class MultiModalSegDataset(BaseSegDataset):
             **kwargs)
 
     def _build_pipeline(self, pipeline: Sequence) -> list:
-        """Build the transforms, naming the one whose arguments are refused
-        (some raise a bare AssertionError, e.g. a negative RandomCrop
-        size)."""
+        """Build the transforms, handing the dataset's modality spec to
+        those that take ``modalities``, and naming the one whose arguments
+        are refused (some raise a bare AssertionError, e.g. a negative
+        RandomCrop size)."""
         built = []
         for i, cfg in enumerate(pipeline):
             if not isinstance(cfg, dict):
                 built.append(cfg)
                 continue
+            if self.modalities is not None:
+                cfg = self.modalities.bind(
+                    cfg, SEG_TRANSFORMS, f'{type(self).__name__}.pipeline[{i}]')
             try:
                 built.append(TRANSFORMS.build(cfg))
             except Exception as e:
@@ -149,18 +163,26 @@ class MultiModalSegDataset(BaseSegDataset):
         return built
 
     def prepare_data(self, idx: int):
-        """Run the pipeline on sample ``idx`` (as the base class does), and
+        """Run the pipeline on sample ``idx`` (as the base class does),
         check the label as soon as it is loaded with its image
-        (:meth:`check_label`)."""
+        (:meth:`check_label`), and give the packed data sample the
+        sample's presence (the loader's, after any modality dropping) as an
+        (M,) bool tensor field ``presence``, whatever packing transform the
+        pipeline ends with."""
         results = self.get_data_info(idx)
         checked = False
+        presence = None
         for transform in self.pipeline.transforms:
+            presence = results.get('presence', presence)
             results = transform(results)
             if results is None:
                 return None
             if not checked and 'gt_seg_map' in results and 'img' in results:
                 self.check_label(results)
                 checked = True
+        sample = results.get('data_samples')
+        if presence is not None and sample is not None:
+            sample.set_data(dict(presence=torch.tensor(presence)))
         return results
 
     def check_label(self, results: dict) -> None:

@@ -11,7 +11,7 @@ from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
 from mmrsfusion.datasets.transforms.loading import nodata_mask
-from mmrsfusion.utils import Modality
+from mmrsfusion.utils import Modality, ModalitySpec
 
 #: (y0, y1, x0, x1) in pixels of the reference grid.
 Span = Tuple[int, int, int, int]
@@ -37,17 +37,17 @@ class RasterScene:
 
     Validity per pixel: the file's dataset mask (no-data value, internal
     mask or alpha) and, for elevation, values that are NaN / inf or one of
-    ``elevation_nodata`` (the training loader's rule). An elevation file
-    without a no-data value is warped with ``elevation_nodata[0]`` as its
-    no-data, so that no-data never leaks into resampled values.
+    the spec entry's ``nodata`` (the training loader's rule). An elevation
+    file without a no-data value is warped with the entry's first
+    ``nodata`` as its no-data, so that no-data never leaks into resampled
+    values.
 
     Args:
         paths (dict): Modality name -> file, for the present modalities.
-        modalities (list[Modality]): The parsed spec.
+        modalities (ModalitySpec): The model's spec.
         bands (dict, optional): Modality name -> 0-based band indices to
-            read (as the spec's ``bands``); default all bands of the file.
-        elevation_nodata (Sequence[float]): Elevation no-data values
-            besides NaN / inf.
+            read, instead of the spec entry's ``bands``; default all bands
+            of the file.
 
     Raises:
         ValueError: A name not in the spec, a band count that does not
@@ -57,20 +57,15 @@ class RasterScene:
 
     def __init__(self,
                  paths: Mapping[str, str],
-                 modalities: Sequence[Modality],
-                 bands: Optional[Mapping[str, Sequence[int]]] = None,
-                 elevation_nodata: Sequence[float] = (-9999., )) -> None:
-        known = [m.name for m in modalities]
-        unknown = [n for n in paths if n not in known]
-        if unknown:
-            raise ValueError(f'--input: unknown modalities {unknown}; the '
-                             f"config's modality spec has {known}")
+                 modalities: ModalitySpec,
+                 bands: Optional[Mapping[str, Sequence[int]]] = None
+                 ) -> None:
+        modalities.check_names(list(paths), '--input')
         if not paths:
             raise ValueError(f'no input given; expected files for some of '
-                             f'{known}')
+                             f'{list(modalities.names)}')
         self.modalities = [m for m in modalities if m.name in paths]
         self.paths = {m.name: paths[m.name] for m in self.modalities}
-        self.elevation_nodata = tuple(float(v) for v in elevation_nodata)
         self._datasets: Dict[str, rasterio.io.DatasetReader] = {}
         self._readers = {}
         #: modality -> 1-based band indexes read from its file
@@ -94,7 +89,7 @@ class RasterScene:
                         f'{self.paths[mod.name]} ({e})') from e
             self._datasets[mod.name] = ds
             self.bands[mod.name] = self._select_bands(
-                mod, ds, bands.get(mod.name))
+                mod, ds, bands.get(mod.name, mod.bands))
         ref = self.modalities[0]
         ref_ds = self._datasets[ref.name]
         self.reference = ref.name
@@ -153,8 +148,8 @@ class RasterScene:
                 f'covers {tuple(ref_ds.bounds)} (left, bottom, right, top '
                 f'in {ref_ds.crs})')
         nodata = ds.nodata
-        if nodata is None and mod.kind == 'elevation':
-            nodata = self.elevation_nodata[0]
+        if nodata is None and mod.nodata:
+            nodata = mod.nodata[0]
         options = dict(src_nodata=nodata, nodata=nodata) \
             if nodata is not None else dict(add_alpha=True)
         return WarpedVRT(
@@ -183,7 +178,7 @@ class RasterScene:
         mod = next(m for m in self.modalities if m.name == name)
         if mod.kind == 'elevation':
             arr = arr.astype(np.float64)
-            valid &= ~nodata_mask(arr, self.elevation_nodata).any(-1)
+            valid &= ~nodata_mask(arr, mod.nodata).any(-1)
             arr[~valid] = np.nan
         return arr, valid
 

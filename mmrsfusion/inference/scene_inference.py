@@ -4,7 +4,6 @@ import hashlib
 import os
 import os.path as osp
 import sys
-import warnings
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
@@ -16,7 +15,7 @@ from mmengine.utils import ProgressBar
 from mmseg.registry import DATASETS, MODELS
 from mmrsfusion.datasets.transforms.loading import normalize_elevation
 from mmrsfusion.engine import load_trainable_checkpoint
-from mmrsfusion.utils import Modality, load_config, parse_modalities
+from mmrsfusion.utils import load_config
 from .raster_scene import RasterScene, Span
 from .scene_output import NODATA, PROB_SCALE, SceneOutputs
 from .sliding_window import accumulate_windows, window_spans
@@ -46,20 +45,6 @@ def load_segmentor(config: str,
     return model.to(device).eval(), cfg
 
 
-def loader_settings(cfg) -> dict:
-    """``elevation_norm`` and ``nodata`` of the config's test loader
-    (``LoadMultiModalImageFromFiles``), so scenes are read as in
-    training and testing."""
-    pipeline = cfg.get('test_pipeline') or \
-        cfg.test_dataloader.dataset.get('pipeline', [])
-    for step in pipeline:
-        if step.get('type') == 'LoadMultiModalImageFromFiles':
-            return dict(
-                elevation_norm=step.get('elevation_norm', 'minmax'),
-                elevation_nodata=tuple(step.get('nodata', (-9999., ))))
-    return dict(elevation_norm='minmax', elevation_nodata=(-9999., ))
-
-
 def class_meta(model, cfg) -> Tuple[List[str], Optional[list]]:
     """Class names and palette: the checkpoint's ``dataset_meta``, else the
     config's test dataset class's ``METAINFO``."""
@@ -76,40 +61,6 @@ def class_meta(model, cfg) -> Tuple[List[str], Optional[list]]:
     if palette is not None and len(palette) < num:
         palette = None
     return classes, palette
-
-
-def set_absent_modalities(model, absent: Sequence[str]) -> bool:
-    """Tell the model which modalities of its spec have no input.
-
-    Extension point: a presence-aware segmentor (e.g. SGMA's, which takes a
-    modality presence mask) defines ``set_absent_modalities(names)`` and is
-    handed the names. Any other model gets those channels zeroed after
-    normalisation (as ``drop_modalities`` does for modality-missing
-    evaluation), with a warning, since it was not trained to expect it.
-
-    Returns:
-        bool: Whether the caller must zero the absent channels.
-    """
-    if hasattr(model, 'set_absent_modalities'):
-        model.set_absent_modalities(tuple(absent))
-        return False
-    if absent:
-        warnings.warn(
-            f'no input for modalities {list(absent)}: their channels are '
-            f'zeroed (after normalisation); the model was trained with '
-            f'them, so expect lower accuracy')
-    return bool(absent)
-
-
-def model_modalities(model) -> List[Modality]:
-    """The model's modality spec (the segmentor's or its data
-    preprocessor's)."""
-    spec = getattr(model, 'modalities', None) or getattr(
-        model.data_preprocessor, 'modalities', None)
-    if spec is None:
-        raise ValueError('the model has no modality spec (expected a '
-                         'MultiModalSegDataPreProcessor)')
-    return parse_modalities(spec)
 
 
 def _file_id(path: str) -> list:
@@ -138,8 +89,6 @@ def predict_scene(model,
                   crop_size: Optional[Sequence[int]] = None,
                   stride: Optional[Sequence[int]] = None,
                   bands: Optional[Mapping[str, Sequence[int]]] = None,
-                  elevation_norm: Optional[str] = 'minmax',
-                  elevation_nodata: Sequence[float] = (-9999., ),
                   elevation_ranges: Optional[Mapping[str, Sequence[float]]]
                   = None,
                   resume: bool = False,
@@ -166,12 +115,18 @@ def predict_scene(model,
     for each (cost at most ``((block + crop) / block)^2``). Memory is one
     block's region, independent of the scene size.
 
-    Absent modalities (in the spec, not in ``inputs``) are handled by
-    :func:`set_absent_modalities`; their raw channels are zeros.
+    Modalities of the model's spec without an input are absent: the
+    scene's (1, M) presence marks them so, repeated with the batched
+    windows; the segmentor's :meth:`apply_presence` zeroes their channels
+    and a mask-aware model (SGMA) leaves them out, exactly as
+    ``tools/test.py`` with those modalities absent. Elevation inputs are
+    normalised by their spec entry's ``norm`` and ``nodata`` (the loader's
+    rule).
 
     Args:
-        model: Segmentor with ``data_preprocessor``, ``encode_decode`` and
-            ``test_cfg`` (``crop_size`` / ``stride`` unless given).
+        model: A :class:`MultiModalEncoderDecoder` (``modalities``,
+            ``data_preprocessor``, ``apply_presence``, ``encode_decode``,
+            ``test_cfg`` with ``crop_size`` / ``stride`` unless given).
         inputs (dict): Modality name -> raster file.
         out (str): Class GeoTIFF; ``probs`` / ``conf``: optional outputs
             (see :class:`SceneOutputs`).
@@ -180,11 +135,8 @@ def predict_scene(model,
         batch_windows (int, optional): Windows per forward; defaults to
             ``test_cfg.batch_windows`` or 1.
         crop_size, stride (tuple, optional): Override ``test_cfg``'s.
-        bands (dict, optional): Modality -> 0-based bands to read.
-        elevation_norm (str | None): ``'minmax'`` or ``None`` (the config
-            loader's; ``'zscore'`` needs whole-scene statistics per tile
-            and is not supported).
-        elevation_nodata (Sequence[float]): As the loader's ``nodata``.
+        bands (dict, optional): Modality -> 0-based bands to read, instead
+            of the spec's.
         elevation_ranges (dict, optional): Modality -> (min, max) to use
             instead of the first pass.
         resume (bool): Skip the blocks an interrupted identical run wrote.
@@ -199,10 +151,13 @@ def predict_scene(model,
         ``windows`` (computed), ``scene_windows`` (of the whole-tile grid),
         ``elevation_ranges``, ``absent``.
     """
-    if elevation_norm not in ('minmax', None):
+    spec = model.modalities
+    zscore = [m.name for m in spec if m.norm == 'zscore' and m.name in inputs]
+    if zscore:
         raise ValueError(
-            f"elevation_norm={elevation_norm!r}: scene inference supports "
-            f"'minmax' (with the scene's range) and None")
+            f"modalities {zscore}: norm='zscore' (the modality spec) needs "
+            f"per-tile statistics; scene inference supports 'minmax' (with "
+            f"the scene's range) and None")
     test_cfg = model.test_cfg
     crop_size = tuple(crop_size or test_cfg.get('crop_size') or ())
     stride = tuple(stride or test_cfg.get('stride') or ())
@@ -212,18 +167,16 @@ def predict_scene(model,
                          '--stride H W')
     batch_windows = int(batch_windows or test_cfg.get('batch_windows', 1))
     tile = _tile_side(block_size)
-    spec = model_modalities(model)
-    absent = [m.name for m in spec if m.name not in inputs]
-    zeroed = [m for m in spec if m.name in absent] \
-        if set_absent_modalities(model, absent) else []
+    absent = [name for name in spec.names if name not in inputs]
     classes = list(classes or [f'class_{i}' for i in range(
         model.decode_head.num_classes)])
 
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE), \
-            RasterScene(inputs, spec, bands, elevation_nodata) as scene:
+            RasterScene(inputs, spec, bands) as scene:
+        presence = spec.presence(absent)
         ranges = {}
         for mod in scene.modalities:
-            if mod.kind != 'elevation' or elevation_norm is None:
+            if mod.norm != 'minmax':
                 continue
             given = (elevation_ranges or {}).get(mod.name)
             ranges[mod.name] = tuple(float(v) for v in given) if given \
@@ -239,8 +192,7 @@ def predict_scene(model,
             block_size=block_size,
             crop_size=list(crop_size),
             stride=list(stride),
-            elevation_norm=elevation_norm,
-            elevation_nodata=list(elevation_nodata),
+            modalities=spec.to_dict(),
             elevation_ranges={k: list(v) for k, v in ranges.items()},
             outputs=sorted(k for k, v in dict(probs=probs,
                                               conf=conf).items() if v))
@@ -264,9 +216,8 @@ def predict_scene(model,
         for n, i in enumerate(todo):
             ys, xs = plans[i]
             logits, valid = _block_logits(
-                model, spec, zeroed, scene, ys, xs, blocks[i], ranges,
-                elevation_norm, batch_windows,
-                None if bar is None else bar.update)
+                model, scene, presence, ys, xs, blocks[i], ranges,
+                batch_windows, None if bar is None else bar.update)
             _write_block(outputs, i, blocks[i], logits, valid)
             if on_block_done is not None:
                 on_block_done(len(blocks) - len(todo) + n + 1, len(blocks))
@@ -291,9 +242,8 @@ def _block_windows(block: Span, spans_y, spans_x):
             [s for s in spans_x if s[0] < x1 and s[1] > x0])
 
 
-def _block_logits(model, spec: Sequence[Modality], zeroed, scene: RasterScene,
-                  ys, xs, block: Span, ranges: Dict[str, tuple],
-                  elevation_norm, batch_windows,
+def _block_logits(model, scene: RasterScene, presence: torch.Tensor, ys, xs,
+                  block: Span, ranges: Dict[str, tuple], batch_windows,
                   progress) -> Tuple[torch.Tensor, np.ndarray]:
     """Averaged logits (K, h, w) over ``block`` and its validity (h, w)."""
     ry0, ry1 = ys[0][0], ys[-1][1]
@@ -301,27 +251,25 @@ def _block_logits(model, spec: Sequence[Modality], zeroed, scene: RasterScene,
     region = (ry0, ry1, rx0, rx1)
     y0, y1, x0, x1 = block
     core = (slice(y0 - ry0, y1 - ry0), slice(x0 - rx0, x1 - rx0))
-    raw = np.zeros((ry1 - ry0, rx1 - rx0, spec[-1].stop), np.float32)
+    raw = np.zeros((ry1 - ry0, rx1 - rx0, model.modalities.num_channels),
+                   np.float32)
     valid = np.zeros((y1 - y0, x1 - x0), bool)
-    for mod in spec:
+    for mod in model.modalities:
         if mod.name not in scene.paths:
             continue
         arr, ok = scene.read(mod.name, region)
         valid |= ok[core]
         if mod.kind == 'elevation':
             arr = normalize_elevation(
-                arr, elevation_norm, (), scene.paths[mod.name],
+                arr, mod.norm, (), scene.paths[mod.name],
                 ranges.get(mod.name)) if ok.any() else np.zeros_like(arr)
         raw[..., mod.slice] = arr
     inputs = torch.from_numpy(raw).permute(2, 0, 1)
     with torch.no_grad():
         inputs = model.data_preprocessor(dict(inputs=[inputs]),
                                          False)['inputs']
-        inputs = inputs[:, :, :ry1 - ry0, :rx1 - rx0]
-        for mod in zeroed:
-            inputs[:, mod.slice] = 0
-        if hasattr(model, 'drop_inputs'):  # the config's drop_modalities
-            inputs = model.drop_inputs(inputs)
+        inputs, presence = model.apply_presence(
+            inputs[:, :, :ry1 - ry0, :rx1 - rx0], presence.to(inputs.device))
         windows = [(a - ry0, b - ry0, c - rx0, d - rx0) for a, b in ys
                    for c, d in xs]
         wy1, wy2, wx1, wx2 = windows[0]
@@ -330,8 +278,9 @@ def _block_logits(model, spec: Sequence[Modality], zeroed, scene: RasterScene,
             (1, model.decode_head.num_classes) + tuple(inputs.shape[2:]))
         count = inputs.new_zeros((1, 1) + tuple(inputs.shape[2:]))
         accumulate_windows(
-            lambda crops: model.encode_decode(crops, metas), inputs,
-            windows, logit_sum, count, batch_windows, progress)
+            lambda crops, mask: model.encode_decode(crops, metas, mask),
+            inputs, windows, logit_sum, count, batch_windows, progress,
+            presence)
         logits = (logit_sum / count)[0][:, core[0], core[1]]
     return logits, valid
 

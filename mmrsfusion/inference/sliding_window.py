@@ -35,14 +35,14 @@ def slide_windows(height: int, width: int, crop_size: Sequence[int],
             for x1, x2 in window_spans(width, crop_size[1], stride[1])]
 
 
-def accumulate_windows(encode: Callable[[Tensor], Tensor],
+def accumulate_windows(encode: Callable[[Tensor, Optional[Tensor]], Tensor],
                        inputs: Tensor,
                        windows: Sequence[Window],
                        logit_sum: Tensor,
                        count: Tensor,
                        batch_windows: int = 1,
-                       progress: Optional[Callable[[int], None]] = None
-                       ) -> None:
+                       progress: Optional[Callable[[int], None]] = None,
+                       presence: Optional[Tensor] = None) -> None:
     """Run ``encode`` on ``windows`` of ``inputs``, ``batch_windows`` at a
     time, and add each window's logits and 1 to ``logit_sum`` / ``count``
     in place.
@@ -53,8 +53,9 @@ def accumulate_windows(encode: Callable[[Tensor], Tensor],
     one batch of crops and their logits.
 
     Args:
-        encode (callable): (N, C, h, w) crops -> (N, K, h, w) logits at the
-            crop size, e.g. a segmentor's ``encode_decode``.
+        encode (callable): ``(crops, presence)`` -> logits: (N, C, h, w)
+            crops and their (N, M) presence (or None) -> (N, K, h, w) logits
+            at the crop size, e.g. a segmentor's ``encode_decode``.
         inputs (Tensor): (B, C, H, W).
         windows (Sequence[Window]): ``(y1, y2, x1, x2)`` inside ``inputs``,
             all of the same size (as :func:`slide_windows` gives).
@@ -64,6 +65,9 @@ def accumulate_windows(encode: Callable[[Tensor], Tensor],
             ``batch_windows * B``). Defaults to 1.
         progress (callable, optional): Called with the number of windows
             done after every forward.
+        presence (Tensor, optional): (B, M) bool presence of ``inputs``;
+            each forward gets it repeated once per window of the batch, in
+            the order of the crops.
     """
     if batch_windows < 1:
         raise ValueError(f'batch_windows: expected an integer >= 1, got '
@@ -73,7 +77,9 @@ def accumulate_windows(encode: Callable[[Tensor], Tensor],
         chunk = windows[start:start + batch_windows]
         crops = torch.cat(
             [inputs[:, :, y1:y2, x1:x2] for y1, y2, x1, x2 in chunk])
-        logits = encode(crops)
+        logits = encode(
+            crops,
+            None if presence is None else presence.repeat(len(chunk), 1))
         for i, (y1, y2, x1, x2) in enumerate(chunk):
             logit_sum[:, :, y1:y2, x1:x2] += logits[i * batch:(i + 1) * batch]
             count[:, :, y1:y2, x1:x2] += 1

@@ -1,6 +1,6 @@
 """Data preprocessor for stacked multimodal inputs."""
 from numbers import Number
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
@@ -8,43 +8,10 @@ import torch.nn as nn
 from mmseg.models import SegDataPreProcessor
 from mmseg.registry import MODELS
 from mmseg.utils import stack_batch
-from mmrsfusion.utils import (Modality, fill_modalities, parse_modalities,
-                              positive_pair, sample_presence, zero_absent)
+from mmrsfusion.utils import ModalitySpec, positive_pair
 
-
-def spec_mean_std(
-        modalities: Sequence[dict]) -> Tuple[List[float], List[float]]:
-    """Concatenate the per-modality ``mean`` / ``std`` lists of a spec.
-
-    Raises:
-        ValueError: A modality lacks ``mean`` or ``std``, a list's length is
-            not the modality's ``channels``, or a std is not positive; the
-            message names the modality.
-    """
-    mods = parse_modalities(modalities)
-    mean: List[float] = []
-    std: List[float] = []
-    for i, (mod, item) in enumerate(zip(mods, modalities)):
-        item = item._asdict() if isinstance(item, Modality) else item
-        for key, out in (('mean', mean), ('std', std)):
-            values = item.get(key)
-            if values is None:
-                raise ValueError(
-                    f"modalities[{i}] ({mod.name}): missing '{key}' (a list "
-                    f'of {mod.channels} value(s), one per channel)')
-            if isinstance(values, Number):
-                values = [values]
-            values = [float(v) for v in values]
-            if len(values) != mod.channels:
-                raise ValueError(
-                    f'modalities[{i}] ({mod.name}): {key} has '
-                    f'{len(values)} value(s) but the modality has '
-                    f'{mod.channels} channel(s)')
-            if key == 'std' and any(v <= 0 for v in values):
-                raise ValueError(f'modalities[{i}] ({mod.name}): std must be '
-                                 f'positive, got {values}')
-            out.extend(values)
-    return mean, std
+#: Data-sample field of a sample's (M,) bool presence (spec order).
+PRESENCE_FIELD = 'presence'
 
 
 class _CallableAugment(nn.Module):
@@ -63,9 +30,10 @@ class MultiModalSegDataPreProcessor(SegDataPreProcessor):
     """mmseg's ``SegDataPreProcessor`` for a stacked multimodal tensor.
 
     Steps: cast to float and move to the device; normalise every channel
-    with the ``mean`` / ``std`` of its modality in the spec; zero the
-    channels of the modalities a sample's ``modality_presence`` metainfo
-    marks absent (:mod:`mmrsfusion.utils.presence`); in training,
+    with the ``mean`` / ``std`` of its modality in the spec; stack the
+    samples' presence (the data samples' ``presence`` field, an (M,) bool
+    tensor the dataset sets; all present without one) into the batch's
+    (B, M) ``presence``; in training,
     stack and pad to ``size`` or a multiple of ``size_divisor`` (neither:
     to the largest image of the batch; images with
     ``pad_val``, after normalisation, labels with ``seg_pad_val``) and then
@@ -80,11 +48,15 @@ class MultiModalSegDataPreProcessor(SegDataPreProcessor):
     nothing to swap -- and swapping channels 0 and 2 of a stack would mix
     modalities. Passing ``bgr_to_rgb`` / ``rgb_to_bgr`` raises an error.
 
+    Absent channels are not touched here: the segmentor zeroes them
+    (:meth:`MultiModalEncoderDecoder.apply_presence`), after the batch
+    augments, for every source of absence.
+
     Args:
-        modalities (list[dict]): The modality spec; each entry has ``mean``
-            and ``std`` lists of length ``channels`` (units of the loaded
-            arrays: 0-255 for 8-bit optical, e.g. mean 0 / std 1 for a DSM
-            already min-max normalised by the loader).
+        modalities (ModalitySpec | list[dict]): The modality spec (the
+            segmentor's, handed down); each entry has ``mean`` and ``std``
+            (units of the loaded arrays: 0-255 for 8-bit optical, e.g. mean
+            0 / std 1 for a DSM already min-max normalised by the loader).
         size (tuple, optional): Fixed (h, w) to pad to in training.
         size_divisor (int, optional): Pad (h, w) to multiples of it (not
             together with ``size``).
@@ -92,13 +64,12 @@ class MultiModalSegDataPreProcessor(SegDataPreProcessor):
         seg_pad_val (int): Label padding value. Defaults to 255.
         batch_augments (list[dict], optional): Configs of batch
             augmentations, built from the ``MODELS`` registry; one that
-            takes a ``modalities`` argument (e.g. ``MCRM``) and does not set
-            it gets this spec.
+            takes a ``modalities`` argument (e.g. ``MCRM``) gets this spec.
         test_cfg (dict, optional): ``size`` / ``size_divisor`` at test time.
     """
 
     def __init__(self,
-                 modalities: Sequence[dict],
+                 modalities: Union[ModalitySpec, Sequence[dict]],
                  size: Optional[tuple] = None,
                  size_divisor: Optional[int] = None,
                  pad_val: Number = 0,
@@ -124,7 +95,9 @@ class MultiModalSegDataPreProcessor(SegDataPreProcessor):
             if (test_cfg or {}).get(key) is not None:
                 positive_pair(test_cfg[key],
                               f'model.data_preprocessor.test_cfg.{key}')
-        mean, std = spec_mean_std(modalities)
+        spec = ModalitySpec.build(modalities,
+                                  'model.data_preprocessor.modalities')
+        mean, std = spec.mean_std()
         super().__init__(
             mean=mean,
             std=std,
@@ -133,12 +106,12 @@ class MultiModalSegDataPreProcessor(SegDataPreProcessor):
             pad_val=pad_val,
             seg_pad_val=seg_pad_val,
             test_cfg=test_cfg)
-        self.modalities = parse_modalities(modalities)
-        self.num_channels = len(mean)
+        self.modalities = spec
         augments = nn.ModuleList()
-        for cfg in batch_augments or []:
-            aug = MODELS.build(fill_modalities(cfg, modalities, MODELS)) \
-                if isinstance(cfg, dict) else cfg
+        for i, cfg in enumerate(batch_augments or []):
+            aug = MODELS.build(spec.bind(
+                cfg, MODELS, f'model.data_preprocessor.batch_augments[{i}]')
+            ) if isinstance(cfg, dict) else cfg
             if not callable(aug):
                 raise TypeError(f'batch_augments: {cfg!r} did not build a '
                                 f'callable')
@@ -147,26 +120,33 @@ class MultiModalSegDataPreProcessor(SegDataPreProcessor):
         self.batch_augments = augments
 
     def _check_channels(self, inputs) -> None:
+        channels = self.modalities.num_channels
         for i, x in enumerate(inputs):
-            if x.dim() != 3 or x.shape[0] != self.num_channels:
-                spec = ', '.join(f'{m.name}:{m.channels}'
-                                 for m in self.modalities)
+            if x.dim() != 3 or x.shape[0] != channels:
                 raise ValueError(
                     f'MultiModalSegDataPreProcessor: input {i} has shape '
-                    f'{tuple(x.shape)}; expected ({self.num_channels}, H, W) '
-                    f'for the modality spec ({spec})')
+                    f'{tuple(x.shape)}; expected ({channels}, H, W) for the '
+                    f'modality spec ({self.modalities.layout})')
 
-    def _zero_absent(self, x, data_sample):
-        """Zero (after normalisation) the modalities the sample's
-        ``modality_presence`` marks absent; see
-        :mod:`mmrsfusion.utils.presence`."""
-        presence = sample_presence(data_sample, len(self.modalities))
-        return x if presence is None else zero_absent(
-            x, presence, self.modalities)
+    def stack_presence(self, data_samples, batch_size: int,
+                       device) -> torch.Tensor:
+        """The batch's (B, M) presence from the samples' ``presence``
+        fields (a sample without one has every modality)."""
+        full = torch.ones(len(self.modalities), dtype=torch.bool,
+                          device=device)
+        rows = [full if s is None or PRESENCE_FIELD not in s else
+                s.get(PRESENCE_FIELD).to(device=device, dtype=torch.bool)
+                for s in (data_samples or [None] * batch_size)]
+        try:
+            presence = torch.stack(rows)
+        except RuntimeError as e:
+            raise ValueError(f'data_samples: a sample\'s {PRESENCE_FIELD} '
+                             f'does not have {len(self.modalities)} entries '
+                             f'({list(self.modalities.names)}): {e}') from e
+        return self.modalities.check_presence(presence, batch_size)
 
     def forward(self, data: dict, training: bool = False) -> Dict[str, Any]:
-        """Normalise, zero absent modalities, pad and (in training)
-        batch-augment.
+        """Normalise, pad and (in training) batch-augment; stack presence.
 
         Args:
             data (dict): ``inputs`` (list of (C, H, W) tensors) and
@@ -174,16 +154,16 @@ class MultiModalSegDataPreProcessor(SegDataPreProcessor):
             training (bool): Apply training padding and batch augments.
 
         Returns:
-            dict: ``inputs`` (B, C, H, W) float tensor and ``data_samples``.
+            dict: ``inputs`` (B, C, H, W) float tensor, ``data_samples``
+            and ``presence`` (B, M) bool.
         """
         data = self.cast_data(data)  # type: ignore
         inputs = data['inputs']
         data_samples = data.get('data_samples', None)
         self._check_channels(inputs)
         inputs = [(x.float() - self.mean) / self.std for x in inputs]
-        if data_samples is not None:
-            inputs = [self._zero_absent(x, s)
-                      for x, s in zip(inputs, data_samples)]
+        presence = self.stack_presence(data_samples, len(inputs),
+                                       inputs[0].device)
 
         if training:
             if data_samples is None:
@@ -221,4 +201,5 @@ class MultiModalSegDataPreProcessor(SegDataPreProcessor):
                         sample.set_metainfo({**pad_info})
             else:
                 inputs = torch.stack(inputs, dim=0)
-        return dict(inputs=inputs, data_samples=data_samples)
+        return dict(
+            inputs=inputs, data_samples=data_samples, presence=presence)

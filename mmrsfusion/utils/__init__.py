@@ -1,17 +1,17 @@
 from .checkpoint import (InvalidCheckpointError, UnsafeCheckpointError,
                          checkpoint_safe_globals,
                          load_checkpoint_safely, save_checkpoint_atomically)
-from .config import check_slide_cfg, load_config, positive_pair
+from .checkpoint_spec import check_checkpoint_spec, save_checkpoint_spec
+from .config import (bind_config_spec, check_slide_cfg, load_config,
+                     positive_pair)
+from .modality_spec import (KINDS, Modality, ModalitySpec, count_modalities,
+                            takes_modalities)
 from .pipeline import pipeline_transforms
-from .modality import (KINDS, Modality, fill_modalities, parse_modalities,
-                       split_modalities, total_channels)
-from .presence import (PRESENCE_KEY, sample_presence, stack_presence,
-                       zero_absent)
 
 __all__ = [
-    'KINDS', 'Modality', 'fill_modalities', 'parse_modalities',
-    'split_modalities', 'total_channels', 'PRESENCE_KEY',
-    'sample_presence', 'stack_presence', 'zero_absent',
+    'KINDS', 'Modality', 'ModalitySpec', 'count_modalities',
+    'takes_modalities',
+    'bind_config_spec', 'check_checkpoint_spec', 'save_checkpoint_spec',
     'InvalidCheckpointError', 'UnsafeCheckpointError',
     'checkpoint_safe_globals',
     'load_checkpoint_safely', 'save_checkpoint_atomically', 'load_config',

@@ -1,10 +1,17 @@
 """Loading a config the way ``tools/train.py`` does, for the analysis tools
-that build a model without a runner; checking config values."""
+that build a model without a runner; binding its modality spec; checking
+config values."""
 from numbers import Integral
 from typing import Optional, Tuple
 
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
+
+from mmseg.registry import DATASETS, MODELS
+from .modality_spec import ModalitySpec, takes_modalities
+
+#: The dataloaders whose datasets get the config's modality spec.
+DATALOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 
 
 def load_config(filename: str, cfg_options: Optional[dict] = None) -> Config:
@@ -16,6 +23,60 @@ def load_config(filename: str, cfg_options: Optional[dict] = None) -> Config:
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     init_default_scope(cfg.get('default_scope', 'mmseg'))
+    return bind_config_spec(cfg)
+
+
+def _bind(cfg, entries: list, registry, field: str, merge=None) -> None:
+    """Set ``modalities`` of ``cfg`` (a dict whose class takes it) to
+    ``entries``, or of the configs it wraps (``module``, ``dataset``,
+    ``datasets``); one that states its own must state the same spec.
+    ``merge`` (a dict) is merged into the bound dict's
+    ``data_preprocessor``."""
+    if not isinstance(cfg, dict):
+        return
+    if takes_modalities(cfg, registry):
+        own = cfg.get('modalities')
+        if own is not None:
+            ModalitySpec(entries).check_same(
+                ModalitySpec.build(own, f'{field}.modalities'),
+                'modalities', f'{field}.modalities')
+        cfg['modalities'] = entries
+        if merge and isinstance(cfg.get('data_preprocessor'), dict):
+            cfg['data_preprocessor'].update(merge)
+        return
+    for key in ('module', 'dataset'):
+        _bind(cfg.get(key), entries, registry, f'{field}.{key}', merge)
+    for i, inner in enumerate(cfg.get('datasets') or []):
+        _bind(inner, entries, registry, f'{field}.datasets[{i}]', merge)
+
+
+def bind_config_spec(cfg: Config) -> Config:
+    """Hand the config's top-level ``modalities`` (the one declaration of
+    its modality spec) to ``model`` and to the dataset of every dataloader,
+    as plain dicts (a config stays dumpable); the model passes one
+    :class:`ModalitySpec` object on to its parts, a dataset to its
+    pipeline. A top-level ``data_preprocessor`` (what the dataset config
+    says about batching its samples, e.g. ``size=crop_size``) is merged into
+    the model's, so no config re-wires either.
+
+    A model or dataset that states its own ``modalities`` must state the
+    same spec: otherwise the data would be loaded in one layout and read
+    in another, so a ValueError names both fields. A config without a
+    top-level ``modalities`` is returned unchanged (its model and datasets
+    then carry their own).
+
+    Returns:
+        ``cfg``, changed in place.
+    """
+    declared = cfg.get('modalities')
+    if declared is None:
+        return cfg
+    entries = ModalitySpec(declared, 'modalities').to_dict()
+    _bind(cfg.get('model'), entries, MODELS, 'model',
+          cfg.get('data_preprocessor'))
+    for loader in DATALOADERS:
+        _bind((cfg.get(loader) or {}).get('dataset'), entries, DATASETS,
+              f'{loader}.dataset')
     return cfg
 
 

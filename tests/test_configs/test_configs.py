@@ -21,7 +21,8 @@ from mmseg.registry import DATASETS, MODELS
 from mmseg.structures import SegDataSample
 
 import mmrsfusion  # noqa: F401
-from mmrsfusion.utils import total_channels
+from mmrsfusion.utils import ModalitySpec
+from mmrsfusion.utils import load_config
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG_DIR = osp.join(ROOT, 'configs')
@@ -47,7 +48,7 @@ init_default_scope('mmseg')
 
 
 def load(name):
-    return Config.fromfile(osp.join(CONFIG_DIR, name))
+    return load_config(osp.join(CONFIG_DIR, name))
 
 
 def with_key(key):
@@ -251,7 +252,7 @@ def tiny_overrides(cfg):
 
 def batch(cfg, b, h, w, seed=0):
     gen = torch.Generator().manual_seed(seed)
-    channels = total_channels(cfg.model.data_preprocessor.modalities)
+    channels = ModalitySpec(cfg.model.modalities).num_channels
     inputs = [torch.rand(channels, h, w, generator=gen) * 255
               for _ in range(b)]
     samples = []

@@ -22,6 +22,7 @@ from mmseg.registry import MODELS
 import mmrsfusion  # noqa: F401
 from mmrsfusion.engine.hooks import load_trainable_checkpoint, strip_frozen
 from mmrsfusion.models.peft import merge_lora, peft_wrappers
+from mmrsfusion.utils import load_config
 from test_configs import batch
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -33,7 +34,7 @@ init_default_scope('mmseg')
 
 
 def load(name):
-    return Config.fromfile(osp.join(ROOT, name))
+    return load_config(osp.join(ROOT, name))
 
 
 def test_discovery():
@@ -65,7 +66,7 @@ def test_recipe(name):
     types = {t.type: t for t in cfg.train_pipeline}
     assert types['LoadMultiModalRandomWindow'].crop_size == (256, 256)
     model = cfg.model
-    rgb = model.data_preprocessor.modalities[0]
+    rgb = model.modalities[0]
     assert (rgb.mean, rgb.std) == ([123.675, 116.28, 103.53],
                                    [58.395, 57.12, 57.375])
     assert model.test_cfg == dict(
@@ -104,9 +105,9 @@ def test_method_wiring(name, types, cross, num_modalities):
     peft = cfg.model.backbone.peft
     assert [p.type for p in peft] == types
     assert bool(peft[1].get('cross_modal')) == cross
-    assert len(cfg.model.data_preprocessor.modalities) == num_modalities
-    assert cfg.model.neck.num_modalities == num_modalities
-    assert [m.name for m in cfg.train_pipeline[0].modalities] == \
+    assert len(cfg.model.modalities) == num_modalities
+    assert 'num_modalities' not in cfg.model.neck  # the spec's
+    assert [m.name for m in cfg.train_dataloader.dataset.modalities] == \
         ['rgb', 'dsm'][:num_modalities]
 
 

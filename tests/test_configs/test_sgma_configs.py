@@ -17,7 +17,8 @@ from mmseg.registry import DATASETS, MODELS
 from mmseg.structures import SegDataSample
 
 import mmrsfusion  # noqa: F401
-from mmrsfusion.utils import total_channels
+from mmrsfusion.utils import ModalitySpec
+from mmrsfusion.utils import load_config
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SGMA = sorted(
@@ -30,7 +31,7 @@ init_default_scope('mmseg')
 
 
 def load(name):
-    return Config.fromfile(osp.join(ROOT, 'configs', name))
+    return load_config(osp.join(ROOT, 'configs', name))
 
 
 def test_discovery():
@@ -59,14 +60,14 @@ def test_paper_recipe(name):
     assert model.type == 'SGMAEncoderDecoder'
     assert model.mas and model.loss_weights == dict(sgf=2.0, mas=1.0)
     assert (model.neck.sp_heads, model.neck.rp_heads) == (8, 4)
-    assert model.neck.num_modalities == 3
+    assert len(model.modalities) == 3 and 'num_modalities' not in model.neck
     assert model.backbone.type == 'MultiStreamEncoder'
     assert not model.backbone.get('frozen', False)
-    names = [m['name'] for m in model.data_preprocessor.modalities]
+    names = [m['name'] for m in model.modalities]
     assert names == (['rgb', 'dsm', 'sar'] if 'dfc2023' in name else
                      ['rgb', 'dsm', 'nir'])
     kinds = {t.type for t in cfg.test_pipeline}
-    assert 'PackMultiModalSegInputs' in kinds
+    assert 'PackSegInputs' in kinds
     arch = model.backbone.backbone
     if 'pvtv2b2' in name:
         assert (arch.type, arch.model_name) == ('TIMMBackbone', 'pvt_v2_b2')
@@ -84,7 +85,7 @@ def test_potsdam_rdn_protocol():
                                           'low_vegetation', 'tree', 'car')
         assert ds.label_map == {0: 0, 1: 1, 2: 2, 3: 3, 4: 4, 5: 255}
         assert ds.optical_bands is None
-    rgb, dsm, nir = cfg.model.data_preprocessor.modalities
+    rgb, dsm, nir = cfg.model.modalities
     assert (rgb.bands, nir.bands) == ([0, 1, 2], [3])
     assert cfg.test_pipeline[0].path_keys == dict(nir='img_path')
     assert cfg.test_evaluator.type == 'ISPRSMetric'
@@ -115,14 +116,14 @@ def tiny(cfg):
 
 def batch(cfg, b, h, w, presences, seed=0):
     gen = torch.Generator().manual_seed(seed)
-    channels = total_channels(cfg.model.data_preprocessor.modalities)
+    channels = ModalitySpec(cfg.model.modalities).num_channels
     classes = cfg.model.decode_head.num_classes
     inputs, samples = [], []
     for p in presences:
         inputs.append(torch.rand(channels, h, w, generator=gen) * 255)
         s = SegDataSample(metainfo=dict(img_shape=(h, w), ori_shape=(h, w),
-                                        pad_shape=(h, w),
-                                        modality_presence=p))
+                                        pad_shape=(h, w)))
+        s.set_data(dict(presence=torch.tensor(p)))
         s.gt_sem_seg = PixelData(
             data=torch.randint(0, classes, (1, h, w), generator=gen))
         samples.append(s)
@@ -135,7 +136,7 @@ def test_sgma_config_trains_and_infers_tiny(name):
     torch.manual_seed(0)
     model = revert_sync_batchnorm(MODELS.build(tiny(cfg)))
     model.init_weights()
-    m = len(cfg.model.data_preprocessor.modalities)
+    m = len(cfg.model.modalities)
     full, part = (True, ) * m, (True, ) + (False, ) * (m - 1)
     optim = OptimWrapper(torch.optim.AdamW(
         [p for p in model.parameters() if p.requires_grad], lr=1e-3))
@@ -147,6 +148,7 @@ def test_sgma_config_trains_and_infers_tiny(name):
     data = model.data_preprocessor(
         batch(cfg, 1, 70, 56, [part], seed=1), False)
     with torch.no_grad():
-        (result, ) = model.predict(data['inputs'], data['data_samples'])
+        (result, ) = model.predict(data['inputs'], data['data_samples'],
+                                   data['presence'])
     assert result.pred_sem_seg.data.shape == (1, 70, 56)
     assert torch.isfinite(result.seg_logits.data).all()

@@ -12,6 +12,7 @@ from mmengine.runner import Runner
 
 from mmseg.registry import MODELS
 from mmrsfusion.datasets import SyntheticMMDataset, generate_synthetic_dataset
+from mmrsfusion.utils import load_config
 
 MODALITIES = [
     dict(name='rgb', channels=3, kind='optical', mean=[0.] * 3,
@@ -117,7 +118,7 @@ def _slide(key, value):
 
 @pytest.mark.parametrize('key,value', SLIDE_ERRORS)
 def test_bad_slide_test_cfg_refused_by_our_segmentor(key, value):
-    cfg = Config.fromfile(
+    cfg = load_config(
         osp.join(CONFIGS, 'mobanet', 'demo_tinyvit_synthetic.py'))
     cfg.model.backbone.frozen_checkpoint = None
     cfg.model.test_cfg = _slide(key, value)
@@ -131,7 +132,7 @@ def test_bad_slide_test_cfg_refused_for_any_segmentor(data_root, tmp_path,
                                                       key, value):
     """mmseg's EncoderDecoder (the early-fusion baseline), tested by a
     runner: refused before the first window."""
-    cfg = Config.fromfile(
+    cfg = load_config(
         osp.join(CONFIGS, 'baselines', 'early_fusion_r18_synthetic.py'))
     cfg.model.test_cfg = _slide(key, value)
     cfg.work_dir = str(tmp_path)

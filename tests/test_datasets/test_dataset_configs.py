@@ -16,7 +16,8 @@ from mmengine.registry import init_default_scope
 import mmrsfusion  # noqa: F401
 from mmseg.registry import DATASETS, MODELS, TRANSFORMS
 from mmrsfusion.datasets import generate_synthetic_dataset
-from mmrsfusion.utils import total_channels
+from mmrsfusion.utils import ModalitySpec
+from mmrsfusion.utils import load_config
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CFG_DIR = osp.join(REPO, 'configs', '_base_', 'datasets')
@@ -31,7 +32,7 @@ def _mmseg_scope():
 
 
 def _cfg(name, mobanet=False):
-    return Config.fromfile(
+    return load_config(
         osp.join(MOBANET_CFG_DIR if mobanet else CFG_DIR, name))
 
 
@@ -67,11 +68,15 @@ def test_common_shape_of_the_configs(name):
         assert tuple(cfg.train_pipeline[0]['crop_size']) == tuple(
             cfg.crop_size)
     assert types[-1] == 'PackSegInputs'
-    assert cfg.train_pipeline[0]['modalities'] == mods
-    assert cfg.data_preprocessor['modalities'] == mods
+    # declared once (top level), handed to every dataset by the binding
+    assert 'modalities' not in cfg.train_pipeline[0]
+    assert 'modalities' not in cfg.data_preprocessor
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        assert cfg[loader].dataset.modalities == \
+            ModalitySpec(mods).to_dict()
     assert tuple(cfg.data_preprocessor['size']) == tuple(cfg.crop_size)
-    pp = MODELS.build(cfg.data_preprocessor)
-    assert pp.num_channels == total_channels(mods)
+    pp = MODELS.build(dict(cfg.data_preprocessor, modalities=mods))
+    assert pp.modalities.num_channels == ModalitySpec(mods).num_channels
 
 
 def test_crop_sizes():

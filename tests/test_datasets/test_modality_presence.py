@@ -1,7 +1,6 @@
 """The modality-presence mask from the data: a dataset allowing missing
 files, the loader marking them absent, training-time modality dropout, the
-packing, and the data preprocessor zeroing absent channels after
-normalisation. Plus the synthetic third modality (NIR)."""
+packing into the data sample, and the data preprocessor's (B, M) presence. Plus the synthetic third modality (NIR)."""
 import os
 import os.path as osp
 
@@ -9,7 +8,6 @@ import numpy as np
 import pytest
 import tifffile
 import torch
-from mmcv.transforms import Compose
 from mmengine.registry import init_default_scope
 
 from mmseg.registry import DATASETS, MODELS
@@ -38,12 +36,13 @@ def rdn(tmp_path_factory):
 
 
 def dataset(root, **kwargs):
+    """The dataset owns the spec and hands it to its pipeline."""
     pipeline = [
-        dict(type='LoadMultiModalImageFromFiles', modalities=MODS),
+        dict(type='LoadMultiModalImageFromFiles'),
         dict(type='LoadAnnotations'),
-        dict(type='PackMultiModalSegInputs'),
+        dict(type='PackSegInputs'),
     ]
-    cfg = dict(type='SyntheticMMDataset', data_root=root,
+    cfg = dict(type='SyntheticMMDataset', data_root=root, modalities=MODS,
                data_prefix=dict(img_path='img_dir/train',
                                 dsm_path='dsm_dir/train',
                                 nir_path='nir_dir/train',
@@ -65,22 +64,33 @@ def test_missing_file_is_an_error_unless_allowed(rdn):
     assert [i['nir_path'] is None for i in infos] == [False, True, False]
 
 
+def test_dataset_hands_its_one_spec_to_the_pipeline(rdn):
+    ds = dataset(rdn, allow_missing=['nir_path'])
+    assert ds.pipeline.transforms[0].modalities is ds.modalities
+    with pytest.raises(ValueError, match=r'SyntheticMMDataset\.pipeline\[0\]'
+                       r'\.modalities declare different modality specs'):
+        dataset(rdn, allow_missing=['nir_path'], pipeline=[
+            dict(type='LoadMultiModalImageFromFiles', modalities=MODS[:2])])
+
+
 def test_presence_through_loader_packing_and_preprocessor(rdn):
+    """Presence: loader -> data sample field (whatever the packing
+    transform) -> the preprocessor's (B, M) batch tensor; the segmentor,
+    not the preprocessor, zeroes the absent channels."""
     ds = dataset(rdn, allow_missing=['nir_path'])
     items = [ds[i] for i in range(3)]
-    presence = [it['data_samples'].metainfo['modality_presence']
-                for it in items]
-    assert presence == [(True, True, True), (True, True, False),
-                        (True, True, True)]
+    presence = [it['data_samples'].presence.tolist() for it in items]
+    assert presence == [[True, True, True], [True, True, False],
+                        [True, True, True]]
     assert (items[1]['inputs'][4] == 0).all()  # raw zeros when loaded
     pre = MODELS.build(dict(type='MultiModalSegDataPreProcessor',
                             modalities=MODS))
     data = pre(dict(inputs=[it['inputs'] for it in items],
                     data_samples=[it['data_samples'] for it in items]))
+    assert data['presence'].dtype == torch.bool
+    assert data['presence'].tolist() == presence
     x = data['inputs']
-    # absent: exactly 0 after normalisation (not (0 - 127.5) / 127.5)
-    assert (x[1, 4] == 0).all()
-    assert (x[0, 4] != 0).any()
+    assert torch.allclose(x[1, 4], torch.tensor(-1.))  # (0 - 127.5) / 127.5
     expected = (items[1]['inputs'][3].float() - 0.5) / 0.25
     torch.testing.assert_close(x[1, 3], expected)
 
@@ -95,61 +105,53 @@ def test_loader_needs_one_present_modality(rdn):
 
 
 def results(presence=(True, True, True)):
-    img = np.ones((4, 4, 5), np.float32)
-    return dict(img=img, modality_presence=presence,
-                modalities=[dict(name=m['name'], channels=m['channels'],
-                                 kind=m['kind']) for m in MODS])
+    return dict(img=np.ones((4, 4, 5), np.float32), presence=presence)
 
 
 def test_random_modality_drop_draws_proper_nonempty_subsets():
-    drop = RandomModalityDrop(prob=1.0)
+    drop = RandomModalityDrop(MODS, prob=1.0)
     np.random.seed(0)
     seen = {}
     for _ in range(600):
         out = drop(results())
-        p = out['modality_presence']
+        p = out['presence']
         seen[p] = seen.get(p, 0) + 1
-        # dropped channels are zero, kept ones untouched
-        for mod, (a, b), keep in zip(MODS, ((0, 3), (3, 4), (4, 5)), p):
-            assert (out['img'][..., a:b] == (1 if keep else 0)).all()
+        assert (out['img'] == 1).all()  # presence only: no zeroing here
     assert set(seen) == {(True, False, False), (False, True, False),
                          (False, False, True), (True, True, False),
                          (True, False, True), (False, True, True)}
     assert min(seen.values()) > 60  # about uniform: 100 each
     # an already absent modality stays absent; one left is never dropped
     for _ in range(50):
-        p = drop(results((True, False, True)))['modality_presence']
+        p = drop(results((True, False, True)))['presence']
         assert p in {(True, False, False), (False, False, True)}
-        assert drop(results((False, True, False)))['modality_presence'] == \
+        assert drop(results((False, True, False)))['presence'] == \
             (False, True, False)
 
 
 def test_random_modality_drop_options():
     np.random.seed(0)
-    keep_rgb = RandomModalityDrop(prob=1.0, droppable=['dsm', 'nir'])
+    keep_rgb = RandomModalityDrop(MODS, prob=1.0, droppable=['dsm', 'nir'])
     for _ in range(50):
-        assert keep_rgb(results())['modality_presence'][0]
-    never = RandomModalityDrop(prob=0.0)
-    assert never(results())['modality_presence'] == (True, True, True)
-    with pytest.raises(ValueError, match="unknown modalities \\['sar'\\]"):
-        RandomModalityDrop(droppable=['sar'])(results())
+        assert keep_rgb(results())['presence'][0]
+    never = RandomModalityDrop(MODS, prob=0.0)
+    assert never(results())['presence'] == (True, True, True)
+    with pytest.raises(ValueError, match=r"RandomModalityDrop\.droppable: "
+                       r"unknown modalities \['sar'\]"):
+        RandomModalityDrop(MODS, droppable=['sar'])
     with pytest.raises(ValueError, match='prob'):
-        RandomModalityDrop(prob=1.5)
-    with pytest.raises(KeyError, match='LoadMultiModalImageFromFiles'):
-        RandomModalityDrop()(dict(img=np.ones((2, 2, 5))))
+        RandomModalityDrop(MODS, prob=1.5)
 
 
 def test_pipeline_with_dropout_reaches_the_data_sample(rdn):
-    ds = dataset(rdn, allow_missing=['nir_path'])
-    pipeline = Compose([
-        dict(type='LoadMultiModalImageFromFiles', modalities=MODS),
+    ds = dataset(rdn, allow_missing=['nir_path'], pipeline=[
+        dict(type='LoadMultiModalImageFromFiles'),
         dict(type='RandomModalityDrop', prob=1.0),
-        dict(type='PackMultiModalSegInputs'),
+        dict(type='PackSegInputs'),
     ])
     np.random.seed(1)
-    out = pipeline(ds.get_data_info(0))
-    p = out['data_samples'].metainfo['modality_presence']
-    assert 1 <= sum(p) < 3
+    p = ds[0]['data_samples'].presence
+    assert p.dtype == torch.bool and 1 <= int(p.sum()) < 3
 
 
 def test_synthetic_nir(tmp_path):

@@ -14,7 +14,8 @@ from mmengine.runner import Runner
 from test_trainable_checkpoint_hook import assets, demo_cfg  # noqa: F401
 
 from mmseg.registry import MODELS
-from mmrsfusion.utils import InvalidCheckpointError, load_checkpoint_safely
+from mmrsfusion.utils import (InvalidCheckpointError, ModalitySpec,
+                              load_checkpoint_safely)
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -164,12 +165,43 @@ def test_train_refuses_max_iters_zero_and_warns_on_nothing_to_resume(
 
 def test_modality_renamed_in_the_model_only(assets, tmp_path):
     cfg = demo_cfg(assets, tmp_path, 'renamed', **{
-        'model.data_preprocessor.modalities.1.name': 'height'})
+        'model.modalities.1.name': 'height'})
     with pytest.raises(ValueError) as err:
         Runner.from_cfg(cfg).train()
     assert str(err.value) == (
-        'train_dataloader.dataset.pipeline.transforms.0 '
-        '(LoadMultiModalImageFromFiles) loads the modalities [rgb:3 optical, '
-        'dsm:1 elevation] but the model (model.data_preprocessor.modalities) '
-        'was built for [rgb:3 optical, height:1 elevation]: give both the '
-        'same modality spec (names, channels, kinds, order)')
+        'model.modalities and train_dataloader.dataset.modalities declare '
+        'different modality specs: [rgb:3 optical, height:1 elevation] vs '
+        '[rgb:3 optical, dsm:1 elevation]. Declare the spec once (the '
+        "config's top-level `modalities`)")
+
+
+def test_checkpoints_record_their_spec_and_another_is_refused(
+        assets, checkpoint, tmp_path):
+    """tools/test.py and the scene mapper refuse a checkpoint whose
+    recorded modality spec is not the config's, naming both."""
+    config = tmp_path / 'demo.py'
+    demo_cfg(assets, tmp_path / 'work', 'spec').dump(str(config))
+    ckpt = torch.load(checkpoint, weights_only=False)
+    spec = ModalitySpec(demo_cfg(assets, tmp_path, 'x').modalities)
+    other = spec.to_dict()
+    other[1]['name'] = 'height'
+    ckpt['meta'] = dict(modalities=other)
+    bad = str(tmp_path / 'other_spec.pth')
+    torch.save(ckpt, bad)
+    expected = ('the config (model.modalities) and the checkpoint '
+                f'{bad} declare different modality specs: [rgb:3 optical, '
+                'dsm:1 elevation] vs [rgb:3 optical, height:1 elevation]')
+    res = _cli('test.py', config, bad, '--work-dir', tmp_path / 'work')
+    assert res.returncode == 1, res.stdout
+    assert res.stdout.strip().splitlines()[-1].startswith(
+        f'error: {expected}')
+    from mmrsfusion.inference.scene_inference import load_segmentor
+    with pytest.raises(InvalidCheckpointError) as err:
+        load_segmentor(str(config), bad)
+    assert str(err.value).startswith(expected)
+    # a training run records the spec in every checkpoint it writes
+    cfg = demo_cfg(assets, tmp_path / 'train', 'record')
+    Runner.from_cfg(cfg).train()
+    saved = torch.load(str(tmp_path / 'train' / 'iter_2.pth'),
+                       weights_only=False)
+    assert saved['meta']['modalities'] == spec.to_dict()

@@ -25,6 +25,7 @@ from mmrsfusion.datasets import generate_synthetic_dataset
 from mmrsfusion.engine.hooks import (TrainableCheckpointHook, attach_frozen,
                                      load_trainable_checkpoint, strip_frozen)
 from mmrsfusion.engine.hooks.trainable_checkpoint_hook import META_KEY
+from mmrsfusion.utils import load_config
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEMO = osp.join(ROOT, 'configs', 'mobanet', 'demo_tinyvit_synthetic.py')
@@ -66,7 +67,7 @@ def demo_cfg(assets, work_dir, name, frozen='default', max_iters=2,
              **options):
     """The demo config, shrunk for a test."""
     init_default_scope('mmseg')
-    cfg = Config.fromfile(DEMO)
+    cfg = load_config(DEMO)
     frozen = assets['frozen'] if frozen == 'default' else frozen
     cfg.merge_from_dict({
         'work_dir': str(work_dir),
@@ -139,7 +140,7 @@ def test_hook_is_in_the_shipped_configs():
     configs = [c for c in configs if '_base_' not in c]
     assert len(configs) >= 10
     for path in configs:
-        cfg = Config.fromfile(path)
+        cfg = load_config(path)
         types = [h['type'] for h in cfg.get('custom_hooks', [])]
         assert 'TrainableCheckpointHook' in types, path
 
@@ -321,7 +322,7 @@ def test_strip_then_attach_round_trip(assets):
 def _state_dict_bytes(config, frozen):
     """Bytes of a model's state dict, built on 'meta' (no memory)."""
     init_default_scope('mmseg')
-    cfg = Config.fromfile(config)
+    cfg = load_config(config)
     with torch.device('meta'):
         model = MODELS.build(cfg.model)
     frozen_keys = {f'backbone.{k}' for k in model.backbone.frozen_keys()}

@@ -13,6 +13,7 @@ from mmengine.registry import init_default_scope
 from mmseg.models.segmentors import EncoderDecoder
 from mmseg.registry import MODELS
 from mmrsfusion.inference import accumulate_windows, slide_windows
+from mmrsfusion.utils import load_config
 
 init_default_scope('mmseg')
 ROOT = osp.join(osp.dirname(__file__), '..', '..')
@@ -20,7 +21,7 @@ CROP, STRIDE = (32, 32), (20, 20)
 
 
 def demo_model(crop=CROP, stride=STRIDE, batch_windows=1, seed=0):
-    cfg = Config.fromfile(
+    cfg = load_config(
         osp.join(ROOT, 'configs', 'mobanet', 'demo_tinyvit_synthetic.py'))
     model_cfg = cfg.model
     model_cfg.backbone.frozen_checkpoint = None

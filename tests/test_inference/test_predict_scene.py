@@ -26,7 +26,7 @@ from rasterio.warp import Resampling, reproject  # noqa: E402
 from mmrsfusion.datasets.transforms.loading import \
     normalize_elevation  # noqa: E402
 from mmrsfusion.inference.scene_inference import (  # noqa: E402
-    class_meta, load_segmentor, loader_settings, predict_scene)
+    class_meta, load_segmentor, predict_scene)
 from mmrsfusion.inference.scene_output import NODATA  # noqa: E402
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
@@ -92,17 +92,14 @@ def reference_logits(model, rgb, dsm, drop=()):
     else:
         raw.append(np.zeros(rgb.shape[:2] + (1, ), np.float32))
     x = torch.from_numpy(np.concatenate(raw, -1)).permute(2, 0, 1)
-    mod.drop_modalities = drop
     mod.test_cfg.batch_windows = 1
-    try:
-        with torch.no_grad():
-            inputs = mod.data_preprocessor(dict(inputs=[x]), False)['inputs']
-            inputs = mod.drop_inputs(inputs)
-            h, w = rgb.shape[:2]
-            logits = mod.slide_inference(
-                inputs, [dict(img_shape=(h, w), ori_shape=(h, w))])[0]
-    finally:
-        mod.drop_modalities = ()
+    with torch.no_grad():
+        inputs = mod.data_preprocessor(dict(inputs=[x]), False)['inputs']
+        inputs, presence = mod.apply_presence(
+            inputs, mod.modalities.presence(drop))
+        h, w = rgb.shape[:2]
+        logits = mod.slide_inference(
+            inputs, [dict(img_shape=(h, w), ori_shape=(h, w))], presence)[0]
     return logits
 
 
@@ -112,8 +109,7 @@ def run(model, inputs, out, **kwargs):
     kwargs.setdefault('block_size', 128)
     kwargs.setdefault('batch_windows', 1)
     return predict_scene(mod, inputs, str(out), classes=classes,
-                         palette=palette, progress=False,
-                         **loader_settings(cfg), **kwargs)
+                         palette=palette, progress=False, **kwargs)
 
 
 def read(path, band=None):
@@ -257,12 +253,12 @@ def test_nodata_borders(model, tmp_path):
 
 
 def test_missing_modality(model, tmp_path):
-    """Only RGB: a warning; the result is the model with the DSM zeroed
-    after normalisation (as drop_modalities), unlike the result with it."""
+    """Only RGB: the result is the model with the DSM absent (zeroed after
+    normalisation by the segmentor, as model.absent), unlike the result
+    with it."""
     rgb, dsm = synth(150, 170, seed=6)
-    with pytest.warns(UserWarning, match=r"\['dsm'\].*zeroed"):
-        summary = run(model, dict(rgb=write(tmp_path / 'rgb.tif', rgb)),
-                      tmp_path / 'pred.tif')
+    summary = run(model, dict(rgb=write(tmp_path / 'rgb.tif', rgb)),
+                  tmp_path / 'pred.tif')
     assert summary['absent'] == ['dsm']
     pred = read(tmp_path / 'pred.tif', 1)
     dropped = reference_logits(model, rgb, dsm, drop=('dsm', ))
@@ -276,22 +272,52 @@ def test_missing_modality(model, tmp_path):
         assert src.shape == (150, 170) and src.crs is not None
 
 
-def test_presence_aware_models_get_the_absent_names(model, tmp_path):
-    """Extension point: a model with set_absent_modalities is told, and its
-    inputs are not zeroed for it (so the result differs from zeroing)."""
-    mod, _ = model
-    rgb, _ = synth(80, 80, seed=7)
-    told = []
-    mod.set_absent_modalities = told.append
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter('always')
-            run(model, dict(rgb=write(tmp_path / 'rgb.tif', rgb)),
-                tmp_path / 'pred.tif')
-    finally:
-        del mod.set_absent_modalities
-    assert told == [('dsm', )]
-    assert not [w for w in caught if 'zeroed' in str(w.message)]
+SGMA_CONFIG = osp.join(ROOT, 'configs', 'sgma', 'demo_r18_synthetic_rdn.py')
+SGMA_OPTIONS = {
+    'model.test_cfg': dict(mode='slide', crop_size=(64, 64), stride=(40, 40))
+}
+
+
+@pytest.mark.parametrize('batch_windows', [1, 3])
+def test_sgma_absent_input_is_masked_as_in_testing(tmp_path, batch_windows):
+    """SGMA (mask-aware) mapped with its NIR input left out equals the
+    test-time prediction with ``model.absent=['nir']`` (the modality left
+    out of encoder and fusion), and differs from the NIR zeroed but marked
+    present."""
+    torch.manual_seed(0)
+    from mmrsfusion.utils import load_config
+    from mmseg.registry import MODELS
+    model = MODELS.build(load_config(SGMA_CONFIG, SGMA_OPTIONS).model)
+    model.init_weights()
+    path = str(tmp_path / 'sgma.pth')
+    torch.save(dict(state_dict=model.state_dict(), meta={}), path)
+    sgma = load_segmentor(SGMA_CONFIG, path, cfg_options=SGMA_OPTIONS)
+    rgb, dsm = synth(110, 130, seed=11)
+    summary = run(sgma, dict(rgb=write(tmp_path / 'rgb.tif', rgb),
+                             dsm=write(tmp_path / 'dsm.tif', dsm)),
+                  tmp_path / 'pred.tif', batch_windows=batch_windows)
+    assert summary['absent'] == ['nir']
+    pred = read(tmp_path / 'pred.tif', 1)
+
+    mod, _ = sgma
+    x = torch.from_numpy(np.concatenate([
+        rgb.astype(np.float32),
+        normalize_elevation(dsm[..., None], 'minmax', (-9999., )),
+        np.zeros(rgb.shape[:2] + (1, ), np.float32)
+    ], -1)).permute(2, 0, 1)
+    with torch.no_grad():
+        inputs = mod.data_preprocessor(dict(inputs=[x]), False)['inputs']
+        mod.absent = ['nir']
+        try:
+            masked = mod.predict(inputs)[0].pred_sem_seg.data[0].numpy()
+        finally:
+            mod.absent = None
+        zeroed = mod.predict(inputs)[0].seg_logits.data
+        masked_logits = mod.inference(
+            inputs, [dict(ori_shape=(110, 130))],
+            mod.modalities.presence(['nir']))[0]
+    assert np.array_equal(pred, masked)
+    assert (masked_logits - zeroed).abs().max() > 1e-3
 
 
 def test_errors_name_both_files(model, tmp_path):
@@ -356,13 +382,13 @@ KILL_SCRIPT = """
 import os, signal, sys
 sys.path.insert(0, {root!r})
 from mmrsfusion.inference.scene_inference import (load_segmentor,
-    loader_settings, predict_scene, config_fingerprint)
+    predict_scene, config_fingerprint)
 model, cfg = load_segmentor({config!r}, {ckpt!r}, cfg_options={options!r})
 def kill(done, total):
     if done == 3:
         os.kill(os.getpid(), signal.SIGKILL)
 predict_scene(model, {inputs!r}, {out!r}, block_size=128, progress=False,
-              on_block_done=kill, **loader_settings(cfg),
+              on_block_done=kill,
               fingerprint=config_fingerprint(cfg, {ckpt!r}))
 """
 

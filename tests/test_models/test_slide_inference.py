@@ -17,6 +17,7 @@ from mmengine.structures import PixelData
 
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
+from mmrsfusion.utils import load_config
 
 import mmrsfusion  # noqa: F401  (registers the package's modules)
 
@@ -262,7 +263,7 @@ def test_baseline_config_slide_inference(hw):
     import os.path as osp
 
     from mmengine.config import Config
-    cfg = Config.fromfile(
+    cfg = load_config(
         osp.join(
             osp.dirname(__file__), '..', '..', 'configs', 'baselines',
             'early_fusion_r18_synthetic.py'))

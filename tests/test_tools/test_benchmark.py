@@ -18,6 +18,7 @@ from mmseg.registry import MODELS
 
 import mmrsfusion  # noqa: F401
 from mmrsfusion.engine.hooks import strip_frozen
+from mmrsfusion.utils import load_config
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SCRIPT = osp.join(ROOT, 'tools', 'analysis_tools', 'benchmark.py')
@@ -77,7 +78,7 @@ def test_trainable_only_checkpoint(tmp_path, capsys, monkeypatch):
     frozen = str(tmp_path / 'tiny_pretrain.pth')
     torch.save(_make_state_dict(), frozen)  # the demo's architecture
     init_default_scope('mmseg')
-    cfg = Config.fromfile(DEMO)
+    cfg = load_config(DEMO)
     cfg.model.backbone.frozen_checkpoint = frozen
     model = MODELS.build(cfg.model)
     model.init_weights()
@@ -159,7 +160,7 @@ def test_data_lines(tmp_path, capsys):
         (tmp_path / folder / 'train').mkdir(parents=True)
         write_tiff(str(tmp_path / folder / 'train' / '2_10.tif'), arr)
     init_default_scope('mmseg')
-    cfg = Config.fromfile(
+    cfg = load_config(
         osp.join(ROOT, 'configs', '_base_', 'datasets', 'potsdam_mm.py'))
     cfg.train_dataloader.dataset.data_root = str(tmp_path)
     _module().bench_data(cfg, 3)

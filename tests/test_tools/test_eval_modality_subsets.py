@@ -106,7 +106,7 @@ def test_sgma_every_subset_once(rdn_root, tmp_path, monkeypatch, capsys):
     for subset, drop in (('rgb+dsm+nir', []), ('rgb+nir', ['dsm']),
                          ('dsm', ['rgb', 'nir'])):
         ref = tools_test(SGMA, ckpt,
-                         dict(opts, **{'model.drop_modalities': drop}),
+                         dict(opts, **{'model.absent': drop}),
                          str(tmp_path / f'ref_{subset}'))
         assert rows[subset]['mIoU'] == pytest.approx(ref['mIoU'], abs=1e-6)
         assert rows[subset]['OA'] == pytest.approx(ref['OA'], abs=1e-6)
@@ -121,7 +121,7 @@ def test_other_models_get_zeroed_channels(config, extra, tmp_path,
     """The early-fusion baseline (mmseg's EncoderDecoder) and the MoBaNet
     demo: absent modalities are zeroed channels; the full subset is what
     tools/test.py gives, and RGB alone is MoBaNet's Table V setting
-    (tools/test.py with model.drop_modalities=['dsm'])."""
+    (tools/test.py with model.absent=['dsm'])."""
     root = generate_synthetic_dataset(
         str(tmp_path / 'rd'), num_train=0, num_test=2,
         test_tile_size=(64, 48))
@@ -136,6 +136,6 @@ def test_other_models_get_zeroed_channels(config, extra, tmp_path,
     assert rows['rgb'] != rows['rgb+dsm']
     if config == MOBANET:
         ref = tools_test(config, ckpt,
-                         dict(opts, **{'model.drop_modalities': ['dsm']}),
+                         dict(opts, **{'model.absent': ['dsm']}),
                          str(tmp_path / 'ref_rgb'))
         assert rows['rgb']['mIoU'] == pytest.approx(ref['mIoU'], abs=1e-6)

@@ -16,6 +16,7 @@ import mmrsfusion  # noqa: F401
 from mmrsfusion.models.backbones import convert_dinov2
 from mmrsfusion.models.backbones.vit_checkpoint import (is_official,
                                                         load_checkpoint_file)
+from mmrsfusion.utils import load_config
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOL = osp.join(ROOT, 'tools', 'misc', 'make_tiny_vit_checkpoint.py')
@@ -59,7 +60,7 @@ def test_official_layout_convert_and_load(tmp_path):
     run(CONVERTER, official, converted)
 
     init_default_scope('mmseg')
-    cfg = Config.fromfile(DEMO)
+    cfg = load_config(DEMO)
     for path in (official, converted):
         cfg.model.backbone.frozen_checkpoint = path
         model = MODELS.build(cfg.model)

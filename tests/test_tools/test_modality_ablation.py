@@ -15,6 +15,7 @@ from mmseg.registry import MODELS
 
 import mmrsfusion  # noqa: F401
 from mmrsfusion.datasets.synthetic import generate_synthetic_dataset
+from mmrsfusion.utils import load_config
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SCRIPT = osp.join(ROOT, 'tools', 'analysis_tools', 'modality_ablation.py')
@@ -28,7 +29,7 @@ spec.loader.exec_module(ablation)
 
 def build_run(options):
     init_default_scope('mmseg')
-    cfg = Config.fromfile(osp.join(ROOT, DEMO))
+    cfg = load_config(osp.join(ROOT, DEMO))
     cfg.merge_from_dict(options)
     return MODELS.build(cfg.model)
 
@@ -41,7 +42,7 @@ def test_runs_build_the_intended_models():
     assert [type(a).__name__ for a in fused.data_preprocessor.batch_augments
             ] == ['MCRM']
     assert set(fused.auxiliary_head) == {'rgb', 'dsm'}
-    assert not fused.drop_modalities
+    assert not fused.absent
 
     # "without MCRM" = no masking, no aux heads, no hard-pixel loss
     no_mcrm = build_run(runs['no_mcrm'])
@@ -52,20 +53,20 @@ def test_runs_build_the_intended_models():
     assert n_plain < n_fused
 
     rgb_only = build_run(runs['rgb_only'])
-    assert rgb_only.drop_modalities == ('dsm', )
-    assert rgb_only.drop_modalities_in_training
+    assert rgb_only.absent == ('dsm', )
+    assert rgb_only.absent_in_training
     assert len(rgb_only.data_preprocessor.batch_augments) == 0
     assert set(rgb_only.auxiliary_head) == {'rgb'}
 
 
 def test_runs_for_three_modalities():
     runs = ablation.ablation_runs(['rgb', 'dsm', 'nir'])
-    assert runs['dsm_only']['model.drop_modalities'] == ['rgb', 'nir']
+    assert runs['dsm_only']['model.absent'] == ['rgb', 'nir']
     assert runs['nir_only']['model.aux_modalities'] == ['nir']
 
 
 def test_schedule_options_keep_proportions():
-    cfg = Config.fromfile(osp.join(ROOT, DEMO))
+    cfg = load_config(osp.join(ROOT, DEMO))
     assert cfg.train_cfg.max_iters == 600
     options = ablation.schedule_options(cfg, 60)
     assert options['train_cfg.max_iters'] == 60

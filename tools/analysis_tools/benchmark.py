@@ -66,7 +66,7 @@ from mmseg.structures import SegDataSample
 
 from mmrsfusion.engine.hooks import load_trainable_checkpoint
 from mmrsfusion.inference.sliding_window import slide_windows
-from mmrsfusion.utils import load_config, total_channels
+from mmrsfusion.utils import load_config
 
 
 def parse_args():
@@ -237,7 +237,7 @@ def train_batch(cfg, model, batch: int, shape, device) -> dict:
     """A batch as the dataloader gives it: raw (C, H, W) inputs in the
     data's units (0-255) and random labels."""
     h, w = shape
-    channels = total_channels(cfg.model.data_preprocessor.modalities)
+    channels = model.modalities.num_channels
     classes = model.decode_head.num_classes
     gen = torch.Generator().manual_seed(0)
     inputs, samples = [], []
@@ -259,7 +259,7 @@ def bench_slide(model, tile_hw, crop, batch_windows, run, floor_ms):
         test_cfg = dict(mode='slide', crop_size=tuple(crop),
                         stride=tuple(max(1, c * 2 // 3) for c in crop))
     h, w = tile_hw
-    channels = model.modalities[-1].stop
+    channels = model.modalities.num_channels
     tile = torch.randn(1, channels, h, w, device=run['device'])
     meta = dict(img_shape=(h, w), ori_shape=(h, w), pad_shape=(h, w),
                 padding_size=[0, 0, 0, 0])
@@ -337,7 +337,7 @@ def main():
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
 
     h, w = args.shape
-    channels = total_channels(cfg.model.data_preprocessor.modalities)
+    channels = model.modalities.num_channels
     inputs = torch.randn(args.batch_size, channels, h, w, device=device)
     metas = [
         dict(img_shape=(h, w), ori_shape=(h, w), pad_shape=(h, w),

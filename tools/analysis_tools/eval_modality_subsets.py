@@ -2,12 +2,11 @@
 
 The test set is read once; each batch is normalised once and then
 predicted under each of the 2^M - 1 subsets. For a subset, the other
-modalities are absent: their channels are zeroed after normalisation (what
-``drop_modalities`` and the data preprocessor do) and every sample's
-``modality_presence`` metainfo marks them False, so a mask-aware model
-(SGMA) leaves them out of computation and attention, while any other model
-(MoBaNet, MFNet, an mmseg EncoderDecoder) sees zeroed channels. A modality
-a tile itself lacks stays absent in every subset.
+modalities are absent in the batch's (B, M) presence, exactly as
+``model.absent`` makes them: a mask-aware model (SGMA) leaves them out of
+computation and attention, any other (MoBaNet, MFNet, early fusion) gets
+their channels zeroed by the segmentor. A modality a tile itself lacks
+stays absent in every subset.
 
 Prints one row per subset (mIoU, mF1, OA of the config's test evaluator)
 and the Average, Top-1 (best) and Last-1 (worst) over the subsets (SGMA's
@@ -32,8 +31,9 @@ from mmengine.config import DictAction
 from mmengine.runner import Runner
 from prettytable import PrettyTable
 
-from mmrsfusion.utils import (PRESENCE_KEY, load_config, parse_modalities,
-                              sample_presence, zero_absent)
+from mmrsfusion.engine.hooks.consistency_check_hook import \
+    check_modality_spec
+from mmrsfusion.utils import load_config
 
 #: Reported columns and the metric keys tried for each, in order.
 COLUMNS = dict(mIoU=('mIoU', ), mF1=('mF1', 'mFscore', 'mDice'),
@@ -84,28 +84,24 @@ def summarise(rows: Dict[str, Dict[str, float]]) -> Dict[str, Dict]:
     return summary
 
 
-def with_subset(data: dict, keep: Sequence[bool], mods) -> tuple:
-    """Inputs with the modalities outside ``keep`` zeroed, and data samples
-    whose presence marks them absent (copies; ``data`` is unchanged)."""
-    inputs, samples = [], []
-    for x, sample in zip(data['inputs'], data['data_samples']):
-        own = sample_presence(sample, len(mods)) or (True, ) * len(mods)
-        presence = tuple(a and b for a, b in zip(own, keep))
-        # a new sample sharing the ground truth: predictions of one subset
-        # never land in another's
-        new = type(sample)(metainfo={**sample.metainfo,
-                                     PRESENCE_KEY: presence})
+def fresh_samples(samples: Sequence) -> List:
+    """New data samples sharing the ground truth, so that the predictions
+    of one subset never land in another's."""
+    out = []
+    for sample in samples:
+        new = type(sample)(metainfo=sample.metainfo)
         new.set_data({key: sample.get(key) for key in sample.keys()})
-        samples.append(new)
-        inputs.append(zero_absent(x, presence, mods))
-    return torch.stack(inputs), samples
+        out.append(new)
+    return out
 
 
-def evaluate_subsets(runner: Runner, mods) -> Dict[str, Dict[str, float]]:
+def evaluate_subsets(runner: Runner) -> Dict[str, Dict[str, float]]:
     """One pass over the test set, every subset per batch."""
     loop = runner.test_loop
     dataset = loop.dataloader.dataset
-    names = [m.name for m in mods]
+    model = runner.model
+    spec = model.modalities
+    names = spec.names
     subsets = subsets_of(names)
     evaluators = {}
     for subset in subsets:
@@ -113,15 +109,17 @@ def evaluate_subsets(runner: Runner, mods) -> Dict[str, Dict[str, float]]:
             copy.deepcopy(runner.cfg.test_evaluator))
         evaluator.dataset_meta = dataset.metainfo
         evaluators['+'.join(subset)] = evaluator
-    model = runner.model
     model.eval()
     with torch.no_grad():
         for data_batch in loop.dataloader:
             data = model.data_preprocessor(data_batch, False)
             for subset in subsets:
-                keep = [n in subset for n in names]
-                inputs, samples = with_subset(data, keep, mods)
-                outputs = model.predict(inputs, samples)
+                keep = spec.presence(
+                    [n for n in names if n not in subset],
+                    device=data['presence'].device)
+                outputs = model.predict(
+                    data['inputs'], fresh_samples(data['data_samples']),
+                    data['presence'] & keep)
                 evaluators['+'.join(subset)].process(
                     data_samples=outputs, data_batch=data_batch)
     rows = {}
@@ -154,20 +152,17 @@ def main(argv=None) -> dict:
     if not cfg.get('test_dataloader') or not cfg.get('test_evaluator'):
         raise ValueError(f'{args.config}: needs test_dataloader and '
                          f'test_evaluator')
-    spec = (cfg.model.get('data_preprocessor') or {}).get('modalities')
-    if spec is None:
-        raise ValueError(f'{args.config}: model.data_preprocessor has no '
-                         f'modality spec (modalities=[...])')
-    mods = parse_modalities(spec, 'model.data_preprocessor.modalities')
     runner = Runner.from_cfg(cfg)
-    runner.test_loop  # builds the dataloader and evaluator
-    runner.load_or_resume()
-    rows = evaluate_subsets(runner, mods)
+    # builds the dataloader and evaluator; the checks tools/test.py makes
+    check_modality_spec(runner.model, runner.test_loop.dataloader.dataset,
+                        'test_dataloader.dataset')
+    runner.load_or_resume()  # refuses a checkpoint of another spec
+    rows = evaluate_subsets(runner)
     summary = summarise(rows)
     result = dict(
         config=args.config,
         checkpoint=args.checkpoint,
-        modalities=[m.name for m in mods],
+        modalities=list(runner.model.modalities.names),
         subsets=rows,
         **summary)
     print(format_table(rows, summary))

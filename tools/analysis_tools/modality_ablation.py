@@ -12,13 +12,13 @@ config, all with the same seed and schedule:
                 "without MCRM" model of Tables IV and V
 ``<m>_only``    the same architecture fed modality ``m`` only: every other
                 modality zeroed after normalisation in training AND testing
-                (``model.drop_modalities=[...]``,
-                ``model.drop_modalities_in_training=True``), without
+                (``model.absent=[...]``,
+                ``model.absent_in_training=True``), without
                 masking and with the auxiliary head of ``m`` only
 ==============  =========================================================
 
 and tests ``fused`` and ``no_mcrm`` also with each modality missing
-(``--cfg-options model.drop_modalities="['<m>']"``). Then prints a table and
+(``--cfg-options model.absent="['<m>']"``). Then prints a table and
 the summary lines the lead quotes.
 
 Example (the CPU demo; about 4 trainings of a few minutes each)::
@@ -44,6 +44,8 @@ import time
 from typing import Dict, List, Optional
 
 from mmengine.config import Config, DictAction
+
+from mmrsfusion.utils import ModalitySpec, load_config
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 METRICS = ('mIoU', 'mF1', 'OA')
@@ -152,8 +154,8 @@ def ablation_runs(names: List[str]) -> Dict[str, Dict]:
     for keep in names:
         # one modality: nothing to balance, so no masking; its own aux head
         runs[f'{keep}_only'] = {
-            'model.drop_modalities': [n for n in names if n != keep],
-            'model.drop_modalities_in_training': True,
+            'model.absent': [n for n in names if n != keep],
+            'model.absent_in_training': True,
             'model.data_preprocessor.batch_augments': None,
             'model.aux_modalities': [keep],
         }
@@ -175,13 +177,12 @@ def main(argv=None):
     # train.py / test.py run in ROOT: hand them absolute paths only
     config = resolve_config(args.config)
     args.work_dir = osp.abspath(args.work_dir)
-    cfg = Config.fromfile(config)
-    spec = cfg.model.get('data_preprocessor', {}).get('modalities') or \
-        cfg.model.get('modalities')
+    cfg = load_config(config)
+    spec = cfg.model.get('modalities')
     if not spec:
-        sys.exit(f'{config}: no modality spec in model.data_preprocessor.'
-                 'modalities or model.modalities')
-    names = [m['name'] for m in spec]
+        sys.exit(f'{config}: no modality spec (the top-level `modalities` '
+                 'or model.modalities)')
+    names = ModalitySpec(spec, 'model.modalities').names
     base = dict(args.cfg_options)
     if args.iters:
         base.update(schedule_options(cfg, args.iters))
@@ -214,13 +215,13 @@ def main(argv=None):
                          f'{work_dir} (is checkpoint saving disabled?)')
         else:
             print(f'[{name}] using {ckpt}', flush=True)
-        tests = {'all': opts.get('model.drop_modalities', [])}
+        tests = {'all': opts.get('model.absent', [])}
         if name in ('fused', 'no_mcrm'):
             for m in names:
                 tests[f'no_{m}'] = [m]
         for test, drop in tests.items():
             test_dir = osp.join(work_dir, f'test_{test}')
-            test_opts = dict(opts, **{'model.drop_modalities': drop})
+            test_opts = dict(opts, **{'model.absent': drop})
             print(f'[{name}] testing ({test})', flush=True)
             os.makedirs(test_dir, exist_ok=True)
             run([py, 'tools/test.py', config, ckpt, '--work-dir', test_dir,
@@ -234,7 +235,7 @@ def main(argv=None):
           ' '.join(f'{m:>6}' for m in METRICS))
     for (name, test), metrics in results.items():
         kept = [n for n in names if n not in (
-            runs[name].get('model.drop_modalities', []) if test == 'all'
+            runs[name].get('model.absent', []) if test == 'all'
             else [test[3:]])]
         print(f'{name:<10} {"+".join(kept):<16} ' +
               ' '.join(f'{metrics[m]:6.2f}' for m in METRICS))

@@ -23,13 +23,12 @@ crop_size = (512, 512)
 
 data_preprocessor = dict(
     type='MultiModalSegDataPreProcessor',
-    modalities=modalities,
     size=crop_size,
     pad_val=0,
     seg_pad_val=255)
 
 train_pipeline = [
-    dict(type='LoadMultiModalImageFromFiles', modalities=modalities),
+    dict(type='LoadMultiModalImageFromFiles'),
     dict(type='LoadAnnotations'),
     dict(
         type='RandomResize',
@@ -39,12 +38,12 @@ train_pipeline = [
     dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
     dict(type='RandomFlip', prob=0.5),
     dict(type='OpticalOnly', transforms=[dict(type='PhotoMetricDistortion')]),
-    dict(type='PackMultiModalSegInputs'),
+    dict(type='PackSegInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadMultiModalImageFromFiles', modalities=modalities),
+    dict(type='LoadMultiModalImageFromFiles'),
     dict(type='LoadAnnotations'),
-    dict(type='PackMultiModalSegInputs'),
+    dict(type='PackSegInputs'),
 ]
 
 train_dataloader = dict(

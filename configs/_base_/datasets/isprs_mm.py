@@ -29,7 +29,6 @@ crop_size = (256, 256)
 # crop_size; whole test tiles are left unpadded for slide inference).
 data_preprocessor = dict(
     type='MultiModalSegDataPreProcessor',
-    modalities=modalities,
     size=crop_size,
     pad_val=0,
     seg_pad_val=255)
@@ -40,7 +39,6 @@ data_preprocessor = dict(
 train_pipeline = [
     dict(
         type='LoadMultiModalRandomWindow',
-        modalities=modalities,
         crop_size=crop_size),
     # horizontal and vertical flips, each independently at p = 0.5
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
@@ -54,7 +52,7 @@ train_pipeline = [
     dict(type='PackSegInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadMultiModalImageFromFiles', modalities=modalities),
+    dict(type='LoadMultiModalImageFromFiles'),
     dict(type='LoadAnnotations'),
     dict(type='PackSegInputs'),
 ]

@@ -10,8 +10,7 @@ data_root = 'data/mmhunan'
 
 train_pipeline = [
     dict(
-        type='LoadMultiModalImageFromFiles',
-        modalities={{_base_.modalities}}),
+        type='LoadMultiModalImageFromFiles'),
     dict(type='LoadAnnotations'),
     # horizontal and vertical flips, each independently at p = 0.5
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),

@@ -37,11 +37,10 @@ modalities = [
         std=[127.5]),
 ]
 crop_size = (512, 512)
-data_preprocessor = dict(modalities=modalities, size=crop_size)
+data_preprocessor = dict(size=crop_size)
 
 loader = dict(
     type='LoadMultiModalImageFromFiles',
-    modalities=modalities,
     path_keys=dict(nir='img_path'))
 train_pipeline = [
     loader,
@@ -54,12 +53,12 @@ train_pipeline = [
     dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
     dict(type='RandomFlip', prob=0.5),
     dict(type='OpticalOnly', transforms=[dict(type='PhotoMetricDistortion')]),
-    dict(type='PackMultiModalSegInputs'),
+    dict(type='PackSegInputs'),
 ]
 test_pipeline = [
     loader,
     dict(type='LoadAnnotations'),
-    dict(type='PackMultiModalSegInputs'),
+    dict(type='PackSegInputs'),
 ]
 
 data = dict(data_root=data_root, metainfo=metainfo, optical_bands=None)

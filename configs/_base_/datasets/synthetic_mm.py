@@ -13,8 +13,7 @@ data_preprocessor = dict(size=crop_size)
 
 train_pipeline = [
     dict(
-        type='LoadMultiModalImageFromFiles',
-        modalities={{_base_.modalities}}),
+        type='LoadMultiModalImageFromFiles'),
     dict(type='LoadAnnotations'),
     dict(
         type='RandomResize',

@@ -17,12 +17,11 @@ modalities = [
     dict(name='dsm', channels=1, kind='elevation', mean=[0.0], std=[1.0]),
     dict(name='nir', channels=1, kind='band', mean=[127.5], std=[127.5]),
 ]
-data_preprocessor = dict(modalities=modalities)
 
-# PackMultiModalSegInputs carries each sample's modality_presence (all True
-# here; add RandomModalityDrop before it for training-time modality dropout).
+# Every sample's presence (all True here) reaches its data sample; add
+# RandomModalityDrop before the packing for training-time modality dropout.
 train_pipeline = [
-    dict(type='LoadMultiModalImageFromFiles', modalities=modalities),
+    dict(type='LoadMultiModalImageFromFiles'),
     dict(type='LoadAnnotations'),
     dict(
         type='RandomResize',
@@ -34,12 +33,12 @@ train_pipeline = [
     dict(type='RandomFlip', prob=[0.25, 0.25],
          direction=['horizontal', 'vertical']),
     dict(type='OpticalOnly', transforms=[dict(type='PhotoMetricDistortion')]),
-    dict(type='PackMultiModalSegInputs'),
+    dict(type='PackSegInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadMultiModalImageFromFiles', modalities=modalities),
+    dict(type='LoadMultiModalImageFromFiles'),
     dict(type='LoadAnnotations'),
-    dict(type='PackMultiModalSegInputs'),
+    dict(type='PackSegInputs'),
 ]
 
 train_dataloader = dict(

@@ -3,36 +3,18 @@
 # ResNetV1c-18 (output stride 32, 4 stages) + UPerHead (128 channels) and an
 # auxiliary FCNHead on stage 3 (training only).
 #
-# A dataset config provides `data_preprocessor` (MultiModalSegDataPreProcessor
-# with the modality spec and its per-channel mean / std); a derived config sets
-# model.data_preprocessor={{_base_.data_preprocessor}}. The default below is
-# the 4-channel spec of the ISPRS-style data (8-bit optical in 0-255 with
-# ImageNet statistics, DSM min-max normalised per tile to [0, 1] by the
-# loader). No top-level `data_preprocessor` here: it would clash with the
-# dataset config's when both are bases.
+# The modality spec (and its per-channel mean / std) comes from the dataset
+# config's top-level `modalities`; the segmentor zeroes absent modalities and
+# keeps mmseg's auxiliary head (modality_aux_heads=False).
 #
 # Trained from scratch: mmseg's ImageNet ResNet-18 checkpoints have a 3-channel
 # stem. (SyncBN: multi-GPU; CPU runs use norm_cfg=dict(type='BN').)
 norm_cfg = dict(type='SyncBN', requires_grad=True)
 model = dict(
-    type='EncoderDecoder',
-    # Usually replaced by the dataset config's `data_preprocessor`.
+    type='MultiModalEncoderDecoder',
+    modality_aux_heads=False,
     data_preprocessor=dict(
         type='MultiModalSegDataPreProcessor',
-        modalities=[
-            dict(
-                name='rgb',
-                channels=3,
-                kind='optical',
-                mean=[123.675, 116.28, 103.53],
-                std=[58.395, 57.12, 57.375]),
-            dict(
-                name='dsm',
-                channels=1,
-                kind='elevation',
-                mean=[0.0],
-                std=[1.0]),
-        ],
         pad_val=0,
         seg_pad_val=255),
     pretrained=None,

@@ -37,21 +37,6 @@ model = dict(
     type='MultiModalEncoderDecoder',
     data_preprocessor=dict(
         type='MultiModalSegDataPreProcessor',
-        modalities=[
-            # SAM's pixel statistics (= ImageNet's) on 0-255
-            dict(
-                name='rgb',
-                channels=3,
-                kind='optical',
-                mean=[123.675, 116.28, 103.53],
-                std=[58.395, 57.12, 57.375]),
-            dict(
-                name='dsm',
-                channels=1,
-                kind='elevation',
-                mean=[0.0],
-                std=[1.0]),
-        ],
         size=(256, 256),
         pad_val=0,
         seg_pad_val=255),
@@ -74,7 +59,6 @@ model = dict(
     neck=dict(
         type='DFMNeck',
         in_channels=256,
-        num_modalities=2,
         norm_cfg=dict(type='mmpretrain.LN2d', eps=1e-6)),
     decode_head=dict(
         type='UNetFormerHead',

@@ -18,32 +18,15 @@
 # checkpoints hold only the trainable weights (TrainableCheckpointHook in the
 # MoBaNet configs), again from this file whenever a checkpoint is loaded.
 #
-# A derived config sets model.data_preprocessor={{_base_.data_preprocessor}}
-# from its dataset config (see configs/mobanet/dinov2_vitb_potsdam.py); the
-# backbone and MCRM take the modality spec from it. The spec below is the
-# default 4-channel ISPRS one (rgb:3 + dsm:1; 8-bit optical with ImageNet
-# statistics, DSM min-max normalised per tile to [0, 1] by the loader).
-# No top-level `data_preprocessor` / `modalities` / `crop_size` here: they
-# would clash with the dataset config's when both are bases.
+# The modality spec comes from the dataset config's top-level `modalities`
+# (declared once; MultiModalRunner hands it to the model, which passes it to
+# the data preprocessor, backbone and MCRM), the training crop padding from
+# its `data_preprocessor` (merged into the model's).
 norm_cfg = dict(type='SyncBN', requires_grad=True)  # BN in one process
 model = dict(
     type='MultiModalEncoderDecoder',
     data_preprocessor=dict(
         type='MultiModalSegDataPreProcessor',
-        modalities=[
-            dict(
-                name='rgb',
-                channels=3,
-                kind='optical',
-                mean=[123.675, 116.28, 103.53],
-                std=[58.395, 57.12, 57.375]),
-            dict(
-                name='dsm',
-                channels=1,
-                kind='elevation',
-                mean=[0.0],
-                std=[1.0]),
-        ],
         size=(256, 256),
         pad_val=0,
         seg_pad_val=255,
@@ -122,8 +105,8 @@ model = dict(
     # L = CE(P, Y) + lambda_aux * sum_m CE(P_m, Y; hard pixels of P)
     aux_loss=dict(type='HardPixelCrossEntropyLoss', loss_weight=0.01),
     # Modality-missing evaluation, e.g. RGB only:
-    #   --cfg-options model.drop_modalities="['dsm']"
-    drop_modalities=None,
+    #   --cfg-options model.absent="['dsm']"
+    absent=None,
     train_cfg=dict(),
     # Sliding window 256, stride 32, logits summed (the paper's protocol).
     test_cfg=dict(mode='slide', crop_size=(256, 256), stride=(32, 32)))

@@ -10,30 +10,9 @@ norm_cfg = dict(type='SyncBN', requires_grad=True)
 in_channels = [64, 128, 320, 512]
 model = dict(
     type='SGMAEncoderDecoder',
-    # A derived config sets data_preprocessor={{_base_.data_preprocessor}}
-    # from its dataset config; the default is the ISPRS R + D + N spec.
+    # the modality spec: the dataset config's top-level `modalities`
     data_preprocessor=dict(
         type='MultiModalSegDataPreProcessor',
-        modalities=[
-            dict(
-                name='rgb',
-                channels=3,
-                kind='optical',
-                mean=[123.675, 116.28, 103.53],
-                std=[58.395, 57.12, 57.375]),
-            dict(
-                name='dsm',
-                channels=1,
-                kind='elevation',
-                mean=[0.0],
-                std=[1.0]),
-            dict(
-                name='nir',
-                channels=1,
-                kind='band',
-                mean=[127.5],
-                std=[127.5]),
-        ],
         size=(512, 512),
         pad_val=0,
         seg_pad_val=255),
@@ -51,7 +30,6 @@ model = dict(
     neck=dict(
         type='SGFNeck',
         in_channels=in_channels,
-        num_modalities=3,
         num_classes=num_classes,
         sp_heads=8,
         rp_heads=4),

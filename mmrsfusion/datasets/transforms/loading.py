@@ -1,7 +1,7 @@
 """Loading of aligned multimodal tiles into one stacked float32 array."""
 import io
 import os.path as osp
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import cv2
 import mmengine.fileio as fileio
@@ -10,10 +10,10 @@ import tifffile
 from mmcv.transforms import BaseTransform
 
 from mmseg.registry import TRANSFORMS
-from mmrsfusion.utils import Modality, parse_modalities
+from mmrsfusion.utils import Modality, ModalitySpec
+from mmrsfusion.utils.modality_spec import ELEVATION_NORMS
 
 TIFF_SUFFIXES = ('.tif', '.tiff')
-ELEVATION_NORMS = ('minmax', 'zscore', None)
 
 
 def tiff_nodata(page) -> Optional[float]:
@@ -129,8 +129,8 @@ def normalize_elevation(arr: np.ndarray,
             unknown.
     """
     if mode not in ELEVATION_NORMS:
-        raise ValueError(f'elevation_norm: expected one of {ELEVATION_NORMS}'
-                         f', got {mode!r}')
+        raise ValueError(f'elevation norm: expected one of '
+                         f'{ELEVATION_NORMS}, got {mode!r}')
     arr = arr.astype(np.float64)
     out = np.zeros(arr.shape, np.float32)
     for c in range(arr.shape[-1]):
@@ -175,10 +175,10 @@ class LoadMultiModalImageFromFiles(BaseTransform):
       same units, and :class:`OpticalOnly` must be told the range
       (``value_range``) so that 8-bit photometric transforms see 0..255.
     - ``'elevation'`` (DSM / nDSM, float32 TIFF or 8-bit image): normalised
-      per tile by :func:`normalize_elevation` (min-max to [0, 1] by
-      default, or z-score, or none); no-data (NaN, inf, ``nodata`` and a
-      TIFF's ``GDAL_NODATA`` value) is
-      excluded from the statistics and becomes 0.
+      per tile by :func:`normalize_elevation` as the spec entry's ``norm``
+      says (min-max to [0, 1] by default, or z-score, or none); no-data
+      (NaN, inf, the entry's ``nodata`` and a TIFF's ``GDAL_NODATA`` value)
+      is excluded from the statistics and becomes 0.
 
     Band selection: a modality may read a subset / reordering of its file's
     bands, given as 0-based indices either by the spec entry (``bands=[3,
@@ -189,24 +189,19 @@ class LoadMultiModalImageFromFiles(BaseTransform):
 
     Missing modalities: a data info key that is present but None (what a
     dataset with ``allow_missing`` gives for a tile without that file)
-    makes the modality absent: its channels are zeros (the data
-    preprocessor zeroes them again after normalisation) and
-    ``modality_presence`` marks it False. At least one must be present.
+    makes the modality absent: its channels are zeros (the segmentor
+    zeroes them again after normalisation) and ``presence`` marks it False.
+    At least one must be present.
 
     Added keys: ``img`` (float32, H x W x C), ``img_shape``, ``ori_shape``,
-    ``modalities`` (the spec as a list of dicts ``name, channels, kind``,
-    read by :class:`OpticalOnly`), ``modality_paths`` (name -> file),
-    ``modality_presence`` (one bool per modality, spec order; see
-    :mod:`mmrsfusion.utils.presence`).
+    ``modalities`` (the :class:`ModalitySpec`), ``modality_paths`` (name ->
+    file), ``presence`` (one bool per modality, spec order; the dataset
+    packs it).
 
     Args:
-        modalities (list[dict]): The modality spec (``name``, ``channels``,
-            ``kind``; optional ``bands``; other keys such as ``mean`` /
-            ``std`` are ignored here).
-        elevation_norm (str | None): ``'minmax'`` (default), ``'zscore'``
-            or ``None``.
-        nodata (Sequence[float]): Elevation no-data values besides NaN and
-            inf. Defaults to ``(-9999.,)``.
+        modalities (ModalitySpec | list[dict]): The modality spec (the
+            dataset's, handed down; see
+            :mod:`mmrsfusion.utils.modality_spec`).
         path_keys (dict, optional): Modality name -> data info key of its
             file, overriding the default rule above.
         backend_args (dict, optional): mmengine file backend arguments.
@@ -220,23 +215,14 @@ class LoadMultiModalImageFromFiles(BaseTransform):
     """
 
     def __init__(self,
-                 modalities: Sequence[dict],
-                 elevation_norm: Optional[str] = 'minmax',
-                 nodata: Sequence[float] = (-9999., ),
+                 modalities: Union[ModalitySpec, Sequence[dict]],
                  path_keys: Optional[Dict[str, str]] = None,
                  backend_args: Optional[dict] = None) -> None:
-        self.modalities = parse_modalities(modalities)
-        if elevation_norm not in ELEVATION_NORMS:
-            raise ValueError(f'elevation_norm: expected one of '
-                             f'{ELEVATION_NORMS}, got {elevation_norm!r}')
-        self.elevation_norm = elevation_norm
-        self.nodata = tuple(float(v) for v in nodata)
-        names = [m.name for m in self.modalities]
+        self.modalities = ModalitySpec.build(
+            modalities, f'{type(self).__name__}.modalities')
         path_keys = dict(path_keys or {})
-        unknown = set(path_keys) - set(names)
-        if unknown:
-            raise ValueError(f'path_keys: unknown modalities {sorted(unknown)}'
-                             f'; the spec has {names}')
+        self.modalities.check_names(list(path_keys),
+                                    f'{type(self).__name__}.path_keys')
         first_optical = next(
             (m.name for m in self.modalities if m.kind == 'optical'), None)
         self.path_keys = {
@@ -245,18 +231,12 @@ class LoadMultiModalImageFromFiles(BaseTransform):
                 'img_path' if m.name == first_optical else f'{m.name}_path')
             for m in self.modalities
         }
-        self.spec_bands = {}
-        for item in modalities:
-            item = item._asdict() if isinstance(item, Modality) else item
-            if item.get('bands') is not None:
-                self.spec_bands[item['name']] = tuple(
-                    int(b) for b in item['bands'])
         self.backend_args = backend_args.copy() if backend_args else None
 
     def _bands(self, mod: Modality, results: dict) -> Optional[Tuple[int]]:
         key = self.path_keys[mod.name]
         from_data = (results.get('bands') or {}).get(key)
-        from_spec = self.spec_bands.get(mod.name)
+        from_spec = mod.bands
         if from_data is not None and from_spec is not None \
                 and tuple(from_data) != from_spec:
             raise ValueError(
@@ -266,11 +246,12 @@ class LoadMultiModalImageFromFiles(BaseTransform):
         bands = from_spec if from_spec is not None else from_data
         return None if bands is None else tuple(bands)
 
-    def nodata_values(self, file_nodata: Optional[float]) -> tuple:
-        """Elevation no-data values of a file: ``nodata`` and the file's
-        own (``GDAL_NODATA``), if any."""
-        return self.nodata if file_nodata is None else \
-            self.nodata + (file_nodata, )
+    @staticmethod
+    def nodata_values(mod: Modality, file_nodata: Optional[float]) -> tuple:
+        """Elevation no-data values of a file: the spec entry's ``nodata``
+        and the file's own (``GDAL_NODATA``), if any."""
+        return mod.nodata if file_nodata is None else \
+            mod.nodata + (file_nodata, )
 
     def _read(self, path: str,
               results: dict) -> Tuple[np.ndarray, Optional[float]]:
@@ -311,8 +292,7 @@ class LoadMultiModalImageFromFiles(BaseTransform):
                 f'dtype {arr.dtype}{hint}')
         if mod.kind == 'elevation':
             arr = normalize_elevation(
-                arr, self.elevation_norm, self.nodata_values(file_nodata),
-                path,
+                arr, mod.norm, self.nodata_values(mod, file_nodata), path,
                 (results.get('elevation_range') or {}).get(key))
         else:
             arr = arr.astype(np.float32)
@@ -357,17 +337,11 @@ class LoadMultiModalImageFromFiles(BaseTransform):
         results['img'] = img
         results['img_shape'] = img.shape[:2]
         results['ori_shape'] = img.shape[:2]
-        results['modalities'] = [
-            dict(name=m.name, channels=m.channels, kind=m.kind)
-            for m in self.modalities
-        ]
+        results['modalities'] = self.modalities
         results['modality_paths'] = paths
-        results['modality_presence'] = tuple(not a for a in absent)
+        results['presence'] = tuple(not a for a in absent)
         return results
 
     def __repr__(self) -> str:
-        spec = ', '.join(f'{m.name}:{m.channels}({m.kind})'
-                         for m in self.modalities)
-        return (f'{self.__class__.__name__}(modalities=[{spec}], '
-                f'elevation_norm={self.elevation_norm!r}, '
-                f'nodata={list(self.nodata)}, path_keys={self.path_keys})')
+        return (f'{self.__class__.__name__}(modalities=['
+                f'{self.modalities.layout}], path_keys={self.path_keys})')

@@ -1,11 +1,11 @@
 """Apply photometric transforms to the optical channels of a stack only."""
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Union
 
 import numpy as np
 from mmcv.transforms import BaseTransform, Compose
 
 from mmseg.registry import TRANSFORMS
-from mmrsfusion.utils import parse_modalities
+from mmrsfusion.utils import ModalitySpec
 
 
 @TRANSFORMS.register_module()
@@ -35,13 +35,14 @@ class OpticalOnly(BaseTransform):
     saturation are symmetric in the channels and the hue shift is drawn
     symmetrically around 0.
 
-    Required keys: ``img``; ``modalities`` (set by
+    Required keys: ``img``; ``modalities`` (the spec object, set by
     :class:`LoadMultiModalImageFromFiles`) unless given here.
     Modified keys: ``img`` (a new array).
 
     Args:
         transforms (list[dict]): Transform configs (TRANSFORMS registry).
-        modalities (list[dict], optional): The modality spec; defaults to
+        modalities (ModalitySpec | list[dict], optional): The modality spec
+            (the dataset hands its own down); defaults to
             ``results['modalities']``.
         channels (Sequence[int], optional): Channel indices within each
             optical modality to transform. Defaults to all of them.
@@ -53,7 +54,8 @@ class OpticalOnly(BaseTransform):
 
     def __init__(self,
                  transforms: List[dict],
-                 modalities: Optional[Sequence[dict]] = None,
+                 modalities: Union[ModalitySpec, Sequence[dict],
+                                   None] = None,
                  channels: Optional[Sequence[int]] = None,
                  value_range: float = 255.,
                  to_uint8: bool = True) -> None:
@@ -64,7 +66,7 @@ class OpticalOnly(BaseTransform):
             for t in transforms
         ])
         self.modalities = None if modalities is None else \
-            parse_modalities(modalities)
+            ModalitySpec.build(modalities, 'OpticalOnly.modalities')
         self.channels = None if channels is None else \
             [int(c) for c in channels]
         if value_range <= 0:
@@ -81,9 +83,9 @@ class OpticalOnly(BaseTransform):
                     'OpticalOnly: no modality spec; give `modalities=` or '
                     'load with LoadMultiModalImageFromFiles, which sets '
                     "results['modalities']")
-            spec = parse_modalities(results['modalities'])
+            spec = ModalitySpec.build(results['modalities'])
         img = results['img']
-        total = spec[-1].stop
+        total = spec.num_channels
         if img.ndim != 3 or img.shape[2] != total:
             raise ValueError(f'OpticalOnly: expected an (H, W, {total}) image '
                              f'for the spec {[m.name for m in spec]}, got '

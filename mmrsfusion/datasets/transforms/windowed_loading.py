@@ -12,6 +12,7 @@ import tifffile
 
 from mmseg.datasets.transforms import RandomCrop
 from mmseg.registry import TRANSFORMS
+from mmrsfusion.utils import Modality, ModalitySpec
 from .loading import (TIFF_SUFFIXES, LoadMultiModalImageFromFiles,
                       check_not_all_nodata, nodata_mask, read_raster,
                       tiff_nodata)
@@ -158,7 +159,7 @@ class LoadMultiModalRandomWindow(LoadMultiModalImageFromFiles):
     ``results['elevation_range'][key]`` when the dataset gives it (the
     converters' ``conversion.json``), else the range is computed once per
     file from a full read, with the loader's no-data rule, and kept.
-    ``elevation_norm='zscore'`` needs whole-tile statistics that are not
+    An elevation ``norm='zscore'`` needs whole-tile statistics that are not
     recorded: use the three transforms instead.
 
     Windowed reads need local TIFFs; tiled ones (written by the
@@ -168,7 +169,7 @@ class LoadMultiModalRandomWindow(LoadMultiModalImageFromFiles):
     file and the re-tiling command.
 
     Args:
-        modalities, elevation_norm, nodata, path_keys, backend_args: As for
+        modalities, path_keys, backend_args: As for
             :class:`LoadMultiModalImageFromFiles`.
         crop_size (int | tuple[int, int]): ``(h, w)`` of the crop.
         cat_max_ratio (float): As for :class:`RandomCrop`. Defaults to 1.
@@ -179,12 +180,12 @@ class LoadMultiModalRandomWindow(LoadMultiModalImageFromFiles):
             ``LoadAnnotations``; None takes the data info's.
 
     Raises:
-        ValueError: ``elevation_norm='zscore'``; files of one tile with
+        ValueError: an elevation ``norm='zscore'``; files of one tile with
             different sizes (both named); see the base class.
     """
 
     def __init__(self,
-                 modalities: Sequence[dict],
+                 modalities: Union[ModalitySpec, Sequence[dict]],
                  crop_size: Union[int, Tuple[int, int]],
                  cat_max_ratio: float = 1.,
                  ignore_index: int = 255,
@@ -192,12 +193,14 @@ class LoadMultiModalRandomWindow(LoadMultiModalImageFromFiles):
                  reduce_zero_label: Optional[bool] = None,
                  **kwargs) -> None:
         super().__init__(modalities, **kwargs)
-        if self.elevation_norm == 'zscore':
+        zscore = [m.name for m in self.modalities if m.norm == 'zscore']
+        if zscore:
             raise ValueError(
-                "LoadMultiModalRandomWindow: elevation_norm='zscore' needs "
-                'the mean / std of the whole tile, which are not recorded; '
-                "use 'minmax' or None, or LoadMultiModalImageFromFiles + "
-                'LoadAnnotations + RandomCrop')
+                f"LoadMultiModalRandomWindow: modalities {zscore} have "
+                f"norm='zscore', which needs the mean / std of the whole "
+                f"tile, not recorded; use 'minmax' or None, or "
+                f'LoadMultiModalImageFromFiles + LoadAnnotations + '
+                f'RandomCrop')
         self.cropper = RandomCrop(crop_size, cat_max_ratio, ignore_index)
         self.with_seg = with_seg
         self.reduce_zero_label = reduce_zero_label
@@ -241,7 +244,8 @@ class LoadMultiModalRandomWindow(LoadMultiModalImageFromFiles):
               results: dict) -> Tuple[np.ndarray, Optional[float]]:
         return self._read_window(path, results['crop_window'])
 
-    def _tile_range(self, path: str) -> Tuple[float, float]:
+    def _tile_range(self, mod: Modality,
+                    path: str) -> Tuple[float, float]:
         """Min / max of the valid values of a whole elevation file."""
         if path not in self._tile_ranges:
             arr, file_nodata = read_raster(
@@ -251,7 +255,7 @@ class LoadMultiModalRandomWindow(LoadMultiModalImageFromFiles):
                     f'{path}: {arr.shape[2]}-band elevation without a '
                     f'recorded range (elevation_range); only 1-band files '
                     f'get their range computed')
-            nodata = self.nodata_values(file_nodata)
+            nodata = self.nodata_values(mod, file_nodata)
             invalid = nodata_mask(arr, nodata)
             check_not_all_nodata(invalid, path, 0, nodata)
             valid = arr[~invalid]
@@ -305,12 +309,11 @@ class LoadMultiModalRandomWindow(LoadMultiModalImageFromFiles):
 
         given = results.get('elevation_range')
         ranges = dict(given or {})
-        if self.elevation_norm == 'minmax':
-            for mod in self.modalities:
-                key = self.path_keys[mod.name]
-                if mod.kind == 'elevation' and key not in ranges and \
-                        paths[mod.name] is not None:
-                    ranges[key] = self._tile_range(paths[mod.name])
+        for mod in self.modalities:
+            key = self.path_keys[mod.name]
+            if mod.norm == 'minmax' and key not in ranges and \
+                    paths[mod.name] is not None:
+                ranges[key] = self._tile_range(mod, paths[mod.name])
         # the base class reads both; the data info is left as it came
         results.update(elevation_range=ranges, crop_window=window)
         results = super().transform(results)

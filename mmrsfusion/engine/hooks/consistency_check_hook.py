@@ -1,56 +1,50 @@
-"""Checks, before a loop runs, that the model and its data agree."""
+"""Checks, before a loop runs, that the model and its data agree, and the
+modality spec a checkpoint records."""
 from typing import Optional
 
 from mmengine.hooks import Hook
 
 from mmseg.registry import HOOKS
-from mmrsfusion.utils import check_slide_cfg, pipeline_transforms
+from mmrsfusion.utils import (check_checkpoint_spec, check_slide_cfg,
+                              pipeline_transforms, save_checkpoint_spec)
 from .trainable_checkpoint_hook import _unwrap
 
 
-def _spec(modalities) -> str:
-    return '[' + ', '.join(f'{m.name}:{m.channels} {m.kind}'
-                           for m in modalities) + ']'
-
-
 def check_modality_spec(model, dataset, where: str) -> None:
-    """Compare the modality spec of every
-    :class:`~mmrsfusion.datasets.transforms.LoadMultiModalImageFromFiles` of
-    ``dataset``'s pipeline with the model's (``model.modalities``, else its
-    data preprocessor's: names, channels, kinds, in order).
+    """Compare the modality spec of ``dataset`` (its own, else that of
+    every transform of its pipeline that has one) with the model's.
 
     Raises:
-        ValueError: naming both config fields and specs. The stacked
-            channels carry no names, so a modality renamed on one side only
-            (or reordered) would silently be normalised, masked, dropped
-            and given auxiliary heads as another one.
+        ValueError: naming both sides and specs. The stacked channels carry
+            no names, so a modality renamed on one side only (or reordered)
+            would silently be normalised, masked and fused as another one.
     """
-    model = _unwrap(model)
-    expected = getattr(model, 'modalities', None) or getattr(
-        getattr(model, 'data_preprocessor', None), 'modalities', None)
+    expected = getattr(_unwrap(model), 'modalities', None)
     if expected is None or dataset is None:
         return
-    for name, transform in pipeline_transforms(dataset):
-        loaded = getattr(transform, 'modalities', None)
-        if type(transform).__name__ != 'LoadMultiModalImageFromFiles' or \
-                loaded is None:
-            continue
-        if [tuple(m) for m in loaded] != [tuple(m) for m in expected]:
-            raise ValueError(
-                f'{where}.{name} (LoadMultiModalImageFromFiles) loads the '
-                f'modalities {_spec(loaded)} but the model '
-                f'(model.data_preprocessor.modalities) was built for '
-                f'{_spec(expected)}: give both the same modality spec '
-                '(names, channels, kinds, order)')
+    owners = [(where, getattr(dataset, 'modalities', None))]
+    if owners[0][1] is None:
+        owners = [(f'{where}.{name}', getattr(t, 'modalities', None))
+                  for name, t in pipeline_transforms(dataset)]
+    for name, spec in owners:
+        if spec is not None:
+            expected.check_same(spec, 'model.modalities',
+                                f'{name}.modalities')
 
 
 @HOOKS.register_module()
 class ConsistencyCheckHook(Hook):
-    """Before training, validation and testing, check that each
-    dataloader's pipeline loads the modalities the model expects
-    (:func:`check_modality_spec`); before validation and testing, that a
-    sliding-window ``model.test_cfg`` has positive window and stride (any
-    segmentor; :func:`~mmrsfusion.utils.check_slide_cfg`)."""
+    """The model's modality spec against its data and its checkpoints.
+
+    Before training, validation and testing, each dataloader's dataset
+    must have the model's modality spec (:func:`check_modality_spec`);
+    before validation and testing, a sliding-window ``model.test_cfg`` needs
+    positive window and stride (:func:`~mmrsfusion.utils.check_slide_cfg`).
+    Every saved checkpoint records the model's spec in its ``meta``
+    (``modalities``); a loaded one (``load_from``, resume,
+    ``tools/test.py``) that records another is refused
+    (:func:`~mmrsfusion.utils.check_checkpoint_spec`).
+    """
 
     def _check(self, runner, loop_name: str, where: str) -> None:
         loop = getattr(runner, loop_name, None)
@@ -61,10 +55,22 @@ class ConsistencyCheckHook(Hook):
             check_slide_cfg(getattr(_unwrap(runner.model), 'test_cfg', None))
 
     def before_train(self, runner) -> None:
-        self._check(runner, '_train_loop', 'train_dataloader')
+        self._check(runner, '_train_loop', 'train_dataloader.dataset')
 
     def before_val(self, runner) -> None:
-        self._check(runner, '_val_loop', 'val_dataloader')
+        self._check(runner, '_val_loop', 'val_dataloader.dataset')
 
     def before_test(self, runner) -> None:
-        self._check(runner, '_test_loop', 'test_dataloader')
+        self._check(runner, '_test_loop', 'test_dataloader.dataset')
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        spec = getattr(_unwrap(runner.model), 'modalities', None)
+        if spec is not None:
+            save_checkpoint_spec(checkpoint, spec)
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        spec = getattr(_unwrap(runner.model), 'modalities', None)
+        if spec is not None:
+            check_checkpoint_spec(
+                checkpoint, spec, runner._load_from
+                or f'(the latest checkpoint in {runner.work_dir})')

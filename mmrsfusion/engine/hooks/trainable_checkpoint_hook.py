@@ -29,6 +29,7 @@ from mmengine.runner.checkpoint import (_load_checkpoint,
                                         _load_checkpoint_to_model)
 
 from mmseg.registry import HOOKS
+from mmrsfusion.utils import check_checkpoint_spec
 
 #: ``checkpoint['meta']`` key recording what was dropped, per module path:
 #: ``{'backbone': {'frozen_checkpoint': str, 'num_tensors': int,
@@ -193,7 +194,9 @@ def load_trainable_checkpoint(model: nn.Module,
                               strict: bool = True,
                               revise_keys: Sequence = ((r'^module\.', ''), )
                               ) -> dict:
-    """Load a checkpoint into ``model`` outside a runner, re-attaching the
+    """Load a checkpoint into ``model`` outside a runner, after checking
+    its recorded modality spec against the model's
+    (:func:`~mmrsfusion.utils.check_checkpoint_spec`), re-attaching the
     frozen weights it was saved without (:func:`attach_frozen`).
 
     Returns:
@@ -202,6 +205,9 @@ def load_trainable_checkpoint(model: nn.Module,
     checkpoint = _load_checkpoint(filename, map_location=map_location)
     if not isinstance(checkpoint, dict):
         raise TypeError(f'{filename}: expected a dict checkpoint')
+    spec = getattr(_unwrap(model), 'modalities', None)
+    if spec is not None:
+        check_checkpoint_spec(checkpoint, spec, filename)
     attach_frozen(checkpoint, model)
     return _load_checkpoint_to_model(
         _unwrap(model), checkpoint, strict, revise_keys=list(revise_keys))

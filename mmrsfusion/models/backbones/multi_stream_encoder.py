@@ -1,12 +1,12 @@
 """One shared-weight encoder (any registered backbone) for M modalities."""
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
 from mmengine.model import BaseModule
 
 from mmseg.registry import MODELS
-from mmrsfusion.utils import parse_modalities, split_modalities
+from mmrsfusion.utils import ModalitySpec
 
 CHANNEL_ADAPTERS = ('replicate', 'conv')
 
@@ -40,8 +40,8 @@ class MultiStreamEncoder(BaseModule):
             (``'ResNetV1c'``, ``'TIMMBackbone'`` for timm models such as
             ``pvt_v2_b2``, ``'mmpretrain.ResNet'`` ...) returning a tuple of
             (N, C_s, h_s, w_s) maps.
-        modalities (list[dict]): The modality spec (filled in from the data
-            preprocessor by :class:`MultiModalEncoderDecoder`).
+        modalities (ModalitySpec | list[dict]): The modality spec (the
+            segmentor's, handed down by :class:`MultiModalEncoderDecoder`).
         in_channels (int): Input channels of the backbone. Defaults to 3.
         channel_adapter (str): ``'replicate'`` or ``'conv'``; see above.
         frozen (bool): Freeze the backbone (``requires_grad`` off, always in
@@ -55,7 +55,7 @@ class MultiStreamEncoder(BaseModule):
 
     def __init__(self,
                  backbone: dict,
-                 modalities: Sequence[dict],
+                 modalities: Union[ModalitySpec, Sequence[dict]],
                  in_channels: int = 3,
                  channel_adapter: str = 'replicate',
                  frozen: bool = False,
@@ -65,7 +65,8 @@ class MultiStreamEncoder(BaseModule):
             raise ValueError(f'MultiStreamEncoder.channel_adapter: expected '
                              f'one of {CHANNEL_ADAPTERS}, got '
                              f'{channel_adapter!r}')
-        self.modalities = parse_modalities(modalities)
+        self.modalities = ModalitySpec.build(
+            modalities, 'model.backbone.modalities')
         self.in_channels = in_channels
         self.channel_adapter = channel_adapter
         self.adapters = nn.ModuleDict()
@@ -99,7 +100,7 @@ class MultiStreamEncoder(BaseModule):
     def streams(self, x: torch.Tensor) -> torch.Tensor:
         """The (M, B, in_channels, H, W) images of the modalities."""
         parts = []
-        for name, part in split_modalities(x, self.modalities).items():
+        for name, part in self.modalities.split(x).items():
             if name in self.adapters:
                 part = self.adapters[name](part)
             elif part.shape[1] != self.in_channels:

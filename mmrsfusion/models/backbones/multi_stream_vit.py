@@ -10,7 +10,7 @@ from mmengine.model import BaseModule
 from mmpretrain.models.utils import resize_pos_embed
 from mmseg.registry import MODELS
 
-from mmrsfusion.utils import parse_modalities
+from mmrsfusion.utils import ModalitySpec
 from ..peft import inject_peft, peft_wrappers, run_shared_block
 from .frozen_weights import frozen_keys, load_frozen_weights
 from .pos_embed import POS_EMBED_RESIZES, resize_pos_embed_dinov2
@@ -53,8 +53,9 @@ class MultiStreamViT(BaseModule):
     requires_grad: :meth:`frozen_keys` is what a checkpoint may drop.
 
     Args:
-        modalities (list[dict]): Modality spec (see
-            :mod:`mmrsfusion.utils.modality`), e.g.
+        modalities (ModalitySpec | list[dict]): Modality spec (see
+            :mod:`mmrsfusion.utils.modality_spec`; the segmentor's, handed
+            down), e.g.
             ``[dict(name='rgb', channels=3), dict(name='dsm', channels=1)]``.
             The first modality uses the frozen pretrained patch embedding
             and must have 3 channels.
@@ -119,7 +120,7 @@ class MultiStreamViT(BaseModule):
     """
 
     def __init__(self,
-                 modalities: Sequence[dict],
+                 modalities: Union[ModalitySpec, Sequence[dict]],
                  family: str = 'dinov2',
                  arch: Union[str, dict] = 'base',
                  out_indices: Optional[Sequence[int]] = None,
@@ -163,7 +164,8 @@ class MultiStreamViT(BaseModule):
         self.batch_streams = batch_streams
         self.with_cp = with_cp
         self.frozen_checkpoint = frozen_checkpoint
-        self.modalities = parse_modalities(modalities)
+        self.modalities = ModalitySpec.build(
+            modalities, 'model.backbone.modalities')
         self.num_modalities = len(self.modalities)
 
         self.encoder = build_frozen_encoder(family, arch, encoder_cfg)

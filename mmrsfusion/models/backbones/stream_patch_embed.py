@@ -6,7 +6,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from mmrsfusion.utils import Modality, split_modalities
+from mmrsfusion.utils import ModalitySpec
 
 AUX_EMBEDS = ('replicate', 'native', 'shared')
 
@@ -28,7 +28,7 @@ class StreamPatchEmbed(nn.ModuleDict):
     through the frozen one as well.
 
     Args:
-        modalities (Sequence[Modality]): The parsed modality spec; the first
+        modalities (ModalitySpec): The model's modality spec; the first
             must have the pretrained embedding's input channels (3).
         projection (nn.Conv2d): The pretrained patch-embedding conv
             (``3 -> C``, kernel = stride = patch size ``p``).
@@ -49,7 +49,7 @@ class StreamPatchEmbed(nn.ModuleDict):
         bottom/right to a multiple of ``p``, never resized.
     """
 
-    def __init__(self, modalities: Sequence[Modality],
+    def __init__(self, modalities: ModalitySpec,
                  projection: nn.Conv2d, mode: str = 'replicate'):
         super().__init__()
         check_aux_embed(mode)
@@ -61,9 +61,9 @@ class StreamPatchEmbed(nn.ModuleDict):
             raise ValueError(
                 f'modalities[0] ({optical.name}) uses the pretrained patch '
                 f'embedding and needs {rgb} channels, got {optical.channels}')
-        self.modalities = list(modalities)
+        self.modalities = modalities
         self.patch_size = projection.stride[0]
-        for mod in self.modalities[1:]:
+        for mod in list(self.modalities)[1:]:
             in_channels = mod.channels
             if mode in ('replicate', 'shared'):
                 if mod.channels not in (1, rgb):
@@ -104,7 +104,7 @@ class StreamPatchEmbed(nn.ModuleDict):
         """See the class docstring."""
         p = self.patch_size
         x = F.pad(x, (0, -x.shape[-1] % p, 0, -x.shape[-2] % p))
-        parts = split_modalities(x, self.modalities)
+        parts = self.modalities.split(x)
         rgb = patch_embed.projection.in_channels
         tokens = []
         for mod in self.modalities:

@@ -7,7 +7,7 @@ import torch.nn as nn
 from torch import Tensor
 
 from mmseg.registry import MODELS
-from mmrsfusion.utils import Modality, parse_modalities, total_channels
+from mmrsfusion.utils import Modality, ModalitySpec
 
 FillValue = Union[float, Sequence[float], Dict[str, Union[float,
                                                           Sequence[float]]]]
@@ -30,18 +30,13 @@ def check_range(name: str, value: Sequence[float], low: float,
     return float(value[0]), float(value[1])
 
 
-def resolve_targets(modalities, mask_modalities: Optional[Sequence[str]],
+def resolve_targets(spec: ModalitySpec,
+                    mask_modalities: Optional[Sequence[str]],
                     field: str) -> Tuple[Modality, ...]:
-    """The parsed modalities that may be masked, in spec order."""
-    mods = parse_modalities(modalities)
-    names = [m.name for m in mods]
-    if mask_modalities is None:
-        mask_modalities = names
-    unknown = [n for n in mask_modalities if n not in names]
-    if unknown:
-        raise ValueError(f'{field}.mask_modalities: unknown modalities '
-                         f'{unknown}; the spec has {names}')
-    targets = tuple(m for m in mods if m.name in mask_modalities)
+    """The modalities of ``spec`` that may be masked, in spec order."""
+    names = spec.names if mask_modalities is None else spec.check_names(
+        mask_modalities, f'{field}.mask_modalities')
+    targets = tuple(m for m in spec if m.name in names)
     if len(targets) < 2:
         raise ValueError(f'{field}: needs at least 2 maskable modalities '
                          f'(a sample is masked in one of them and keeps the '
@@ -92,7 +87,8 @@ class MCRM(nn.Module):
     and a uniform position.
 
     Args:
-        modalities (list[dict]): The modality spec.
+        modalities (ModalitySpec | list[dict]): The modality spec (the
+            model's, handed down by the data preprocessor).
         ratio (float): Fraction of the batch that is masked. Defaults to
             0.25.
         num_rects (int): Rectangles per masked sample (K). Defaults to 1.
@@ -109,7 +105,7 @@ class MCRM(nn.Module):
     """
 
     def __init__(self,
-                 modalities: Sequence[dict],
+                 modalities: Union[ModalitySpec, Sequence[dict]],
                  ratio: float = 0.25,
                  num_rects: int = 1,
                  area_range: Sequence[float] = (0.1, 0.3),
@@ -124,8 +120,9 @@ class MCRM(nn.Module):
         if num_rects < 1:
             raise ValueError(f'MCRM.num_rects: expected >= 1, got '
                              f'{num_rects!r}')
-        self.targets = resolve_targets(modalities, mask_modalities, 'MCRM')
-        self.num_channels = total_channels(modalities)
+        spec = ModalitySpec.build(modalities, 'MCRM.modalities')
+        self.targets = resolve_targets(spec, mask_modalities, 'MCRM')
+        self.num_channels = spec.num_channels
         self.ratio = ratio
         self.num_rects = num_rects
         self.area_range = check_range('MCRM.area_range', area_range, 0, 1)

@@ -8,6 +8,7 @@ from mmcv.cnn import build_norm_layer
 from mmengine.model import BaseModule
 from mmseg.models.utils import SELayer
 from mmseg.registry import MODELS
+from mmrsfusion.utils import ModalitySpec, count_modalities
 from torch import Tensor
 
 
@@ -30,7 +31,9 @@ class DFMNeck(BaseModule):
     Args:
         in_channels (int): C, the channels of the backbone map. Defaults to
             256 (the SAM neck).
-        num_modalities (int): M. Defaults to 2.
+        modalities (ModalitySpec, optional): The model's spec (handed down
+            by the segmentor); M is its length.
+        num_modalities (int, optional): M, when built without a spec.
         norm_cfg (dict): The norm inside the x4 branch, one type for all
             modalities (the reference uses LayerNorm for RGB and BatchNorm
             for the DSM). Defaults to ``dict(type='mmpretrain.LN2d',
@@ -48,7 +51,8 @@ class DFMNeck(BaseModule):
 
     def __init__(self,
                  in_channels: int = 256,
-                 num_modalities: int = 2,
+                 modalities: Optional[ModalitySpec] = None,
+                 num_modalities: Optional[int] = None,
                  norm_cfg: dict = dict(type='mmpretrain.LN2d', eps=1e-6),
                  se_ratio: int = 16,
                  in_index: int = -1,
@@ -56,7 +60,8 @@ class DFMNeck(BaseModule):
         super().__init__(init_cfg=init_cfg)
         c = in_channels
         self.in_channels = c
-        self.num_modalities = num_modalities
+        self.num_modalities = num_modalities = count_modalities(
+            modalities, num_modalities, 'DFMNeck')
         self.in_index = in_index
 
         def pyramid() -> nn.ModuleList:

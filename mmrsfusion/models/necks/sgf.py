@@ -32,6 +32,7 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmseg.registry import MODELS
+from mmrsfusion.utils import ModalitySpec, count_modalities
 
 Presence = Union[None, Tensor, Sequence[Tensor]]
 
@@ -151,8 +152,10 @@ class SGFNeck(BaseModule):
 
     Args:
         in_channels (Sequence[int]): C_s of each stage.
-        num_modalities (int): M.
         num_classes (int): K of the class-aware semantic filter.
+        modalities (ModalitySpec, optional): The model's spec (handed down
+            by the segmentor); M is its length.
+        num_modalities (int, optional): M, when built without a spec.
         sp_heads (int): Spatial Perceptron heads. Defaults to 8.
         rp_heads (int): Robustness Perceptron heads. Defaults to 4.
         kernels (Sequence[int]): Projector depth-wise kernels.
@@ -168,15 +171,17 @@ class SGFNeck(BaseModule):
 
     def __init__(self,
                  in_channels: Sequence[int],
-                 num_modalities: int,
                  num_classes: int,
+                 modalities: Optional[ModalitySpec] = None,
+                 num_modalities: Optional[int] = None,
                  sp_heads: int = 8,
                  rp_heads: int = 4,
                  kernels: Sequence[int] = (11, 7, 3),
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.in_channels = list(in_channels)
-        self.num_modalities = num_modalities
+        self.num_modalities = num_modalities = count_modalities(
+            modalities, num_modalities, 'SGFNeck')
         self.fusions = nn.ModuleList(
             SGF(c, num_modalities, num_classes, sp_heads, rp_heads, kernels)
             for c in self.in_channels)

@@ -4,6 +4,7 @@ import math
 import sys
 from typing import List, Optional, Sequence, Tuple, Union
 
+import torch
 import torch.nn as nn
 from mmengine.config import ConfigDict
 from mmengine.utils import ProgressBar
@@ -16,8 +17,7 @@ from mmseg.utils import (ConfigType, OptConfigType, OptMultiConfig,
                          OptSampleList, SampleList, add_prefix)
 from mmrsfusion.inference.sliding_window import (accumulate_windows,
                                                  slide_windows)
-from mmrsfusion.utils import (check_slide_cfg, fill_modalities,
-                              parse_modalities)
+from mmrsfusion.utils import ModalitySpec, check_slide_cfg
 
 
 @MODELS.register_module()
@@ -26,9 +26,19 @@ class MultiModalEncoderDecoder(EncoderDecoder):
     per-modality auxiliary heads trained on hard pixels (MoBaNet).
 
     The input is one (B, C_total, H, W) tensor, its channels the modalities
-    of ``modalities`` in order. ``backbone -> neck`` produce the fused maps
-    the ``decode_head`` reads; everything mmseg does after that (whole and
-    slide inference, ``predict``, post-processing, TTA) is inherited.
+    of ``modalities`` in order, and a (B, M) bool ``presence`` (which
+    modalities each sample has; the data preprocessor stacks it, default
+    all). The segmentor owns the one :class:`ModalitySpec` of the model and
+    hands it to the data preprocessor, backbone and neck (those whose class
+    takes ``modalities``). ``backbone -> neck`` produce the fused maps the
+    ``decode_head`` reads; post-processing is mmseg's.
+
+    Presence: :meth:`apply_presence` (the one place where absent channels
+    are zeroed, after normalisation and batch augments) runs first in
+    :meth:`loss`, :meth:`predict` and :meth:`_forward`; ``presence`` is then
+    passed down to :meth:`encode_decode`, expanded with the windows in
+    slide inference, so a mask-aware subclass (SGMA) can leave absent
+    modalities out.
 
     Differences from :class:`EncoderDecoder`:
 
@@ -38,7 +48,8 @@ class MultiModalEncoderDecoder(EncoderDecoder):
       features are never stretched over the image. Without a patch size
       they are resized to the input size, as mmseg does. This holds in
       training too: the decode head's loss sees label-sized logits.
-    - ``auxiliary_head`` is built once per modality of ``aux_modalities``
+    - ``auxiliary_head`` (with ``modality_aux_heads``, the default) is
+      built once per modality of ``aux_modalities``
       (training only; never run at inference). Head ``m`` reads the
       projected maps of modality ``m`` that the neck returns with
       ``neck(feats, return_modalities=True) -> (fused, modal)``, ``modal``
@@ -49,38 +60,39 @@ class MultiModalEncoderDecoder(EncoderDecoder):
 
           L = CE(P, Y) + lambda_aux * sum_m CE(P_m, Y; Omega)
 
-    - ``drop_modalities``: names of modalities whose channels are zeroed
-      (inputs are already normalised by the data preprocessor) before
-      inference, for modality-missing evaluation, e.g. ``tools/test.py
-      CONFIG CKPT --cfg-options model.drop_modalities="['dsm']"``. It does
-      not apply to ``loss`` unless ``drop_modalities_in_training=True``:
-      then the same channels are zeroed in training too, which trains and
-      tests "the same model fed the other modalities only" (a
-      single-modality baseline with an identical architecture).
+    - ``absent``: names of modalities made absent at inference (for every
+      sample), for modality-missing evaluation, e.g. ``tools/test.py
+      CONFIG CKPT --cfg-options model.absent="['dsm']"``. It does not apply
+      to ``loss`` unless ``absent_in_training=True``: then the same
+      modalities are absent in training too, which trains and tests "the
+      same model fed the other modalities only" (a single-modality baseline
+      with an identical architecture).
     - Slide inference runs ``test_cfg.batch_windows`` windows per forward
       (default 1) and sums their logits in place (:meth:`slide_inference`).
 
     Args:
         backbone, decode_head, neck, train_cfg, data_preprocessor,
-        pretrained, init_cfg: As for :class:`EncoderDecoder`. A backbone
-            that takes a ``modalities`` argument and does not set it gets
-            ``data_preprocessor['modalities']``, so the spec is stated once.
+        pretrained, init_cfg: As for :class:`EncoderDecoder`; those whose
+            class takes ``modalities`` get this model's spec.
         auxiliary_head (dict | list[dict], optional): One config used for
-            every modality of ``aux_modalities``, or one config each.
+            every modality of ``aux_modalities``, or one config each; with
+            ``modality_aux_heads=False``, mmseg's auxiliary head(s) on the
+            fused maps (e.g. an FCNHead of an early-fusion baseline).
+        modality_aux_heads (bool): See ``auxiliary_head``. Defaults to
+            True.
         aux_loss (dict, optional): Loss called as ``aux_loss(aux_logits,
             main_logits, label)``. Defaults to
             ``dict(type='HardPixelCrossEntropyLoss', loss_weight=0.01)``;
             ``ignore_index`` and ``align_corners`` default to the decode
             head's.
-        modalities (list[dict], optional): The modality spec. Defaults to
-            the backbone's ``modalities`` attribute.
+        modalities (ModalitySpec | list[dict]): The modality spec (a config
+            declares it once, at the top level, and
+            :func:`~mmrsfusion.utils.bind_config_spec` puts it here).
         aux_modalities (list[str], optional): Modalities given an auxiliary
             head. Defaults to all of the spec.
-        drop_modalities (list[str] | str, optional): See above. Defaults to
-            none.
-        drop_modalities_in_training (bool): Also zero ``drop_modalities``
-            in :meth:`loss` (after the data preprocessor, so after batch
-            augmentations such as MCRM). Defaults to False.
+        absent (list[str] | str, optional): See above. Defaults to none.
+        absent_in_training (bool): ``absent`` in :meth:`loss` too.
+            Defaults to False.
         patch_size (int | tuple[int, int], optional): Defaults to the
             backbone's ``patch_size`` attribute, if any.
         test_cfg (dict, optional): As for :class:`EncoderDecoder`; defaults
@@ -93,42 +105,41 @@ class MultiModalEncoderDecoder(EncoderDecoder):
                  decode_head: ConfigType,
                  neck: OptConfigType = None,
                  auxiliary_head: Optional[Union[dict, List[dict]]] = None,
+                 modality_aux_heads: bool = True,
                  aux_loss: OptConfigType = None,
-                 modalities: Optional[Sequence[dict]] = None,
+                 modalities: Union[ModalitySpec, Sequence[dict], None] = None,
                  aux_modalities: Optional[Sequence[str]] = None,
-                 drop_modalities: Optional[Union[str, Sequence[str]]] = None,
-                 drop_modalities_in_training: bool = False,
+                 absent: Optional[Union[str, Sequence[str]]] = None,
+                 absent_in_training: bool = False,
                  patch_size: Optional[Union[int, Tuple[int, int]]] = None,
                  train_cfg: OptConfigType = None,
                  test_cfg: OptConfigType = None,
                  data_preprocessor: OptConfigType = None,
                  pretrained: Optional[str] = None,
                  init_cfg: OptMultiConfig = None):
-        if isinstance(data_preprocessor, dict):
-            # the spec is declared once, in the data preprocessor
-            backbone = fill_modalities(
-                backbone, data_preprocessor.get('modalities'), MODELS)
+        if modalities is None:
+            raise ValueError(
+                'model.modalities: no modality spec; declare the config\'s '
+                'top-level `modalities` (or set model.modalities)')
+        spec = ModalitySpec.build(modalities, 'model.modalities')
         super().__init__(
-            backbone=backbone,
+            backbone=spec.bind(backbone, MODELS, 'model.backbone'),
             decode_head=decode_head,
-            neck=neck,
-            auxiliary_head=None,
+            neck=spec.bind(neck, MODELS, 'model.neck'),
+            auxiliary_head=None if modality_aux_heads else auxiliary_head,
             train_cfg=train_cfg,
             test_cfg=ConfigDict(test_cfg or dict(mode='whole')),
-            data_preprocessor=data_preprocessor,
+            data_preprocessor=spec.bind(data_preprocessor, MODELS,
+                                        'model.data_preprocessor'),
             pretrained=pretrained,
             init_cfg=init_cfg)
         check_slide_cfg(self.test_cfg)
-        if modalities is None:
-            modalities = getattr(self.backbone, 'modalities', None)
-            if modalities is None:
-                raise ValueError(
-                    'MultiModalEncoderDecoder: no modality spec; set '
-                    '`modalities` (or use a backbone that has one)')
-        self.modalities = parse_modalities(modalities, 'model.modalities')
-        self._check_same_spec()
-        self.drop_modalities = drop_modalities
-        self.drop_modalities_in_training = bool(drop_modalities_in_training)
+        if self.test_cfg.get('mode', 'whole') not in ('slide', 'whole'):
+            raise ValueError(f"model.test_cfg.mode: expected 'slide' or "
+                             f"'whole', got {self.test_cfg.mode!r}")
+        self.modalities = spec
+        self.absent = absent
+        self.absent_in_training = bool(absent_in_training)
 
         if patch_size is None:
             patch_size = getattr(self.backbone, 'patch_size', None)
@@ -136,35 +147,20 @@ class MultiModalEncoderDecoder(EncoderDecoder):
             patch_size = (patch_size, patch_size)
         self.patch_size = None if patch_size is None else tuple(patch_size)
 
-        if auxiliary_head is not None:
+        self.modality_aux_heads = modality_aux_heads
+        if auxiliary_head is not None and modality_aux_heads:
             self._init_modality_aux_heads(auxiliary_head, aux_modalities,
                                           aux_loss)
-
-    def _check_same_spec(self) -> None:
-        """The backbone and data preprocessor, if they have a spec, must
-        agree with ``modalities``: channels are dropped and split by it."""
-        layout = [(m.name, m.channels) for m in self.modalities]
-        for owner in ('backbone', 'data_preprocessor'):
-            spec = getattr(getattr(self, owner), 'modalities', None)
-            if spec is None:
-                continue
-            other = [(m.name, m.channels)
-                     for m in parse_modalities(spec, f'model.{owner}')]
-            if other != layout:
-                raise ValueError(
-                    f'model.modalities {layout} differs from '
-                    f'model.{owner}.modalities {other}; state the spec once, '
-                    'in the data preprocessor')
 
     def _init_modality_aux_heads(self, auxiliary_head, aux_modalities,
                                  aux_loss) -> None:
         if not self.with_neck:
             raise ValueError('MultiModalEncoderDecoder: auxiliary heads read '
                              'the per-modality maps of the neck; set `neck`')
-        names = [m.name for m in self.modalities]
-        if aux_modalities is None:
-            aux_modalities = names
-        self._check_names(aux_modalities, 'aux_modalities')
+        names = self.modalities.names
+        aux_modalities = names if aux_modalities is None else \
+            self.modalities.check_names(aux_modalities,
+                                        'model.aux_modalities')
         if isinstance(auxiliary_head, dict):
             auxiliary_head = [auxiliary_head] * len(aux_modalities)
         if len(auxiliary_head) != len(aux_modalities):
@@ -183,43 +179,45 @@ class MultiModalEncoderDecoder(EncoderDecoder):
         aux_loss.setdefault('align_corners', self.align_corners)
         self.aux_loss = MODELS.build(aux_loss)
 
-    def _check_names(self, names: Sequence[str], field: str) -> None:
-        known = [m.name for m in self.modalities]
-        unknown = [n for n in names if n not in known]
-        if unknown:
-            raise ValueError(f'model.{field}: unknown modalities {unknown}; '
-                             f'the modality spec has {known}')
-
     @property
-    def drop_modalities(self) -> Tuple[str, ...]:
-        """Names of the modalities zeroed at inference."""
-        return self._drop_modalities
+    def absent(self) -> Tuple[str, ...]:
+        """Names of the modalities absent at inference (see the class
+        docstring)."""
+        return self._absent
 
-    @drop_modalities.setter
-    def drop_modalities(self, names: Optional[Union[str,
-                                                    Sequence[str]]]) -> None:
-        if names is None:
-            names = ()
-        elif isinstance(names, str):
-            names = (names, )
-        names = tuple(names)
-        self._check_names(names, 'drop_modalities')
-        self._drop_modalities = names
+    @absent.setter
+    def absent(self, names: Optional[Union[str, Sequence[str]]]) -> None:
+        names = self.modalities.check_names(names, 'model.absent')
+        if set(names) >= set(self.modalities.names):
+            raise ValueError(f'model.absent: {list(names)} leaves no '
+                             f'modality; at least one is needed')
+        self._absent = names
 
-    def drop_inputs(self, inputs: Tensor) -> Tensor:
-        """``inputs`` with the channels of ``drop_modalities`` zeroed (a new
-        tensor; ``inputs`` itself when nothing is dropped)."""
-        if not self._drop_modalities:
-            return inputs
-        expected = self.modalities[-1].stop
-        if inputs.shape[1] != expected:
-            raise ValueError(f'MultiModalEncoderDecoder: expected {expected} '
-                             f'input channels, got {tuple(inputs.shape)}')
-        inputs = inputs.clone()
-        for m in self.modalities:
-            if m.name in self._drop_modalities:
-                inputs[:, m.slice] = 0
-        return inputs
+    def apply_presence(self,
+                       inputs: Tensor,
+                       presence: Optional[Tensor] = None,
+                       training: bool = False) -> Tuple[Tensor, Tensor]:
+        """The batch's presence and its inputs with absent channels zeroed.
+
+        Args:
+            inputs (Tensor): (B, C, H, W), normalised.
+            presence (Tensor, optional): (B, M) bool; None: all present.
+            training (bool): Apply ``absent`` only with
+                ``absent_in_training``.
+
+        Returns:
+            tuple: ``(inputs, presence)``, ``presence`` without ``absent``
+            and checked (every sample keeps a modality).
+        """
+        b = inputs.shape[0]
+        if presence is None:
+            presence = inputs.new_ones((b, len(self.modalities)),
+                                       dtype=torch.bool)
+        if self._absent and (self.absent_in_training or not training):
+            presence = presence & self.modalities.presence(
+                self._absent, device=presence.device)
+        presence = self.modalities.check_presence(presence, b)
+        return self.modalities.zero_absent(inputs, presence), presence
 
     def logits_to_input_size(self, logits: Tensor,
                              size: Sequence[int]) -> Tensor:
@@ -239,14 +237,37 @@ class MultiModalEncoderDecoder(EncoderDecoder):
                 align_corners=self.align_corners)
         return logits[:, :, :height, :width]
 
-    def encode_decode(self, inputs: Tensor,
-                      batch_img_metas: List[dict]) -> Tensor:
-        """Logits (B, K, H, W) of the main head for inputs (B, C, H, W)."""
+    def encode_decode(self,
+                      inputs: Tensor,
+                      batch_img_metas: Optional[List[dict]],
+                      presence: Optional[Tensor] = None) -> Tensor:
+        """Logits (B, K, H, W) of the main head for inputs (B, C, H, W)
+        whose absent channels :meth:`apply_presence` zeroed (``presence``
+        is for mask-aware subclasses)."""
         logits = self.decode_head(self.extract_feat(inputs))
         return self.logits_to_input_size(logits, inputs.shape[2:])
 
-    def slide_inference(self, inputs: Tensor,
-                        batch_img_metas: List[dict]) -> Tensor:
+    def inference(self,
+                  inputs: Tensor,
+                  batch_img_metas: List[dict],
+                  presence: Optional[Tensor] = None) -> Tensor:
+        """Slide or whole inference (``test_cfg.mode``) under
+        ``presence``."""
+        if self.test_cfg.get('mode', 'whole') == 'slide':
+            return self.slide_inference(inputs, batch_img_metas, presence)
+        return self.whole_inference(inputs, batch_img_metas, presence)
+
+    def whole_inference(self,
+                        inputs: Tensor,
+                        batch_img_metas: List[dict],
+                        presence: Optional[Tensor] = None) -> Tensor:
+        """Logits of the whole inputs, as mmseg's ``whole_inference``."""
+        return self.encode_decode(inputs, batch_img_metas, presence)
+
+    def slide_inference(self,
+                        inputs: Tensor,
+                        batch_img_metas: List[dict],
+                        presence: Optional[Tensor] = None) -> Tensor:
         """mmseg's sliding-window inference, ``test_cfg.batch_windows``
         windows per forward.
 
@@ -260,6 +281,8 @@ class MultiModalEncoderDecoder(EncoderDecoder):
             inputs (Tensor): (B, C, H, W), already normalised.
             batch_img_metas (list[dict]): Their ``img_shape`` is set to the
                 window size, as mmseg does.
+            presence (Tensor, optional): (B, M), repeated for each batched
+                window (:func:`accumulate_windows`).
 
         Returns:
             Tensor: (B, K, H, W) logits averaged over the windows.
@@ -276,26 +299,45 @@ class MultiModalEncoderDecoder(EncoderDecoder):
         bar = ProgressBar(len(windows), file=sys.stdout) \
             if len(windows) > 100 else None
         accumulate_windows(
-            lambda crops: self.encode_decode(crops, batch_img_metas),
+            lambda crops, mask: self.encode_decode(crops, batch_img_metas,
+                                                   mask),
             inputs,
             windows,
             logit_sum,
             count,
             batch_windows=int(self.test_cfg.get('batch_windows', 1)),
-            progress=None if bar is None else bar.update)
+            progress=None if bar is None else bar.update,
+            presence=presence)
         if bar is not None:
             bar.file.write('\n')
         return logit_sum / count
 
-    def loss(self, inputs: Tensor, data_samples: SampleList) -> dict:
+    def forward(self,
+                inputs: Tensor,
+                data_samples: OptSampleList = None,
+                mode: str = 'tensor',
+                presence: Optional[Tensor] = None):
+        """mmseg's ``forward`` (``mode`` ``'loss'``, ``'predict'`` or
+        ``'tensor'``) with the batch's (B, M) ``presence``."""
+        if mode == 'loss':
+            return self.loss(inputs, data_samples, presence)
+        if mode == 'predict':
+            return self.predict(inputs, data_samples, presence)
+        if mode == 'tensor':
+            return self._forward(inputs, data_samples, presence)
+        raise RuntimeError(f'Invalid mode "{mode}". Only supports loss, '
+                           'predict and tensor mode')
+
+    def loss(self,
+             inputs: Tensor,
+             data_samples: SampleList,
+             presence: Optional[Tensor] = None) -> dict:
         """Losses: ``decode.*`` from the decode head on label-sized logits
-        and, with auxiliary heads, ``aux_<modality>.<aux loss name>``.
-        With ``drop_modalities_in_training`` the ``drop_modalities`` are
-        zeroed first."""
-        if self.drop_modalities_in_training:
-            inputs = self.drop_inputs(inputs)
+        and, with auxiliary heads, ``aux_<modality>.<aux loss name>``."""
+        inputs, _ = self.apply_presence(inputs, presence, training=True)
         feats = self.backbone(inputs)
-        if self.with_auxiliary_head:
+        per_modality = self.with_auxiliary_head and self.modality_aux_heads
+        if per_modality:
             fused, modal = self.neck(feats, return_modalities=True)
         else:
             fused = self.neck(feats) if self.with_neck else feats
@@ -304,7 +346,10 @@ class MultiModalEncoderDecoder(EncoderDecoder):
             self.decode_head(fused), size)
         losses = add_prefix(
             self.decode_head.loss_by_feat(logits, data_samples), 'decode')
-        if not self.with_auxiliary_head:
+        if not per_modality:
+            if self.with_auxiliary_head:
+                losses.update(
+                    self._auxiliary_head_forward_train(fused, data_samples))
             return losses
         label = self.decode_head._stack_batch_gt(data_samples)
         # one argmax of the main logits serves every auxiliary head
@@ -321,13 +366,27 @@ class MultiModalEncoderDecoder(EncoderDecoder):
 
     def predict(self,
                 inputs: Tensor,
-                data_samples: OptSampleList = None) -> SampleList:
-        """mmseg's ``predict`` after :meth:`drop_inputs`."""
-        return super().predict(self.drop_inputs(inputs), data_samples)
+                data_samples: OptSampleList = None,
+                presence: Optional[Tensor] = None) -> SampleList:
+        """mmseg's ``predict`` under ``presence`` (see
+        :meth:`apply_presence`)."""
+        inputs, presence = self.apply_presence(inputs, presence)
+        if data_samples is not None:
+            batch_img_metas = [s.metainfo for s in data_samples]
+        else:
+            size = inputs.shape[2:]
+            batch_img_metas = [
+                dict(ori_shape=size, img_shape=size, pad_shape=size,
+                     padding_size=[0, 0, 0, 0])
+            ] * inputs.shape[0]
+        seg_logits = self.inference(inputs, batch_img_metas, presence)
+        return self.postprocess_result(seg_logits, data_samples)
 
     def _forward(self,
                  inputs: Tensor,
-                 data_samples: OptSampleList = None) -> Tensor:
-        """Main logits (B, K, H, W) at the input size, after
-        :meth:`drop_inputs`; no post-processing."""
-        return self.encode_decode(self.drop_inputs(inputs), None)
+                 data_samples: OptSampleList = None,
+                 presence: Optional[Tensor] = None) -> Tensor:
+        """Main logits (B, K, H, W) at the input size under ``presence``;
+        no post-processing."""
+        inputs, presence = self.apply_presence(inputs, presence)
+        return self.encode_decode(inputs, None, presence)

@@ -7,8 +7,7 @@ import torch
 from torch import Tensor
 
 from mmseg.registry import MODELS
-from mmseg.utils import OptSampleList, SampleList, add_prefix
-from mmrsfusion.utils import stack_presence
+from mmseg.utils import SampleList, add_prefix
 
 from .multimodal_encoder_decoder import MultiModalEncoderDecoder
 
@@ -17,15 +16,12 @@ from .multimodal_encoder_decoder import MultiModalEncoderDecoder
 class SGMAEncoderDecoder(MultiModalEncoderDecoder):
     """:class:`MultiModalEncoderDecoder` for incomplete modalities (SGMA).
 
-    The (B, M) modality-presence mask of a batch is stacked from the data
-    samples' ``modality_presence`` metainfo (all present when absent;
-    :mod:`mmrsfusion.utils.presence`), minus ``drop_modalities`` (at
-    inference, and in training with ``drop_modalities_in_training``). It
-    is passed to the backbone (when its ``forward`` takes ``presence``,
-    e.g. :class:`MultiStreamEncoder`, which then skips absent streams) and
-    to the neck (:class:`SGFNeck`, which leaves absent modalities out of
-    projection, prototypes and attention). Slide inference hands every
-    window the metas of its samples, so the mask holds there too.
+    The batch's (B, M) presence (the data preprocessor's, minus
+    ``absent``: :meth:`apply_presence`) is passed to the backbone (when its
+    ``forward`` takes ``presence``, e.g. :class:`MultiStreamEncoder`, which
+    then skips absent streams) and to the neck (:class:`SGFNeck`, which
+    leaves absent modalities out of projection, prototypes and attention).
+    Slide inference repeats it with the batched windows.
 
     Training (``loss``), per the paper::
 
@@ -64,6 +60,12 @@ class SGMAEncoderDecoder(MultiModalEncoderDecoder):
         if kwargs.get('neck') is None:
             raise ValueError('SGMAEncoderDecoder: set `neck` (SGFNeck)')
         super().__init__(**kwargs)
+        if getattr(self.neck, 'num_modalities', None) != len(self.modalities):
+            raise ValueError(
+                f'model.neck: expected a neck built for the spec\'s '
+                f'{len(self.modalities)} modalities '
+                f'({list(self.modalities.names)}), got '
+                f'num_modalities={getattr(self.neck, "num_modalities", None)}')
         weights = dict(sgf=2.0, mas=1.0)
         unknown = set(loss_weights or {}) - set(weights)
         if unknown:
@@ -73,31 +75,8 @@ class SGMAEncoderDecoder(MultiModalEncoderDecoder):
         self.loss_weights = weights
         self.mas = bool(mas)
         self.eps = eps
-        num = getattr(self.neck, 'num_modalities', len(self.modalities))
-        if num != len(self.modalities):
-            raise ValueError(
-                f'model.neck.num_modalities ({num}) differs from the '
-                f'modality spec ({len(self.modalities)}: '
-                f'{[m.name for m in self.modalities]})')
         self._backbone_takes_presence = 'presence' in inspect.signature(
             self.backbone.forward).parameters
-
-    def presence(self, batch_img_metas: Optional[Sequence],
-                 inputs: Tensor, drop: bool = True) -> Tensor:
-        """(B, M) bool mask of the batch, ``drop_modalities`` removed when
-        ``drop``."""
-        mask = stack_presence(batch_img_metas, len(self.modalities),
-                              inputs.shape[0], inputs.device)
-        if drop and self.drop_modalities:
-            for i, mod in enumerate(self.modalities):
-                if mod.name in self.drop_modalities:
-                    mask[:, i] = False
-            empty = (~mask.any(dim=1)).nonzero().squeeze(1).tolist()
-            if empty:
-                raise ValueError(f'SGMAEncoderDecoder: samples {empty} have '
-                                 f'no modality left after dropping '
-                                 f'{list(self.drop_modalities)}')
-        return mask
 
     def encode(self, inputs: Tensor, presence: Tensor) -> tuple:
         """Backbone stage maps, each (M, B, C_s, h_s, w_s), under
@@ -108,17 +87,18 @@ class SGMAEncoderDecoder(MultiModalEncoderDecoder):
 
     def extract_feat(self, inputs: Tensor,
                      presence: Optional[Tensor] = None) -> tuple:
-        """Fused neck maps under ``presence`` (default: every modality
-        but ``drop_modalities``)."""
+        """Fused neck maps under ``presence`` (default: all present)."""
         if presence is None:
-            presence = self.presence(None, inputs)
+            presence = self.modalities.presence(batch_size=inputs.shape[0],
+                                                device=inputs.device)
         return self.neck(self.encode(inputs, presence), presence=presence)
 
-    def encode_decode(self, inputs: Tensor,
-                      batch_img_metas: Optional[List[dict]]) -> Tensor:
-        """Logits (B, K, H, W); the mask comes from ``batch_img_metas``."""
-        fused = self.extract_feat(inputs,
-                                  self.presence(batch_img_metas, inputs))
+    def encode_decode(self,
+                      inputs: Tensor,
+                      batch_img_metas: Optional[List[dict]],
+                      presence: Optional[Tensor] = None) -> Tensor:
+        """Logits (B, K, H, W) under the (B, M) ``presence``."""
+        fused = self.extract_feat(inputs, presence)
         logits = self.decode_head(fused)
         return self.logits_to_input_size(logits, inputs.shape[2:])
 
@@ -136,13 +116,13 @@ class SGMAEncoderDecoder(MultiModalEncoderDecoder):
                 torch.nn.functional.one_hot(idx, presence.shape[1]).bool())
         return picks
 
-    def loss(self, inputs: Tensor, data_samples: SampleList) -> dict:
+    def loss(self,
+             inputs: Tensor,
+             data_samples: SampleList,
+             presence: Optional[Tensor] = None) -> dict:
         """SGF (and MAS) losses; see the class docstring."""
-        drop = self.drop_modalities_in_training
-        if drop:
-            inputs = self.drop_inputs(inputs)
-        presence = self.presence(
-            [s.metainfo for s in data_samples], inputs, drop=drop)
+        inputs, presence = self.apply_presence(inputs, presence,
+                                               training=True)
         feats = self.encode(inputs, presence)
         fused, robustness = self.neck(
             feats, presence=presence, return_robustness=True)
@@ -164,12 +144,3 @@ class SGMAEncoderDecoder(MultiModalEncoderDecoder):
                 for k, v in terms.items()
             }, prefix))
         return losses
-
-    def _forward(self,
-                 inputs: Tensor,
-                 data_samples: OptSampleList = None) -> Tensor:
-        """Main logits under the samples' masks (all present without
-        samples), after :meth:`drop_inputs`."""
-        metas = None if data_samples is None else [
-            s.metainfo for s in data_samples]
-        return self.encode_decode(self.drop_inputs(inputs), metas)

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from mmrsfusion.models.backbones import StreamPatchEmbed
 from mmrsfusion.models.backbones.vit_families import build_frozen_encoder
-from mmrsfusion.utils import parse_modalities
+from mmrsfusion.utils import ModalitySpec
 
 TINY = dict(embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=64)
 
@@ -24,7 +24,7 @@ def encoder():
 
 def mods(*channels):
     names = ['rgb', 'dsm', 'sar']
-    return parse_modalities(
+    return ModalitySpec(
         [dict(name=n, channels=c) for n, c in zip(names, channels)])
 
 

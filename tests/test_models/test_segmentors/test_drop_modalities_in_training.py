@@ -1,5 +1,5 @@
-"""MultiModalEncoderDecoder(drop_modalities_in_training=True): the
-``drop_modalities`` are zeroed (after normalisation) in training as well as
+"""MultiModalEncoderDecoder(absent_in_training=True): the
+``absent`` are zeroed (after normalisation) in training as well as
 at inference, giving "the same model fed the other modality only"."""
 import copy
 
@@ -81,28 +81,28 @@ def losses(model, batch):
 
 
 def test_default_off_and_from_config():
-    assert build().drop_modalities_in_training is False
-    model = build(drop_modalities=['dsm'], drop_modalities_in_training=True)
-    assert model.drop_modalities == ('dsm', )
-    assert model.drop_modalities_in_training is True
+    assert build().absent_in_training is False
+    model = build(absent=['dsm'], absent_in_training=True)
+    assert model.absent == ('dsm', )
+    assert model.absent_in_training is True
     # through a config and --cfg-options-style merging
     c = Config(dict(model=cfg()))
-    c.merge_from_dict({'model.drop_modalities': ['dsm'],
-                       'model.drop_modalities_in_training': True})
+    c.merge_from_dict({'model.absent': ['dsm'],
+                       'model.absent_in_training': True})
     init_default_scope('mmseg')
-    assert MODELS.build(c.model).drop_modalities_in_training is True
+    assert MODELS.build(c.model).absent_in_training is True
 
 
 def test_training_loss_ignores_the_dropped_modality():
     """With the flag, the training losses do not depend on the dropped
     channels; without it (inference-only dropping) they do."""
     a, b = data(dsm_value=5.), data(dsm_value=-3.)
-    on = build(drop_modalities=['dsm'], drop_modalities_in_training=True)
+    on = build(absent=['dsm'], absent_in_training=True)
     la, lb = losses(on, a), losses(on, b)
     assert la.keys() == lb.keys() and len(la) == 3
     for key in la:
         assert torch.equal(la[key], lb[key]), key
-    off = build(drop_modalities=['dsm'])
+    off = build(absent=['dsm'])
     la, lb = losses(off, a), losses(off, b)
     assert not torch.equal(la['decode.loss_ce'], lb['decode.loss_ce'])
 
@@ -112,7 +112,7 @@ def test_training_loss_ignores_the_dropped_modality():
 def test_train_step_with_dropped_modality(drop, zero_weight_grad):
     """A real train step runs (finite loss); in a backward pass a zeroed DSM
     gives its patch embedding no weight gradient (only its bias is used)."""
-    model = build(drop_modalities=drop, drop_modalities_in_training=True)
+    model = build(absent=drop, absent_in_training=True)
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     optim = OptimWrapper(torch.optim.SGD(params, lr=0.))

@@ -26,7 +26,8 @@ from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 
 import mmrsfusion  # noqa: F401
-from mmrsfusion.utils import parse_modalities, split_modalities
+from mmrsfusion.utils import ModalitySpec
+from mmrsfusion.utils import load_config
 
 init_default_scope('mmseg')
 
@@ -50,7 +51,7 @@ class TinyMultiStreamConvNet(BaseModule):
     def __init__(self, modalities, embed_dims=16, patch_size=4,
                  num_stages=4, init_cfg=None):
         super().__init__(init_cfg)
-        self.modalities = parse_modalities(modalities)
+        self.modalities = ModalitySpec.build(modalities)
         self.patch_size = patch_size
         self.embeds = nn.ModuleList(
             nn.Conv2d(m.channels, embed_dims, patch_size, stride=patch_size)
@@ -64,7 +65,7 @@ class TinyMultiStreamConvNet(BaseModule):
         p = self.patch_size
         h, w = math.ceil(x.shape[2] / p), math.ceil(x.shape[3] / p)
         x = F.pad(x, (0, w * p - x.shape[3], 0, h * p - x.shape[2]))
-        parts = split_modalities(x, self.modalities).values()
+        parts = self.modalities.split(x).values()
         t = torch.stack([e(part) for e, part in zip(self.embeds, parts)])
         m, b = t.shape[:2]
         t = t.flatten(0, 1)
@@ -266,37 +267,32 @@ def test_logits_upsampled_to_padded_size_and_cropped():
         model.logits_to_input_size(low, (30, 26)), stretched)
 
 
-def test_backbone_inherits_the_data_preprocessors_spec():
+def test_one_spec_object_is_handed_down():
     spec = MODS + [dict(name='nir', channels=1, kind='band')]
     cfg = model_cfg(
         aux=False,
-        data_preprocessor=dict(
-            type='MultiModalSegDataPreProcessor',
-            modalities=[dict(m, mean=[0.] * m['channels'],
-                             std=[1.] * m['channels']) for m in spec]),
+        modalities=[dict(m, mean=[0.] * m['channels'],
+                         std=[1.] * m['channels']) for m in spec],
+        data_preprocessor=dict(type='MultiModalSegDataPreProcessor'),
         backbone=dict(type='_TinyMultiStreamConvNet', embed_dims=16),
         neck=dict(type='DGFMNeck', in_channels=[16] * 4, out_channels=16,
                   fusion='mean'))  # DGFM fuses exactly 2
-    cfg.pop('modalities')
     model = MODELS.build(cfg)
-    assert [m.name for m in model.backbone.modalities] == \
-        ['rgb', 'dsm', 'nir']
-    assert model.modalities == model.backbone.modalities
+    assert model.modalities.names == ('rgb', 'dsm', 'nir')
+    assert model.backbone.modalities is model.modalities
+    assert model.data_preprocessor.modalities is model.modalities
     out = model(torch.randn(2, 5, 16, 16), mode='tensor')
     assert out.shape == (2, NUM_CLASSES, 16, 16)
-    # a backbone's own spec wins
-    cfg['backbone']['modalities'] = MODS
-    cfg['data_preprocessor']['modalities'] = [
-        dict(m, mean=[0.] * m['channels'], std=[1.] * m['channels'])
-        for m in MODS]
-    assert len(MODELS.build(cfg).backbone.modalities) == 2
+    with pytest.raises(ValueError, match='model.modalities: no modality '
+                       'spec'):
+        MODELS.build(dict(cfg, modalities=None))
 
 
 def test_conflicting_specs_are_refused():
-    with pytest.raises(ValueError, match=r"model.modalities \[\('rgb', 3\), "
-                       r"\('nir', 1\)\] differs from "
-                       r"model.backbone.modalities \[\('rgb', 3\), "
-                       r"\('dsm', 1\)\]"):
+    with pytest.raises(ValueError, match=r"model\.modalities and "
+                       r"model\.backbone\.modalities declare different "
+                       r"modality specs: \[rgb:3 optical, nir:1 band\] vs "
+                       r"\[rgb:3 optical, dsm:1 elevation\]"):
         build(modalities=[dict(name='rgb', channels=3),
                           dict(name='nir', channels=1)])
 
@@ -338,8 +334,8 @@ def test_slide_inference_on_a_tile_bigger_than_the_window():
 
 @pytest.mark.parametrize('drop,kept', [('dsm', slice(0, 3)),
                                        ('rgb', slice(3, 4))])
-def test_drop_modalities_makes_output_independent(drop, kept):
-    model = build(drop_modalities=[drop])
+def test_absent_makes_output_independent(drop, kept):
+    model = build(absent=[drop])
     model.eval()
     dropped = slice(3, 4) if drop == 'dsm' else slice(0, 3)
     x = inputs()
@@ -351,7 +347,7 @@ def test_drop_modalities_makes_output_independent(drop, kept):
         assert torch.equal(a, b)
         zeroed = x.clone()
         zeroed[:, dropped] = 0
-        model.drop_modalities = None
+        model.absent = None
         assert torch.equal(model.predict(zeroed)[0].seg_logits.data, a)
         # without dropping, the dropped channels do matter
         c = model.predict(x)[0].seg_logits.data
@@ -359,26 +355,26 @@ def test_drop_modalities_makes_output_independent(drop, kept):
         # the kept channels still matter
         x3 = x.clone()
         x3[:, kept] += 1
-        model.drop_modalities = drop
+        model.absent = drop
         assert not torch.allclose(model.predict(x3)[0].seg_logits.data, a)
-    assert model.drop_modalities == (drop, )
+    assert model.absent == (drop, )
 
 
-def test_drop_modalities_from_cfg_options_and_errors():
+def test_absent_from_cfg_options_and_errors():
     parser = argparse.ArgumentParser()
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     args = parser.parse_args(
-        ['--cfg-options', "model.drop_modalities=['dsm']"])
+        ['--cfg-options', "model.absent=['dsm']"])
     cfg = Config(dict(model=model_cfg()))
     cfg.merge_from_dict(args.cfg_options)
     model = MODELS.build(cfg.model)
-    assert model.drop_modalities == ('dsm', )
+    assert model.absent == ('dsm', )
 
     with pytest.raises(ValueError, match=r"unknown modalities \['lidar'\].*"
                        r"\['rgb', 'dsm'\]"):
-        build(drop_modalities=['dsm', 'lidar'])
+        build(absent=['dsm', 'lidar'])
     with pytest.raises(ValueError, match='lidar'):
-        model.drop_modalities = ['lidar']
+        model.absent = ['lidar']
     with pytest.raises(ValueError, match='aux_modalities'):
         build(aux_modalities=['sar'])
 
@@ -420,7 +416,7 @@ def test_sgd_steps_reduce_the_loss_with_mcrm():
             modalities=spec,
             size=(16, 16),
             batch_augments=[
-                dict(type='MCRM', modalities=MODS, ratio=0.5, seed=0)
+                dict(type='MCRM', ratio=0.5, seed=0)
             ]))
     model.train()
     x, labels = learnable_batch(b=4, h=16, w=16)
@@ -477,7 +473,7 @@ def test_end_to_end_with_multi_stream_vit(paramwise):
     assert model.patch_size == (14, 14)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     x, labels = learnable_batch(b=4, h=32, w=32)  # padded to 42: 3 x 3
-    optim_cfg = Config.fromfile(RECIPE).optim_wrapper
+    optim_cfg = load_config(RECIPE).optim_wrapper
     assert bool(optim_cfg.get('paramwise_cfg'))
     if not paramwise:
         optim_cfg.pop('paramwise_cfg')
@@ -515,7 +511,7 @@ def test_end_to_end_with_multi_stream_vit(paramwise):
     with torch.no_grad():
         res = model.predict(x[:2], samples(labels[:2]))
         assert res[0].seg_logits.data.shape == (NUM_CLASSES, 32, 32)
-        model.drop_modalities = ['dsm']
+        model.absent = ['dsm']
         a = model(x[:2], mode='tensor')
         x2 = x[:2].clone()
         x2[:, 3] = 7.

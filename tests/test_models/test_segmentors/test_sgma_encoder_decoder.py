@@ -28,14 +28,13 @@ CH = [8, 16, 32, 64]
 def config(**kwargs):
     cfg = dict(
         type='SGMAEncoderDecoder',
-        data_preprocessor=dict(
-            type='MultiModalSegDataPreProcessor', modalities=MODS),
+        modalities=MODS,
+        data_preprocessor=dict(type='MultiModalSegDataPreProcessor'),
         backbone=dict(
             type='MultiStreamEncoder',
             backbone=dict(type='ResNetV1c', depth=18, base_channels=8,
                           stem_channels=8)),
-        neck=dict(type='SGFNeck', in_channels=CH, num_modalities=3,
-                  num_classes=4),
+        neck=dict(type='SGFNeck', in_channels=CH, num_classes=4),
         decode_head=dict(type='SegformerHead', in_channels=CH,
                          in_index=[0, 1, 2, 3], channels=16, num_classes=4,
                          norm_cfg=dict(type='BN')))
@@ -57,12 +56,16 @@ def samples(presences, h=64, w=64, seed=0):
         s = SegDataSample()
         s.gt_sem_seg = PixelData(
             data=torch.randint(0, 4, (1, h, w), generator=gen))
-        meta = dict(img_shape=(h, w), ori_shape=(h, w), pad_shape=(h, w))
-        if p is not None:
-            meta['modality_presence'] = tuple(i in p for i in range(3))
-        s.set_metainfo(meta)
+        s.set_metainfo(dict(img_shape=(h, w), ori_shape=(h, w),
+                            pad_shape=(h, w)))
         out.append(s)
     return out
+
+
+def mask(presences, m=3):
+    """(B, M) presence: each entry the indices present (None: all)."""
+    return torch.tensor([[p is None or i in p for i in range(m)]
+                         for p in presences])
 
 
 def inputs(b, h=64, w=64, seed=1):
@@ -74,14 +77,16 @@ def inputs(b, h=64, w=64, seed=1):
 def test_mixed_subset_batch_gives_each_sample_its_result_alone():
     model = build()
     x = inputs(len(SUBSETS))
-    batch = model.predict(x, samples(SUBSETS))
+    batch = model.predict(x, samples(SUBSETS), mask(SUBSETS))
     logits = torch.stack([s.seg_logits.data for s in batch])
     for b, subset in enumerate(SUBSETS):
-        alone = model.predict(x[b:b + 1], samples([subset]))[0]
+        alone = model.predict(x[b:b + 1], samples([subset]),
+                          mask([subset]))[0]
         torch.testing.assert_close(logits[b], alone.seg_logits.data,
                                    atol=1e-5, rtol=1e-5)
     # the mask matters: the same image under two subsets differs
-    full = model.predict(x[:1], samples([(0, 1, 2)]))[0].seg_logits.data
+    full = model.predict(x[:1], samples([(0, 1, 2)]),
+                          mask([(0, 1, 2)]))[0].seg_logits.data
     assert (full - logits[0]).abs().max() > 1e-3
 
 
@@ -90,36 +95,44 @@ def test_single_modality_finite_and_absent_values_unused():
     model = build()
     for m in range(3):
         x = inputs(2)
-        logits = model.predict(x, samples([(m, )] * 2))
+        logits = model.predict(x, samples([(m, )] * 2),
+                          mask([(m, )] * 2))
         y = x.clone()
         channels = {0: [3, 4], 1: [0, 1, 2, 4], 2: [0, 1, 2, 3]}[m]
         y[:, channels] = float('nan')
-        nan_logits = model.predict(y, samples([(m, )] * 2))
+        nan_logits = model.predict(y, samples([(m, )] * 2),
+                          mask([(m, )] * 2))
         for a, b in zip(logits, nan_logits):
             assert torch.isfinite(a.seg_logits.data).all()
             assert torch.equal(a.seg_logits.data, b.seg_logits.data)
 
 
 @torch.no_grad()
-def test_drop_modalities_equals_presence_and_whole_slide_agree():
+def test_absent_equals_presence_and_whole_slide_agree():
     model = build()
     x = inputs(2)
-    by_meta = model.predict(x, samples([(0, 2)] * 2))
-    model.drop_modalities = ['dsm']
-    by_drop = model.predict(x, samples([None] * 2))
+    by_meta = model.predict(x, samples([(0, 2)] * 2),
+                          mask([(0, 2)] * 2))
+    model.absent = ['dsm']
+    by_drop = model.predict(x, samples([None] * 2),
+                          mask([None] * 2))
     for a, b in zip(by_meta, by_drop):
         torch.testing.assert_close(a.seg_logits.data, b.seg_logits.data)
-    model.drop_modalities = ['dsm', 'nir']
-    with pytest.raises(ValueError, match='no modality left'):
-        model.predict(x, samples([(1, 2)] * 2))
+    model.absent = ['dsm', 'nir']
+    with pytest.raises(ValueError, match=r'samples \[0, 1\] have no '
+                       r'modality present'):
+        model.predict(x, samples([(1, 2)] * 2),
+                          mask([(1, 2)] * 2))
     # slide windows see the mask of their sample
-    model.drop_modalities = []
+    model.absent = []
     model.test_cfg = ConfigDict(mode='slide', crop_size=(64, 64),
                                 stride=(32, 32))
     x = inputs(2, 96, 80)
-    slide = model.predict(x, samples([(0, ), (1, 2)], 96, 80))
+    slide = model.predict(x, samples([(0, ), (1, 2)], 96, 80),
+                          mask([(0, ), (1, 2)]))
     for b, subset in enumerate([(0, ), (1, 2)]):
-        alone = model.predict(x[b:b + 1], samples([subset], 96, 80))[0]
+        alone = model.predict(x[b:b + 1], samples([subset], 96, 80),
+                          mask([subset]))[0]
         torch.testing.assert_close(slide[b].seg_logits.data,
                                    alone.seg_logits.data,
                                    atol=1e-5, rtol=1e-5)
@@ -129,14 +142,14 @@ def test_drop_modalities_equals_presence_and_whole_slide_agree():
 def test_loss_is_weighted_sgf_plus_mas_branch():
     model = build(loss_weights=dict(sgf=2.0, mas=1.0))
     x = inputs(3)
-    ds = samples([(0, 1, 2), (0, 2), (1, )])
+    subsets = [(0, 1, 2), (0, 2), (1, )]
+    ds, presence = samples(subsets), mask(subsets)
     torch.manual_seed(7)
-    losses = model.loss(x, ds)
+    losses = model.loss(x, ds, presence)
     assert set(losses) == {'decode.loss_ce', 'decode.acc_seg', 'mas.loss_ce',
                            'mas.acc_seg'}
     head = model.decode_head
-    presence = model.presence([s.metainfo for s in ds], x)
-    sgf = head.loss_by_feat(model.encode_decode(x, [s.metainfo for s in ds]),
+    sgf = head.loss_by_feat(model.encode_decode(x, None, presence),
                             ds)['loss_ce']
     torch.testing.assert_close(losses['decode.loss_ce'], 2 * sgf)
     torch.manual_seed(7)
@@ -150,7 +163,8 @@ def test_loss_is_weighted_sgf_plus_mas_branch():
                                    x.shape[2:]), ds)['loss_ce']
     torch.testing.assert_close(losses['mas.loss_ce'], mas)
     no_mas = build(mas=False)
-    assert set(no_mas.loss(x, ds)) == {'decode.loss_ce', 'decode.acc_seg'}
+    assert set(no_mas.loss(x, ds, presence)) == {'decode.loss_ce',
+                                                 'decode.acc_seg'}
 
 
 def test_sampling_probabilities_are_inverted_robustness():
@@ -177,13 +191,14 @@ def test_training_reduces_the_loss():
     # two rgb channels (present in every sample)
     x = torch.nn.functional.interpolate(inputs(4, 4, 4), scale_factor=8.)
     label = ((x[:, 0] > 0).long() + 2 * (x[:, 1] > 0).long())[:, None]
-    ds = samples([(0, 1, 2), (0, 1), (0, 2), (0, 1, 2)], 32, 32)
+    subsets = [(0, 1, 2), (0, 1), (0, 2), (0, 1, 2)]
+    ds, presence = samples(subsets, 32, 32), mask(subsets)
     for s, lab in zip(ds, label):
         s.gt_sem_seg = PixelData(data=lab)
     optim = torch.optim.AdamW(model.parameters(), lr=3e-3)
     first = None
     for _ in range(40):
-        losses = model.loss(x, ds)
+        losses = model.loss(x, ds, presence)
         first = first or losses['decode.loss_ce'].item()
         optim.zero_grad()
         (losses['decode.loss_ce'] + losses['mas.loss_ce']).backward()
@@ -192,7 +207,8 @@ def test_training_reduces_the_loss():
 
 
 def test_config_errors():
-    with pytest.raises(ValueError, match='num_modalities'):
+    with pytest.raises(ValueError, match=r'SGFNeck\.num_modalities=2 but '
+                       r'the modality spec has 3'):
         build(neck=dict(type='SGFNeck', in_channels=CH, num_modalities=2,
                         num_classes=4))
     with pytest.raises(ValueError, match='auxiliary_head'):
@@ -207,15 +223,12 @@ def test_sgf_as_neck_of_the_frozen_multi_stream_vit():
     are zeroed channels for the ViT, absent for SGF."""
     tiny = dict(embed_dims=64, num_layers=4, num_heads=4,
                 feedforward_channels=128)
-    mods = MODS[:2]
     cfg = config(
-        data_preprocessor=dict(type='MultiModalSegDataPreProcessor',
-                               modalities=mods),
+        modalities=MODS[:2],
         backbone=dict(type='MultiStreamViT', family='dinov2', arch=tiny,
                       out_indices=[0, 1, 2, 3],
                       encoder_cfg=dict(img_size=56)),
-        neck=dict(type='SGFNeck', in_channels=[64] * 4, num_modalities=2,
-                  num_classes=4),
+        neck=dict(type='SGFNeck', in_channels=[64] * 4, num_classes=4),
         decode_head=dict(type='UPerHead', in_channels=[64] * 4,
                          in_index=[0, 1, 2, 3], channels=16, num_classes=4,
                          norm_cfg=dict(type='BN')))
@@ -225,15 +238,12 @@ def test_sgf_as_neck_of_the_frozen_multi_stream_vit():
     model.eval()
     assert not any(p.requires_grad for p in model.backbone.encoder.parameters())
     x = inputs(3, 56, 56)[:, :4]
-    ds = []
-    for p in [(0, 1), (0, ), (1, )]:
-        s = samples([None], 56, 56)[0]
-        s.set_metainfo(dict(modality_presence=tuple(i in p
-                                                    for i in range(2))))
-        ds.append(s)
-    batch = model.predict(x, ds)
+    subsets = [(0, 1), (0, ), (1, )]
+    ds, presence = samples(subsets, 56, 56), mask(subsets, 2)
+    batch = model.predict(x, ds, presence)
     for b in range(3):
-        alone = model.predict(x[b:b + 1], [copy.deepcopy(ds[b])])[0]
+        alone = model.predict(x[b:b + 1], [copy.deepcopy(ds[b])],
+                              presence[b:b + 1])[0]
         assert torch.isfinite(batch[b].seg_logits.data).all()
         torch.testing.assert_close(batch[b].seg_logits.data,
                                    alone.seg_logits.data, atol=1e-5,
