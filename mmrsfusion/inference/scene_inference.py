@@ -16,10 +16,10 @@ from mmengine.utils import ProgressBar
 from mmseg.registry import DATASETS, MODELS
 from mmrsfusion.datasets.transforms.loading import normalize_elevation
 from mmrsfusion.engine import load_trainable_checkpoint
+from mmrsfusion.models.utils import accumulate_windows, window_spans
 from mmrsfusion.utils import Modality, load_config, parse_modalities
 from .raster_scene import RasterScene, Span
 from .scene_output import NODATA, PROB_SCALE, SceneOutputs
-from .sliding_window import accumulate_windows, window_spans
 
 #: GDAL's raster block cache, bytes: bounded, so that memory does not grow
 #: with the scene (GDAL's default is 5 % of the RAM).

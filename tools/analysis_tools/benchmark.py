@@ -65,7 +65,7 @@ from mmseg.registry import DATASETS, MODELS
 from mmseg.structures import SegDataSample
 
 from mmrsfusion.engine.hooks import load_trainable_checkpoint
-from mmrsfusion.inference.sliding_window import slide_windows
+from mmrsfusion.models.utils import slide_windows
 from mmrsfusion.utils import load_config, total_channels
 
 

@@ -14,8 +14,7 @@ from mmseg.models.utils import resize
 from mmseg.registry import MODELS
 from mmseg.utils import (ConfigType, OptConfigType, OptMultiConfig,
                          OptSampleList, SampleList, add_prefix)
-from mmrsfusion.inference.sliding_window import (accumulate_windows,
-                                                 slide_windows)
+from mmrsfusion.models.utils import accumulate_windows, slide_windows
 from mmrsfusion.utils import (check_slide_cfg, fill_modalities,
                               parse_modalities)
 
