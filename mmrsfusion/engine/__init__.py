@@ -1,8 +1,5 @@
 from . import hooks, optimizers  # noqa: F401
 from .cpu_dist import setup_cpu_dist
-from .hooks import load_trainable_checkpoint
 from .optimizers import MixedPrecisionOptimWrapper
 
-__all__ = [
-    'setup_cpu_dist', 'load_trainable_checkpoint', 'MixedPrecisionOptimWrapper'
-]
+__all__ = ['setup_cpu_dist', 'MixedPrecisionOptimWrapper']

@@ -14,7 +14,7 @@ from mmengine.model import revert_sync_batchnorm
 from mmengine.utils import ProgressBar
 
 from mmseg.registry import DATASETS, MODELS
-from mmrsfusion.engine import load_trainable_checkpoint
+from mmrsfusion.checkpoint import load_trainable_checkpoint
 from mmrsfusion.io import normalize_elevation
 from mmrsfusion.models.utils import accumulate_windows, window_spans
 from mmrsfusion.utils import Modality, load_config, parse_modalities

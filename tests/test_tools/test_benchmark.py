@@ -17,7 +17,7 @@ from mmengine.runner.checkpoint import save_checkpoint
 from mmseg.registry import MODELS
 
 import mmrsfusion  # noqa: F401
-from mmrsfusion.engine.hooks import strip_frozen
+from mmrsfusion.checkpoint import strip_frozen
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SCRIPT = osp.join(ROOT, 'tools', 'analysis_tools', 'benchmark.py')

@@ -64,7 +64,7 @@ from mmengine.structures import PixelData
 from mmseg.registry import DATASETS, MODELS
 from mmseg.structures import SegDataSample
 
-from mmrsfusion.engine.hooks import load_trainable_checkpoint
+from mmrsfusion.checkpoint import load_trainable_checkpoint
 from mmrsfusion.models.utils import slide_windows
 from mmrsfusion.utils import load_config, total_channels
 

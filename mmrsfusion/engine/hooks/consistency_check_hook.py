@@ -4,8 +4,8 @@ from typing import Optional
 from mmengine.hooks import Hook
 
 from mmseg.registry import HOOKS
+from mmrsfusion.checkpoint import unwrap_model
 from mmrsfusion.utils import check_slide_cfg, pipeline_transforms
-from .trainable_checkpoint_hook import _unwrap
 
 
 def _spec(modalities) -> str:
@@ -25,7 +25,7 @@ def check_modality_spec(model, dataset, where: str) -> None:
             (or reordered) would silently be normalised, masked, dropped
             and given auxiliary heads as another one.
     """
-    model = _unwrap(model)
+    model = unwrap_model(model)
     expected = getattr(model, 'modalities', None) or getattr(
         getattr(model, 'data_preprocessor', None), 'modalities', None)
     if expected is None or dataset is None:
@@ -58,7 +58,8 @@ class ConsistencyCheckHook(Hook):
         check_modality_spec(runner.model, getattr(loader, 'dataset', None),
                             where)
         if loop_name != '_train_loop':
-            check_slide_cfg(getattr(_unwrap(runner.model), 'test_cfg', None))
+            check_slide_cfg(
+                getattr(unwrap_model(runner.model), 'test_cfg', None))
 
     def before_train(self, runner) -> None:
         self._check(runner, '_train_loop', 'train_dataloader')
