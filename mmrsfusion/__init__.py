@@ -10,6 +10,7 @@ from .version import __version__, check_dependencies, check_mmcv_ops
 check_dependencies()
 check_mmcv_ops()
 
-from . import datasets, engine, evaluation, models, utils  # noqa: E402,F401
+from . import (checkpoint, datasets, engine, evaluation,  # noqa: E402,F401
+               models, utils)
 
 __all__ = ['__version__']

@@ -14,8 +14,8 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 import mmrsfusion  # noqa: F401  (registers modules, safe checkpoint loading)
+from mmrsfusion.checkpoint import InvalidCheckpointError
 from mmrsfusion.engine import setup_cpu_dist
-from mmrsfusion.utils import InvalidCheckpointError
 from mmseg.registry import RUNNERS
 
 

@@ -15,8 +15,8 @@ from mmengine.runner import Runner
 from mmengine.runner.checkpoint import find_latest_checkpoint
 
 import mmrsfusion  # noqa: F401  (registers modules, safe checkpoint loading)
+from mmrsfusion.checkpoint import InvalidCheckpointError
 from mmrsfusion.engine import setup_cpu_dist
-from mmrsfusion.utils import InvalidCheckpointError
 from mmseg.registry import RUNNERS
 
 

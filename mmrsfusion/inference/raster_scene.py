@@ -10,7 +10,7 @@ from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
-from mmrsfusion.datasets.transforms.loading import nodata_mask
+from mmrsfusion.io import nodata_mask
 from mmrsfusion.utils import Modality, ModalitySpec
 
 #: (y0, y1, x0, x1) in pixels of the reference grid.

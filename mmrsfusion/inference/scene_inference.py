@@ -13,12 +13,12 @@ from mmengine.model import revert_sync_batchnorm
 from mmengine.utils import ProgressBar
 
 from mmseg.registry import DATASETS, MODELS
-from mmrsfusion.datasets.transforms.loading import normalize_elevation
-from mmrsfusion.engine import load_trainable_checkpoint
+from mmrsfusion.checkpoint import load_trainable_checkpoint
+from mmrsfusion.io import normalize_elevation
+from mmrsfusion.models.utils import accumulate_windows, window_spans
 from mmrsfusion.utils import load_config
 from .raster_scene import RasterScene, Span
 from .scene_output import NODATA, PROB_SCALE, SceneOutputs
-from .sliding_window import accumulate_windows, window_spans
 
 #: GDAL's raster block cache, bytes: bounded, so that memory does not grow
 #: with the scene (GDAL's default is 5 % of the RAM).

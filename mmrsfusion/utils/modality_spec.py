@@ -37,8 +37,9 @@ from typing import (Dict, Iterator, List, NamedTuple, Optional, Sequence,
 
 import torch
 
+from mmrsfusion.io import ELEVATION_NORMS
+
 KINDS = ('optical', 'elevation', 'band')
-ELEVATION_NORMS = ('minmax', 'zscore', None)
 #: Elevation no-data values when an entry does not give ``nodata``.
 DEFAULT_NODATA = (-9999., )
 

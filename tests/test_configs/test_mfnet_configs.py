@@ -20,7 +20,7 @@ from mmengine.registry import init_default_scope
 from mmseg.registry import MODELS
 
 import mmrsfusion  # noqa: F401
-from mmrsfusion.engine.hooks import load_trainable_checkpoint, strip_frozen
+from mmrsfusion.checkpoint import load_trainable_checkpoint, strip_frozen
 from mmrsfusion.models.peft import merge_lora, peft_wrappers
 from mmrsfusion.utils import load_config
 from test_configs import batch

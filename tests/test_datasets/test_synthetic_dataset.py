@@ -13,7 +13,7 @@ import tifffile
 
 from mmrsfusion.datasets import synthetic
 from mmrsfusion.datasets.synthetic import generate_synthetic_dataset
-from mmrsfusion.datasets.transforms import normalize_elevation
+from mmrsfusion.io import normalize_elevation
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 IMP, BLD, LOWVEG, TREE, CAR, CLUT = range(6)

@@ -14,8 +14,9 @@ from mmengine.runner import Runner
 from test_trainable_checkpoint_hook import assets, demo_cfg  # noqa: F401
 
 from mmseg.registry import MODELS
-from mmrsfusion.utils import (InvalidCheckpointError, ModalitySpec,
-                              load_checkpoint_safely)
+from mmrsfusion.checkpoint import (InvalidCheckpointError,
+                                   load_checkpoint_safely)
+from mmrsfusion.utils import ModalitySpec
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 

@@ -21,10 +21,10 @@ from mmengine.runner.checkpoint import _load_checkpoint
 from mmseg.registry import MODELS
 
 import mmrsfusion  # noqa: F401
+from mmrsfusion.checkpoint import (META_KEY, attach_frozen,
+                                   load_trainable_checkpoint, strip_frozen)
 from mmrsfusion.datasets import generate_synthetic_dataset
-from mmrsfusion.engine.hooks import (TrainableCheckpointHook, attach_frozen,
-                                     load_trainable_checkpoint, strip_frozen)
-from mmrsfusion.engine.hooks.trainable_checkpoint_hook import META_KEY
+from mmrsfusion.engine.hooks import TrainableCheckpointHook
 from mmrsfusion.utils import load_config
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

@@ -23,11 +23,10 @@ from rasterio.crs import CRS  # noqa: E402
 from rasterio.transform import from_origin  # noqa: E402
 from rasterio.warp import Resampling, reproject  # noqa: E402
 
-from mmrsfusion.datasets.transforms.loading import \
-    normalize_elevation  # noqa: E402
 from mmrsfusion.inference.scene_inference import (  # noqa: E402
     class_meta, load_segmentor, predict_scene)
 from mmrsfusion.inference.scene_output import NODATA  # noqa: E402
+from mmrsfusion.io import normalize_elevation  # noqa: E402
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 CONFIG = osp.join(ROOT, 'configs', 'mobanet', 'demo_tinyvit_synthetic.py')

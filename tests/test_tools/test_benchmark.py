@@ -17,7 +17,7 @@ from mmengine.runner.checkpoint import save_checkpoint
 from mmseg.registry import MODELS
 
 import mmrsfusion  # noqa: F401
-from mmrsfusion.engine.hooks import strip_frozen
+from mmrsfusion.checkpoint import strip_frozen
 from mmrsfusion.utils import load_config
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

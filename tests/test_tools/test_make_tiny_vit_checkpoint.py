@@ -13,9 +13,9 @@ from mmengine.registry import init_default_scope
 from mmseg.registry import MODELS
 
 import mmrsfusion  # noqa: F401
+from mmrsfusion.checkpoint import load_checkpoint_file
 from mmrsfusion.models.backbones import convert_dinov2
-from mmrsfusion.models.backbones.vit_checkpoint import (is_official,
-                                                        load_checkpoint_file)
+from mmrsfusion.models.backbones.vit_checkpoint import is_official
 from mmrsfusion.utils import load_config
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

@@ -64,8 +64,8 @@ from mmengine.structures import PixelData
 from mmseg.registry import DATASETS, MODELS
 from mmseg.structures import SegDataSample
 
-from mmrsfusion.engine.hooks import load_trainable_checkpoint
-from mmrsfusion.inference.sliding_window import slide_windows
+from mmrsfusion.checkpoint import load_trainable_checkpoint
+from mmrsfusion.models.utils import slide_windows
 from mmrsfusion.utils import load_config
 
 

@@ -38,7 +38,7 @@ from typing import Dict, List, Optional
 import cv2
 import numpy as np
 
-from mmrsfusion.datasets.transforms import read_raster
+from mmrsfusion.io import read_raster
 
 MODALITIES = dict(rgb='img_dir', dsm='dsm_dir', sar='sar_dir')
 SUFFIXES = ('.tif', '.tiff')

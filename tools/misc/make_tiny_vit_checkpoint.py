@@ -33,7 +33,7 @@ from typing import Dict
 import torch
 import torch.nn as nn
 
-from mmrsfusion.utils import save_checkpoint_atomically
+from mmrsfusion.checkpoint import save_checkpoint_atomically
 
 
 def make_state_dict(embed_dims: int = 64,

@@ -82,13 +82,14 @@ Atomicity
 """
 from .cli import add_common_args, run_cli
 from .convert import ConversionReport, convert
-from .discovery import (DatasetSpec, FileRule, RawFile, discover,
+from .discovery import (DatasetSpec, FileRule, discover,
                         is_ground_truth_context, match_files)
 from .labels import colour_to_index
 from .layout import (BOUNDARY_COLOUR, COLOUR_TOLERANCE, ELEVATION_MISMATCH,
                      IGNORE_INDEX, LAYOUT, MANIFEST, MAX_UNKNOWN_FRACTION,
                      NODATA_VALUES, PALETTE, ROLE_NAMES, TILE_SIZE,
                      ConversionError)
+from .raw_file import RawFile
 from .readers import read_colour_label, read_dsm, read_gray, read_optical
 from .tiles import (TileJob, clip_boxes, clip_starts, convert_tile,
                     elevation_stats)

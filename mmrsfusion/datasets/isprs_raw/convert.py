@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 from ..isprs import ISPRS_CLASSES as CLASSES
-from .discovery import (DatasetSpec, RawFile, discover, match_files,
-                        tile_sort_key)
+from .discovery import DatasetSpec, discover, match_files, tile_sort_key
 from .layout import (COLOUR_TOLERANCE, ELEVATION_MISMATCH, IGNORE_INDEX,
                      LAYOUT, MANIFEST, PALETTE, ROLE_NAMES, ConversionError)
+from .raw_file import RawFile
 from .tiles import TileJob, convert_tile
 
 

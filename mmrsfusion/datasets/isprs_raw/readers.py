@@ -6,9 +6,9 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from .discovery import RawFile
 from .labels import is_colour_label
 from .layout import ConversionError
+from .raw_file import RawFile
 
 
 def _read_tiff(raw: RawFile) -> Tuple[np.ndarray, Optional[float]]:

@@ -8,7 +8,7 @@ from typing import Dict, List
 
 import tifffile
 
-from ..transforms.loading import TIFF_SUFFIXES, read_raster
+from mmrsfusion.io import TIFF_SUFFIXES, read_raster
 from .layout import LAYOUT, MANIFEST, ConversionError
 from .tiles import write_tiff
 

@@ -7,11 +7,11 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from .discovery import RawFile
 from .labels import colour_to_index, is_colour_label
 from .layout import (BOUNDARY_COLOUR, LAYOUT, MAX_UNKNOWN_FRACTION,
                      NODATA_VALUES, PALETTE, ROLE_NAMES, TILE_SIZE,
                      ConversionError)
+from .raw_file import RawFile
 from .readers import read_colour_label, read_dsm, read_gray, read_optical
 
 

@@ -1,13 +1,11 @@
 from .geometric import MultiModalPad, MultiModalRandomRotate
-from .loading import (LoadMultiModalImageFromFiles, normalize_elevation,
-                      read_raster)
+from .loading import LoadMultiModalImageFromFiles
 from .modality_presence import RandomModalityDrop
 from .optical_only import OpticalOnly
-from .windowed_loading import LoadMultiModalRandomWindow, read_tiff_window
+from .windowed_loading import LoadMultiModalRandomWindow
 
 __all__ = [
-    'LoadMultiModalImageFromFiles', 'normalize_elevation', 'read_raster',
-    'OpticalOnly', 'MultiModalPad', 'MultiModalRandomRotate',
-    'RandomModalityDrop',
-    'LoadMultiModalRandomWindow', 'read_tiff_window'
+    'LoadMultiModalImageFromFiles', 'OpticalOnly', 'MultiModalPad',
+    'MultiModalRandomRotate', 'RandomModalityDrop',
+    'LoadMultiModalRandomWindow'
 ]

@@ -5,9 +5,9 @@ from typing import Optional
 from mmengine.hooks import Hook
 
 from mmseg.registry import HOOKS
-from mmrsfusion.utils import (check_checkpoint_spec, check_slide_cfg,
-                              pipeline_transforms, save_checkpoint_spec)
-from .trainable_checkpoint_hook import _unwrap
+from mmrsfusion.checkpoint import (check_checkpoint_spec, save_checkpoint_spec,
+                                   unwrap_model)
+from mmrsfusion.utils import check_slide_cfg, pipeline_transforms
 
 
 def check_modality_spec(model, dataset, where: str) -> None:
@@ -19,7 +19,7 @@ def check_modality_spec(model, dataset, where: str) -> None:
             no names, so a modality renamed on one side only (or reordered)
             would silently be normalised, masked and fused as another one.
     """
-    expected = getattr(_unwrap(model), 'modalities', None)
+    expected = getattr(unwrap_model(model), 'modalities', None)
     if expected is None or dataset is None:
         return
     owners = [(where, getattr(dataset, 'modalities', None))]
@@ -52,7 +52,8 @@ class ConsistencyCheckHook(Hook):
         check_modality_spec(runner.model, getattr(loader, 'dataset', None),
                             where)
         if loop_name != '_train_loop':
-            check_slide_cfg(getattr(_unwrap(runner.model), 'test_cfg', None))
+            check_slide_cfg(
+                getattr(unwrap_model(runner.model), 'test_cfg', None))
 
     def before_train(self, runner) -> None:
         self._check(runner, '_train_loop', 'train_dataloader.dataset')
@@ -64,12 +65,12 @@ class ConsistencyCheckHook(Hook):
         self._check(runner, '_test_loop', 'test_dataloader.dataset')
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        spec = getattr(_unwrap(runner.model), 'modalities', None)
+        spec = getattr(unwrap_model(runner.model), 'modalities', None)
         if spec is not None:
             save_checkpoint_spec(checkpoint, spec)
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
-        spec = getattr(_unwrap(runner.model), 'modalities', None)
+        spec = getattr(unwrap_model(runner.model), 'modalities', None)
         if spec is not None:
             check_checkpoint_spec(
                 checkpoint, spec, runner._load_from

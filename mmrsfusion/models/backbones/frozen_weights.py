@@ -5,7 +5,8 @@ from typing import List
 import torch.nn as nn
 from mmengine.logging import MMLogger
 
-from .vit_checkpoint import CONVERTERS, is_official, load_checkpoint_file
+from mmrsfusion.checkpoint import load_checkpoint_file
+from .vit_checkpoint import CONVERTERS, is_official
 
 
 def frozen_keys(encoder: nn.Module) -> List[str]:

@@ -40,9 +40,9 @@ from collections import OrderedDict
 from typing import Callable, Dict, Optional, Sequence
 
 import torch
-from mmengine.runner.checkpoint import CheckpointLoader
 
-from mmrsfusion.utils import save_checkpoint_atomically
+from mmrsfusion.checkpoint import (load_checkpoint_file,
+                                   save_checkpoint_atomically)
 
 StateDict = Dict[str, torch.Tensor]
 
@@ -165,28 +165,6 @@ def is_official(state_dict: StateDict, family: str) -> bool:
     ``family`` ('dinov2': ``blocks.*``; 'sam': ``image_encoder.*``)."""
     marker = {'dinov2': 'blocks.', 'sam': _SAM_PREFIX}[family]
     return any(key.startswith(marker) for key in state_dict)
-
-
-def get_state_dict(checkpoint: dict) -> StateDict:
-    """The weights of a loaded checkpoint: its ``state_dict`` (mmengine) or
-    ``model`` entry when there is one, else the dict itself (plain torch
-    state dicts, as the official files are)."""
-    for name in ('state_dict', 'model'):
-        if isinstance(checkpoint.get(name), dict):
-            return checkpoint[name]
-    return checkpoint
-
-
-def load_checkpoint_file(filename: str) -> StateDict:
-    """Load a checkpoint through mmengine's ``CheckpointLoader`` (local
-    paths, URLs and every backend mmengine knows) on the CPU, and return
-    its weights (:func:`get_state_dict`)."""
-    checkpoint = CheckpointLoader.load_checkpoint(
-        str(filename), map_location='cpu')
-    if not isinstance(checkpoint, dict):
-        raise TypeError(f'{filename}: expected a dict checkpoint, got '
-                        f'{type(checkpoint).__name__}')
-    return get_state_dict(checkpoint)
 
 
 def convert_file(src: str, dst: str, family: str) -> str:

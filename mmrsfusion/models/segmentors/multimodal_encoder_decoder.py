@@ -15,8 +15,7 @@ from mmseg.models.utils import resize
 from mmseg.registry import MODELS
 from mmseg.utils import (ConfigType, OptConfigType, OptMultiConfig,
                          OptSampleList, SampleList, add_prefix)
-from mmrsfusion.inference.sliding_window import (accumulate_windows,
-                                                 slide_windows)
+from mmrsfusion.models.utils import accumulate_windows, slide_windows
 from mmrsfusion.utils import ModalitySpec, check_slide_cfg
 
 

@@ -9,8 +9,8 @@ import tifffile
 
 import mmrsfusion  # noqa: F401  (registers the transforms)
 from mmseg.registry import TRANSFORMS
-from mmrsfusion.datasets.transforms import (LoadMultiModalImageFromFiles,
-                                            normalize_elevation, read_raster)
+from mmrsfusion.datasets.transforms import LoadMultiModalImageFromFiles
+from mmrsfusion.io import normalize_elevation, read_raster
 
 RGB_DSM = [
     dict(name='rgb', channels=3, kind='optical'),

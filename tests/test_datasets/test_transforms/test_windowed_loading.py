@@ -17,7 +17,7 @@ from mmrsfusion.datasets import PotsdamMMDataset
 from mmrsfusion.datasets.isprs_raw import LAYOUT
 from mmrsfusion.datasets.isprs_raw.retile import retile
 from mmrsfusion.datasets.isprs_raw.tiles import write_tiff
-from mmrsfusion.datasets.transforms import read_raster, read_tiff_window
+from mmrsfusion.io import read_raster, read_tiff_window
 
 SPEC = [
     dict(name='rgb', channels=3, kind='optical'),

@@ -12,7 +12,7 @@ from mmengine.registry import init_default_scope
 
 from mmseg.models.segmentors import EncoderDecoder
 from mmseg.registry import MODELS
-from mmrsfusion.inference import accumulate_windows, slide_windows
+from mmrsfusion.models.utils import accumulate_windows, slide_windows
 from mmrsfusion.utils import load_config
 
 init_default_scope('mmseg')

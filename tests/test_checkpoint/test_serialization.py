@@ -21,8 +21,9 @@ from mmengine.runner.checkpoint import _load_checkpoint, load_checkpoint
 from torch.utils.data import Dataset
 
 import mmrsfusion  # noqa: F401  (registers the safe local loader)
-from mmrsfusion.utils import (UnsafeCheckpointError, load_checkpoint_safely,
-                              save_checkpoint_atomically)
+from mmrsfusion.checkpoint import (UnsafeCheckpointError,
+                                   load_checkpoint_safely,
+                                   save_checkpoint_atomically)
 
 
 class RunCode:

@@ -1,6 +1,6 @@
 """The modality spec a checkpoint was trained with, in its ``meta``."""
-from .checkpoint import InvalidCheckpointError
-from .modality_spec import ModalitySpec
+from mmrsfusion.utils import ModalitySpec
+from .serialization import InvalidCheckpointError
 
 #: Key of the spec (:meth:`ModalitySpec.to_dict`) in ``checkpoint['meta']``.
 META_KEY = 'modalities'

@@ -14,6 +14,10 @@ for local files (``CheckpointLoader`` scheme ``''``) with
 only the types mmengine checkpoints need (:func:`checkpoint_safe_globals`).
 A checkpoint that needs anything else is refused with
 :class:`UnsafeCheckpointError`, before any of its code can run.
+
+Also: saving without ever leaving a partial file
+(:func:`save_checkpoint_atomically`) and the weights of a checkpoint from any
+mmengine backend (:func:`load_checkpoint_file`).
 """
 import inspect
 import os
@@ -21,7 +25,7 @@ import os.path as osp
 import pickle
 import tempfile
 import zipfile
-from typing import List
+from typing import Dict, List
 
 import numpy as np
 import torch
@@ -209,6 +213,28 @@ def save_checkpoint_atomically(obj, filename: str) -> None:
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def get_state_dict(checkpoint: dict) -> Dict[str, torch.Tensor]:
+    """The weights of a loaded checkpoint: its ``state_dict`` (mmengine) or
+    ``model`` entry when there is one, else the dict itself (plain torch
+    state dicts, as the official files are)."""
+    for name in ('state_dict', 'model'):
+        if isinstance(checkpoint.get(name), dict):
+            return checkpoint[name]
+    return checkpoint
+
+
+def load_checkpoint_file(filename: str) -> Dict[str, torch.Tensor]:
+    """Load a checkpoint through mmengine's ``CheckpointLoader`` (local
+    paths, URLs and every backend mmengine knows) on the CPU, and return
+    its weights (:func:`get_state_dict`)."""
+    checkpoint = CheckpointLoader.load_checkpoint(
+        str(filename), map_location='cpu')
+    if not isinstance(checkpoint, dict):
+        raise TypeError(f'{filename}: expected a dict checkpoint, got '
+                        f'{type(checkpoint).__name__}')
+    return get_state_dict(checkpoint)
 
 
 # torch < 2.5 has no ``safe_globals`` (and before 2.6 loads with

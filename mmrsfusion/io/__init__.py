@@ -1,0 +1,12 @@
+"""Raster I/O shared by the loading transforms, the converters and scene
+inference; imports nothing of mmrsfusion outside this package."""
+from .elevation import (ELEVATION_NORMS, check_not_all_nodata, nodata_mask,
+                        normalize_elevation)
+from .raster import TIFF_SUFFIXES, read_raster, tiff_nodata
+from .tiff_window import TiffLayout, Window, read_tiff_window, tiff_layout
+
+__all__ = [
+    'ELEVATION_NORMS', 'check_not_all_nodata', 'nodata_mask',
+    'normalize_elevation', 'TIFF_SUFFIXES', 'read_raster', 'tiff_nodata',
+    'TiffLayout', 'Window', 'read_tiff_window', 'tiff_layout'
+]
