@@ -67,11 +67,8 @@ def inject_peft(root: nn.Module,
     """
     wrapped = []
     for i, cfg in enumerate(cfgs):
-        cfg = {
-            key: value if isinstance(value, nn.Module) else
-            copy.deepcopy(value)
-            for key, value in dict(cfg).items()
-        }
+        cfg = {k: v if isinstance(v, nn.Module) else copy.deepcopy(v)
+               for k, v in dict(cfg).items()}
         targets = cfg.pop('targets', None)
         if not targets:
             raise ValueError(f'peft[{i}] ({cfg.get("type")}): no targets')
