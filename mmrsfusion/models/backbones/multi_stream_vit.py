@@ -36,9 +36,10 @@ class MultiStreamViT(BaseModule):
        bicubically from the pretrained grid (37x37 DINOv2, 64x64 SAM) to
        the token grid ``(h, w) = (ceil(H / p), ceil(W / p))`` by the rule
        of ``pos_embed_resize``;
-    4. run the shared frozen blocks on all streams as one batch of M*B,
-       calling the stage adapter before the first block of each stage; PEFT
-       wrappers injected into the blocks (``peft``) act inside them;
+    4. run the shared frozen blocks on all streams as one batch of M*B;
+       the PEFT wrappers injected in place act inside them: the stage
+       adapter of each stage in a :class:`PreBlockWrapper` around its first
+       block, the ``peft`` wrappers in the blocks' submodules;
     5. at each tap (the last block of a stage) output the streams through
        the tap transform: DINOv2 ``'norm'`` = the frozen final LayerNorm
        (the stream itself continues un-normalised); SAM ``'neck'`` = the
@@ -76,8 +77,12 @@ class MultiStreamViT(BaseModule):
             :class:`StreamPatchEmbed`.
         stage_adapter (dict, optional): Config of the per-stage adapter
             (e.g. ``dict(type='CPIA')``), built once per stage with
-            ``embed_dims`` and ``num_modalities`` filled in. See
-            ``mmrsfusion/models/peft/base.py``.
+            ``embed_dims`` and ``num_modalities`` filled in (kept in
+            ``stage_adapters``) and run on the patch tokens by a
+            :class:`~mmrsfusion.models.peft.PreBlockWrapper` injected
+            around the stage's first block. See
+            ``mmrsfusion/models/peft/base.py``. Needs
+            ``batch_streams=True``.
         peft (list[dict], optional): PEFT wrappers injected into the frozen
             encoder in place, each ``dict(type=..., targets=pattern(s),
             ...)`` with ``embed_dims`` and ``num_modalities`` filled in
@@ -95,7 +100,8 @@ class MultiStreamViT(BaseModule):
             ``'dinov2'`` for DINOv2 and ``'size'`` for SAM.
         batch_streams (bool): Run the streams through each plain block as
             one batch (True) or one after another (False, the reference's
-            way; same result).
+            way; same result; not with PEFT wrappers, ``stage_adapter``
+            included).
         with_cp (bool): Activation checkpointing of the frozen blocks in
             training: each block keeps only its input for backward and
             recomputes the rest, trading one more forward of the blocks for
@@ -190,10 +196,6 @@ class MultiStreamViT(BaseModule):
                              f'the end), got {given}')
         self.out_indices = out_indices
         self.num_stages = len(out_indices)
-        self._stage_starts = {
-            start: s
-            for s, start in enumerate([0] + [i + 1 for i in out_indices[:-1]])
-        }
         neck_dims = getattr(self.encoder, 'out_channels', 0)
         self.out_channels = [
             neck_dims if tap_transform == 'neck' else self.embed_dims
@@ -215,13 +217,24 @@ class MultiStreamViT(BaseModule):
             nn.ModuleList(build(stage_adapter, **common)
                           for _ in range(self.num_stages))
         self.peft = list(peft or [])
-        if self.peft and not batch_streams:
-            raise ValueError('peft: the wrappers see the streams as one '
-                             'batch; set batch_streams=True')
+        if (self.peft or stage_adapter is not None) and not batch_streams:
+            raise ValueError('peft, stage_adapter: the wrappers see the '
+                             'streams as one batch; set batch_streams=True')
+        # Each stage adapter wraps its stage's first block, after (around)
+        # the peft wrappers, whose patterns name the blocks' submodules.
+        starts = [0] + [i + 1 for i in out_indices[:-1]]
+        pre_block = [
+            dict(
+                type='PreBlockWrapper',
+                targets=f'layers.{start}',
+                adapter=adapter,
+                num_extra_tokens=self.num_extra_tokens)
+            for start, adapter in zip(starts, self.stage_adapters or [])
+        ]
         last = out_indices[-1]
         inject_peft(
             self.encoder,
-            self.peft,
+            self.peft + pre_block,
             skip=lambda name: name.startswith('layers.') and int(
                 name.split('.')[1]) > last,
             **common)
@@ -336,14 +349,6 @@ class MultiStreamViT(BaseModule):
             return streams[:, :, self.num_extra_tokens:]
         return streams.flatten(2, 3)
 
-    def _with_patch_tokens(self, streams: torch.Tensor,
-                           patches: torch.Tensor) -> torch.Tensor:
-        """Put patch tokens ``(M, B, N, C)`` back into ``streams``."""
-        if self.family == 'dinov2':
-            return torch.cat(
-                [streams[:, :, :self.num_extra_tokens], patches], dim=2)
-        return patches.unflatten(2, streams.shape[2:4])
-
     def _tap(self, streams: torch.Tensor, hw: Tuple[int,
                                                     int]) -> torch.Tensor:
         """Output of a tap: ``(M, B, C_s, h, w)``."""
@@ -375,11 +380,6 @@ class MultiStreamViT(BaseModule):
         streams, hw = self.embed(x)
         outs = []
         for i in range(self.out_indices[-1] + 1):
-            stage = self._stage_starts.get(i)
-            if stage is not None and self.stage_adapters is not None:
-                patches = self.stage_adapters[stage](
-                    self.patch_tokens(streams), hw)
-                streams = self._with_patch_tokens(streams, patches)
             streams = self._run_block(i, streams)
             if i in self.out_indices:
                 outs.append(self._tap(streams, hw))

@@ -1,6 +1,7 @@
 """CPIA: the cross-modal prompt-injected adapter of MoBaNet (a stage
-adapter of :class:`MultiStreamViT`, see ``peft/base.py``)."""
-from typing import Optional, Tuple
+adapter of :class:`MultiStreamViT`, run by a :class:`PreBlockWrapper`, see
+``peft/base.py``)."""
+from typing import Optional
 
 import torch
 import torch.nn as nn
@@ -111,11 +112,9 @@ class CPIA(BaseModule):
         beta = self.beta[:, None, None]
         return z + (z * gamma + beta)
 
-    def forward(self,
-                x: torch.Tensor,
-                hw: Optional[Tuple[int, int]] = None) -> torch.Tensor:
-        """Args: x, patch tokens ``(M, B, N, C)``; hw, the token grid
-        (unused). Returns the updated tokens, same shape."""
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Args: x, patch tokens ``(M, B, N, C)``. Returns the updated
+        tokens, same shape."""
         prompts = self.prompts(x)
         if self.mode == 'additive':
             return x + prompts

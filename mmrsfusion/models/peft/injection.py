@@ -16,6 +16,9 @@ wrapper where it called the module. A config lists the injections::
 A pattern is a module name in which ``*`` stands for one name component
 (``layers.*.attn`` matches ``layers.3.attn``, not ``layers.3.x.attn``);
 components may use other :mod:`fnmatch` wildcards (``layers.1?.attn``).
+
+Module-valued arguments (a :class:`PreBlockWrapper`'s ``adapter``) are
+passed by reference; everything else in a config is copied.
 """
 import copy
 import inspect
@@ -64,7 +67,8 @@ def inject_peft(root: nn.Module,
     """
     wrapped = []
     for i, cfg in enumerate(cfgs):
-        cfg = copy.deepcopy(dict(cfg))
+        cfg = {k: v if isinstance(v, nn.Module) else copy.deepcopy(v)
+               for k, v in dict(cfg).items()}
         targets = cfg.pop('targets', None)
         if not targets:
             raise ValueError(f'peft[{i}] ({cfg.get("type")}): no targets')

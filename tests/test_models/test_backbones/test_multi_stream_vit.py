@@ -11,6 +11,7 @@ from mmpretrain.models.backbones import ViTSAM, VisionTransformer
 from mmpretrain.models.utils import resize_pos_embed
 
 from mmrsfusion.models.backbones import MultiStreamViT
+from mmrsfusion.models.peft import BasePEFTWrapper
 
 MODS = [dict(name='rgb', channels=3), dict(name='dsm', channels=1)]
 TINY = dict(embed_dims=64, num_layers=4, num_heads=4, feedforward_channels=128)
@@ -287,13 +288,16 @@ def test_frozen_parameters_and_eval_mode(family):
                       model.encoder.named_parameters()}
     assert all(n.startswith(('aux_embeds.', 'stage_adapters.'))
                for n, p in model.named_parameters() if p.requires_grad)
+    # the frozen modules, not the CPIA wrappers around the stages' blocks
+    frozen_modules = [m for m in model.encoder.modules()
+                      if not isinstance(m, BasePEFTWrapper)]
     assert model.train() is model
-    assert not any(m.training for m in model.encoder.modules())
+    assert not any(m.training for m in frozen_modules)
     assert model.aux_embeds.training and model.stage_adapters[0].training
     assert model.eval() is model
     assert not any(m.training for m in model.modules())
     model.train(True)
-    assert not any(m.training for m in model.encoder.modules())
+    assert not any(m.training for m in frozen_modules)
 
 
 def test_frozen_dropout_inactive_in_train_mode():
@@ -334,15 +338,17 @@ def test_training_step_keeps_frozen_weights_bit_identical(family):
 
 @pytest.mark.parametrize('family', ['dinov2', 'sam'])
 def test_batched_streams_equal_stream_by_stream(family):
-    batched = tiny(family, stage_adapter=dict(type='CPIA')).eval()
-    randomize(batched.stage_adapters, seed=3)
-    one_by_one = tiny(
-        family, stage_adapter=dict(type='CPIA'), batch_streams=False).eval()
+    batched = tiny(family).eval()
+    randomize(batched.aux_embeds, seed=3)
+    one_by_one = tiny(family, batch_streams=False).eval()
     one_by_one.load_state_dict(batched.state_dict())
     x = stacked(h=60, w=45)
     with torch.no_grad():
         for a, b in zip(batched(x), one_by_one(x)):
             torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    # CPIA runs in a wrapper that sees all streams as one batch
+    with pytest.raises(ValueError, match='batch_streams=True'):
+        tiny(family, stage_adapter=dict(type='CPIA'), batch_streams=False)
 
 
 def test_three_modalities():
@@ -403,26 +409,28 @@ def test_native_embed_of_three_channel_aux_is_a_copy():
                        model.encoder.patch_embed.projection.weight)
 
 
-def test_stage_adapters_see_patch_tokens_only():
+class SpyStageAdapter(torch.nn.Module):
+    """Records the shapes it sees; adds 1."""
     seen = []
 
-    class Spy(torch.nn.Module):
+    def __init__(self, embed_dims, num_modalities):
+        super().__init__()
 
-        def forward(self, x, hw):
-            seen.append((tuple(x.shape), hw))
-            return x + 1.
+    def forward(self, x):
+        self.seen.append(tuple(x.shape))
+        return x + 1.
 
+
+def test_stage_adapters_see_patch_tokens_only():
     for family, n_tokens in (('dinov2', 20), ('sam', 12)):
-        seen.clear()
-        model = tiny(family).eval()
+        SpyStageAdapter.seen.clear()
+        plain = tiny(family).eval()
+        model = tiny(family, stage_adapter=dict(type=SpyStageAdapter))
+        model.eval()
         with torch.no_grad():
-            plain = model(stacked())
-        model.stage_adapters = torch.nn.ModuleList(Spy() for _ in range(4))
-        with torch.no_grad():
-            outs = model(stacked())
-        hw = (5, 4) if family == 'dinov2' else (4, 3)
-        assert seen == [((2, 2, n_tokens, 64), hw)] * 4
-        assert not torch.allclose(outs[0], plain[0])
+            outs, expected = model(stacked()), plain(stacked())
+        assert SpyStageAdapter.seen == [(2, 2, n_tokens, 64)] * 4
+        assert not torch.allclose(outs[0], expected[0])
 
 
 def test_full_size_trainable_counts_reference_form():

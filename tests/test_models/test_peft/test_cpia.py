@@ -68,7 +68,7 @@ def test_gamma_beta_init():
 def test_additive_equation(m):
     cpia = CPIA(32, num_modalities=m)
     x = streams(m=m)
-    out = cpia(x, (2, 3))
+    out = cpia(x)
     prompts = reference_prompts(cpia, x)
     assert out.shape == x.shape
     for i in range(m):

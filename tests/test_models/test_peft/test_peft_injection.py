@@ -1,7 +1,8 @@
 """PEFT wrappers injected into the frozen encoder in place (MFNet's
-Adapter / MMAdapter / LoRA / MMLoRA): equations, zero-init identity, merged
-inference, state-dict transparency, frozen-vs-trainable, gradients through
-a real optimizer step, pattern errors."""
+Adapter / MMAdapter / LoRA / MMLoRA; MoBaNet's CPIA around each stage's
+first block): equations, zero-init identity, merged inference, state-dict
+transparency, frozen-vs-trainable, gradients through a real optimizer step,
+pattern errors."""
 import pytest
 import torch
 import torch.nn as nn
@@ -11,8 +12,8 @@ from mmengine.optim import build_optim_wrapper
 import mmrsfusion  # noqa: F401
 from mmrsfusion.models.backbones import MultiStreamViT
 from mmrsfusion.models.peft import (AttnAdapter, FFNAdapter, LoRALinear,
-                                    inject_peft, merge_lora, peft_wrappers,
-                                    unmerge_lora)
+                                    PreBlockWrapper, inject_peft, merge_lora,
+                                    peft_wrappers, unmerge_lora)
 
 MODS = [dict(name='rgb', channels=3), dict(name='dsm', channels=1)]
 TINY = dict(embed_dims=64, num_layers=4, num_heads=4, feedforward_channels=128)
@@ -303,3 +304,114 @@ def test_adapters_in_dinov2_blocks(peft):
                 adapter.fc2.bias.zero_()
         for out, ref in zip(model(x), expected):
             torch.testing.assert_close(out, ref)
+
+
+CPIA = dict(type='CPIA')
+TAPS = [0, 2, 3]  # stages start at blocks 0, 1, 3
+
+
+@pytest.mark.parametrize('family', ['sam', 'dinov2'])
+def test_cpia_is_injected_around_each_stage_first_block(family):
+    model = build(family, peft=LORA, stage_adapter=CPIA, out_indices=TAPS)
+    layers = model.encoder.layers
+    assert [isinstance(layer, PreBlockWrapper)
+            for layer in layers] == [True, True, False, True]
+    for layer, cpia in zip([layers[0], layers[1], layers[3]],
+                           model.stage_adapters):
+        assert layer.adapter is cpia  # by reference, not a submodule
+        assert not any(m is cpia for m in layer.modules())
+        assert isinstance(layer.base.attn.qkv, LoRALinear)  # inside
+    assert len(peft_wrappers(model)) == 3 + 4
+    # unchanged keys: the LoRA model's plus the CPIA modules' where they are
+    lora = build(family, peft=LORA, out_indices=TAPS)
+    cpia_keys = {f'stage_adapters.{k}'
+                 for k in model.stage_adapters.state_dict()}
+    assert set(model.state_dict()) == set(lora.state_dict()) | cpia_keys
+    assert set(model.frozen_keys()) == set(lora.frozen_keys())
+    # (parameter names in a wrapped block gain '.base.', state-dict keys
+    # do not)
+    assert {n.replace('.base.', '.') for n, p in model.named_parameters()
+            if p.requires_grad} == \
+        {n for n, p in lora.named_parameters() if p.requires_grad} | \
+        {f'stage_adapters.{n}'
+         for n, _ in model.stage_adapters.named_parameters()}
+    # a checkpoint of it loads into a fresh one, CPIA included
+    fresh = build(family, peft=LORA, stage_adapter=CPIA, out_indices=TAPS)
+    assert not torch.equal(fresh.stage_adapters[1].up.weight,
+                           model.stage_adapters[1].up.weight)
+    fresh.load_state_dict(model.state_dict())
+    assert torch.equal(fresh.encoder.layers[1].adapter.up.weight,
+                       model.stage_adapters[1].up.weight)
+
+
+@pytest.mark.parametrize('family', ['sam', 'dinov2'])
+def test_stage_adapter_is_plain_injection(family):
+    """``stage_adapter=CPIA`` builds what injecting PreBlockWrappers by
+    hand into a model without it builds: the forward has no CPIA path."""
+    model = build(family, stage_adapter=CPIA, out_indices=TAPS).eval()
+    plain = build(family, out_indices=TAPS).eval()
+    plain.load_state_dict(model.state_dict(), strict=False)
+    x = torch.randn(2, 4, 64, 48)
+    with torch.no_grad():
+        without = plain(x)
+        names = inject_peft(
+            plain.encoder, [
+                dict(type='PreBlockWrapper', targets=f'layers.{i}',
+                     adapter=cpia, num_extra_tokens=model.num_extra_tokens)
+                for i, cpia in zip((0, 1, 3), model.stage_adapters)
+            ],
+            num_modalities=2)
+        assert names == ['layers.0', 'layers.1', 'layers.3']
+        outs = model(x)
+        for out, ref, plain_out in zip(outs, plain(x), without):
+            torch.testing.assert_close(out, ref, rtol=0, atol=0)
+            assert not torch.allclose(out, plain_out)
+
+
+def reference_backbone(model, x):
+    """MoBaNet's backbone written out: CPIA in the reference code's form
+    (``x_m + z + (z * gamma_m + beta_m)``) on the patch tokens before each
+    stage's first block, the plain frozen blocks on the stacked streams
+    ``(M * B, *S, C)``, the tap transform at each tap. Returns S tensors
+    ``(M, B, C, h, w)``."""
+    streams, hw = model.embed(x)  # (M, B, *S, C)
+    e = model.num_extra_tokens
+    starts = [0] + [i + 1 for i in model.out_indices[:-1]]
+    outs = []
+    for i in range(model.out_indices[-1] + 1):
+        block = model.encoder.layers[i]
+        if i in starts:
+            cpia = model.stage_adapters[starts.index(i)]
+            tokens = streams.flatten(2, -2)  # (M, B, E + N, C)
+            patches = tokens[:, :, e:]
+            z = cpia.up(cpia.fuse(torch.cat(
+                [cpia.down[m](patches[m]) for m in range(2)], dim=-1)))
+            patches = torch.stack([
+                patches[m] + (z + (z * cpia.gamma[m] + cpia.beta[m]))
+                for m in range(2)
+            ])
+            streams = torch.cat([tokens[:, :, :e], patches], dim=2) \
+                .unflatten(2, streams.shape[2:-1])
+            block = block.base
+        streams = block(streams.flatten(0, 1)).unflatten(0, (2, -1))
+        if i in model.out_indices:
+            out = streams.flatten(2, -2)[:, :, e:]
+            if model.tap_transform == 'norm':
+                out = model.encoder.ln1(out)
+            outs.append(out.unflatten(2, hw).permute(0, 1, 4, 2, 3))
+    return outs
+
+
+@pytest.mark.parametrize('family', ['sam', 'dinov2'])
+def test_cpia_backbone_equals_reference(family):
+    model = build(family, stage_adapter=CPIA, out_indices=TAPS).eval()
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in model.parameters():  # LayerScale 1e-5 would hide blocks
+            p.copy_(torch.randn(p.shape, generator=gen) * 0.2 +
+                    (p.ndim == 1))
+        x = torch.randn(2, 4, 60, 45, generator=gen)
+        outs, expected = model(x), reference_backbone(model, x)
+    assert len(outs) == 3
+    for out, ref in zip(outs, expected):
+        torch.testing.assert_close(out, ref, rtol=0, atol=0)
