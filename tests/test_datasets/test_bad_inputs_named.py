@@ -130,8 +130,8 @@ def test_bad_slide_test_cfg_refused_by_our_segmentor(key, value):
 @pytest.mark.parametrize('key,value', SLIDE_ERRORS)
 def test_bad_slide_test_cfg_refused_for_any_segmentor(data_root, tmp_path,
                                                       key, value):
-    """mmseg's EncoderDecoder (the early-fusion baseline), tested by a
-    runner: refused before the first window."""
+    """The early-fusion baseline (mmseg's auxiliary head), run by a runner:
+    refused when the model is built, before any window."""
     cfg = load_config(
         osp.join(CONFIGS, 'baselines', 'early_fusion_r18_synthetic.py'))
     cfg.model.test_cfg = _slide(key, value)
@@ -139,7 +139,6 @@ def test_bad_slide_test_cfg_refused_for_any_segmentor(data_root, tmp_path,
     cfg.test_dataloader.dataset.data_root = data_root
     cfg.test_dataloader.num_workers = 0
     cfg.test_dataloader.persistent_workers = False
-    runner = Runner.from_cfg(cfg)
     with pytest.raises(ValueError, match=f'model.test_cfg.{key}: expected a '
                        'positive int or a pair'):
-        runner.test()
+        Runner.from_cfg(cfg).test()

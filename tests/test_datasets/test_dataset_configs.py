@@ -93,7 +93,7 @@ def test_synthetic_config_end_to_end(tmp_path):
     train = _build(cfg.train_dataloader, root)
     test = _build(cfg.test_dataloader, root)
     assert len(train) == 4 and len(test) == 2
-    pp = MODELS.build(cfg.data_preprocessor)
+    pp = MODELS.build(dict(cfg.data_preprocessor, modalities=cfg.modalities))
     np.random.seed(0)
     batch = [train[i] for i in range(4)]
     for s in batch:

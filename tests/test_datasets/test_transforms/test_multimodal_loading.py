@@ -57,7 +57,7 @@ def test_registered_and_stacks_optical_then_dsm(tmp_path):
     img = res['img']
     assert img.dtype == np.float32 and img.shape == (12, 10, 4)
     assert res['img_shape'] == (12, 10) and res['ori_shape'] == (12, 10)
-    assert [m['name'] for m in res['modalities']] == ['rgb', 'dsm']
+    assert res['modalities'].names == ('rgb', 'dsm')
     # optical: raw values, band order of the file
     np.testing.assert_array_equal(img[..., :3], rgb.astype(np.float32))
     # DSM: min-max over the valid pixels only, no-data -> 0
@@ -222,7 +222,8 @@ def test_gdal_nodata_tag_is_honoured(tmp_path):
 
 def test_zscore_option_in_transform(tmp_path):
     dsm = _dsm()
-    t = LoadMultiModalImageFromFiles(RGB_DSM, elevation_norm='zscore')
+    t = LoadMultiModalImageFromFiles(
+        [RGB_DSM[0], dict(RGB_DSM[1], norm='zscore')])
     res = t(
         dict(
             img_path=_tif(tmp_path / 'a.tif', _rgb(), photometric='rgb'),

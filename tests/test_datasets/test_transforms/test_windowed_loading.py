@@ -258,10 +258,12 @@ def test_errors(tmp_path):
     with pytest.raises(ValueError, match=r'mismatched sizes.*2_10.tif is '
                        r'600x520.*dsm_dir/train/2_10.tif \(dsm\) is 500x520'):
         Compose(_window())(copy.deepcopy(info))
-    with pytest.raises(ValueError, match="elevation_norm='zscore'"):
+    with pytest.raises(ValueError, match=r"modalities \['dsm'\] have "
+                       r"norm='zscore'"):
         Compose([
-            dict(type='LoadMultiModalRandomWindow', modalities=SPEC,
-                 crop_size=64, elevation_norm='zscore')
+            dict(type='LoadMultiModalRandomWindow',
+                 modalities=[SPEC[0], dict(SPEC[1], norm='zscore')],
+                 crop_size=64)
         ])
 
 
