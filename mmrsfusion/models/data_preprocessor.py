@@ -50,7 +50,11 @@ class MultiModalSegDataPreProcessor(SegDataPreProcessor):
 
     Absent channels are not touched here: the segmentor zeroes them
     (:meth:`MultiModalEncoderDecoder.apply_presence`), after the batch
-    augments, for every source of absence.
+    augments, for every source of absence. A
+    :class:`MultiModalEncoderDecoder` sets :attr:`with_presence` and gets
+    the (B, M) ``presence`` with the batch; under any other segmentor (e.g.
+    mmseg's ``EncoderDecoder``, which cannot take it) a batch in which a
+    sample lacks a modality is refused rather than read as zeros.
 
     Args:
         modalities (ModalitySpec | list[dict]): The modality spec (the
@@ -107,6 +111,8 @@ class MultiModalSegDataPreProcessor(SegDataPreProcessor):
             seg_pad_val=seg_pad_val,
             test_cfg=test_cfg)
         self.modalities = spec
+        #: Whether the owner takes ``presence`` (set by the segmentor).
+        self.with_presence = False
         augments = nn.ModuleList()
         for i, cfg in enumerate(batch_augments or []):
             aug = MODELS.build(spec.bind(
@@ -155,7 +161,7 @@ class MultiModalSegDataPreProcessor(SegDataPreProcessor):
 
         Returns:
             dict: ``inputs`` (B, C, H, W) float tensor, ``data_samples``
-            and ``presence`` (B, M) bool.
+            and, with :attr:`with_presence`, ``presence`` (B, M) bool.
         """
         data = self.cast_data(data)  # type: ignore
         inputs = data['inputs']
@@ -201,5 +207,14 @@ class MultiModalSegDataPreProcessor(SegDataPreProcessor):
                         sample.set_metainfo({**pad_info})
             else:
                 inputs = torch.stack(inputs, dim=0)
-        return dict(
-            inputs=inputs, data_samples=data_samples, presence=presence)
+        if self.with_presence:
+            return dict(
+                inputs=inputs, data_samples=data_samples, presence=presence)
+        if not bool(presence.all()):
+            raise ValueError(
+                'MultiModalSegDataPreProcessor: samples '
+                f'{(~presence.all(1)).nonzero().flatten().tolist()} lack '
+                'modalities, but the segmentor takes no presence mask; use '
+                'MultiModalEncoderDecoder (modality_aux_heads=False for '
+                "mmseg's auxiliary heads), which leaves them out")
+        return dict(inputs=inputs, data_samples=data_samples)

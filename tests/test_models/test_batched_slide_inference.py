@@ -52,7 +52,9 @@ def mmseg_loop(model, x):
 def batched(model, x, k):
     model.test_cfg.batch_windows = k
     with torch.no_grad():
-        return model.slide_inference(x, metas(*x.shape[2:]))
+        return model.slide_inference(
+            x, metas(*x.shape[2:]),
+            model.modalities.presence(batch_size=x.shape[0]))
 
 
 @pytest.fixture(scope='module')
@@ -92,9 +94,10 @@ def test_forward_batches_hold_k_windows(model):
     sizes = []
     encode = model.encode_decode
 
-    def recording(crops, batch_img_metas):
+    def recording(crops, batch_img_metas, presence):
         sizes.append(crops.shape[0])
-        return encode(crops, batch_img_metas)
+        assert presence.shape == (crops.shape[0], 2)
+        return encode(crops, batch_img_metas, presence)
 
     model.encode_decode = recording
     try:
@@ -115,7 +118,7 @@ def test_accumulators_are_updated_in_place():
     count = torch.zeros(1, 1, 9, 11)
     ptr = logit_sum.data_ptr()
     done = []
-    accumulate_windows(lambda c: c, x, windows, logit_sum, count, 5,
+    accumulate_windows(lambda c, p: c, x, windows, logit_sum, count, 5,
                        progress=done.append)
     assert logit_sum.data_ptr() == ptr
     expected_count = torch.zeros(9, 11)

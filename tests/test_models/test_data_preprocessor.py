@@ -69,16 +69,18 @@ def test_registered_and_normalises_per_channel():
 
 def test_spec_errors_name_the_modality():
     bad = [dict(SPEC[0]), dict(SPEC[1], mean=[0., 1.])]
-    with pytest.raises(ValueError, match=r'\(dsm\): mean has 2 value'):
+    with pytest.raises(ValueError, match=r"modalities\[1\]\.mean: 2 "
+                       r"value\(s\) but the modality 'dsm' has 1"):
         MultiModalSegDataPreProcessor(modalities=bad)
     bad = [dict(SPEC[0], std=[1., 1.]), SPEC[1]]
-    with pytest.raises(ValueError, match=r'\(rgb\): std has 2 value'):
+    with pytest.raises(ValueError, match=r"modalities\[0\]\.std: 2 "
+                       r"value\(s\) but the modality 'rgb' has 3"):
         MultiModalSegDataPreProcessor(modalities=bad)
     bad = [SPEC[0], dict(name='dsm', channels=1, kind='elevation')]
     with pytest.raises(ValueError, match=r"\(dsm\): missing 'mean'"):
         MultiModalSegDataPreProcessor(modalities=bad)
     bad = [SPEC[0], dict(SPEC[1], std=[0.])]
-    with pytest.raises(ValueError, match=r'\(dsm\): std must be positive'):
+    with pytest.raises(ValueError, match=r'\(dsm\): must be positive'):
         MultiModalSegDataPreProcessor(modalities=bad)
 
 
@@ -172,13 +174,13 @@ def test_batch_augments_inherit_the_spec():
     pp = MultiModalSegDataPreProcessor(
         modalities=SPEC,
         batch_augments=[
-            dict(type='MCRM', ratio=0.5),  # no spec: takes the preprocessor's
-            dict(type='MCRM', ratio=0.5,
-                 modalities=[dict(name='a', channels=4),
-                             dict(name='b', channels=1)]),
+            dict(type='MCRM', ratio=0.5),  # takes the preprocessor's spec
             dict(type='_AddThousand'),  # takes no spec: left alone
         ])
-    inherited, explicit = pp.batch_augments[0], pp.batch_augments[1]
-    assert [(m.name, m.channels) for m in inherited.targets] == \
-        [('rgb', 3), ('dsm', 1), ('nir', 1)]
-    assert [m.name for m in explicit.targets] == ['a', 'b']
+    assert pp.batch_augments[0].targets == tuple(pp.modalities)
+    with pytest.raises(ValueError, match=r'model\.data_preprocessor\.'
+                       r'batch_augments\[0\]\.modalities declare different'):
+        MultiModalSegDataPreProcessor(
+            modalities=SPEC,
+            batch_augments=[dict(type='MCRM', modalities=[
+                dict(name='a', channels=4), dict(name='b', channels=1)])])

@@ -7,10 +7,9 @@ import torch
 from mmengine.config import Config
 
 from mmseg.registry import MODELS
-from mmrsfusion.utils import (ModalitySpec, bind_config_spec,
-                              check_checkpoint_spec, save_checkpoint_spec,
-                              takes_modalities)
-from mmrsfusion.utils.checkpoint import InvalidCheckpointError
+from mmrsfusion.checkpoint import (InvalidCheckpointError,
+                                   check_checkpoint_spec, save_checkpoint_spec)
+from mmrsfusion.utils import ModalitySpec, bind_config_spec, takes_modalities
 
 ENTRIES = [
     dict(name='rgb', channels=3, kind='optical', mean=[1, 2, 3],

@@ -137,6 +137,8 @@ class MultiModalEncoderDecoder(EncoderDecoder):
             raise ValueError(f"model.test_cfg.mode: expected 'slide' or "
                              f"'whole', got {self.test_cfg.mode!r}")
         self.modalities = spec
+        if hasattr(self.data_preprocessor, 'with_presence'):
+            self.data_preprocessor.with_presence = True
         self.absent = absent
         self.absent_in_training = bool(absent_in_training)
 

@@ -15,7 +15,7 @@ def n_params(module):
 @pytest.mark.parametrize('norm', [dict(type='mmpretrain.LN2d', eps=1e-6),
                                   dict(type='BN')])
 def test_parameter_count(norm):
-    neck = DFMNeck(in_channels=256, norm_cfg=norm)
+    neck = DFMNeck(in_channels=256, num_modalities=2, norm_cfg=norm)
     assert n_params(neck) == 1_643_136
     norms = [type(p[0][1]).__name__ for p in neck.pyramids]
     assert len(set(norms)) == 1  # one norm for both modalities
@@ -24,7 +24,7 @@ def test_parameter_count(norm):
 def test_equations():
     torch.manual_seed(0)
     c = 32
-    neck = DFMNeck(in_channels=c, se_ratio=4).eval()
+    neck = DFMNeck(in_channels=c, num_modalities=2, se_ratio=4).eval()
     with torch.no_grad():
         for p in neck.parameters():
             p.normal_(0, 0.3)
@@ -59,4 +59,10 @@ def test_equations():
 
 def test_bad_input_names_the_expected_shape():
     with pytest.raises(ValueError, match=r'\(M=2, B, C=256, h, w\)'):
-        DFMNeck()((torch.randn(1, 2, 256, 4, 4), ))
+        DFMNeck(num_modalities=2)((torch.randn(1, 2, 256, 4, 4), ))
+    with pytest.raises(ValueError, match='DFMNeck: give modalities'):
+        DFMNeck()
+    with pytest.raises(ValueError, match=r'DFMNeck\.num_modalities=3 but '
+                       r'the modality spec has 2'):
+        DFMNeck(modalities=[dict(name='a', channels=3),
+                            dict(name='b', channels=1)], num_modalities=3)

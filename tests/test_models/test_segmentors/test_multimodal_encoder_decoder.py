@@ -411,9 +411,10 @@ def test_sgd_steps_reduce_the_loss_with_mcrm():
     spec = [dict(m, mean=[0.5] * m['channels'], std=[2.] * m['channels'])
             for m in MODS]
     model = build(
+        modalities=spec,
+        backbone=dict(type='_TinyMultiStreamConvNet', embed_dims=16),
         data_preprocessor=dict(
             type='MultiModalSegDataPreProcessor',
-            modalities=spec,
             size=(16, 16),
             batch_augments=[
                 dict(type='MCRM', ratio=0.5, seed=0)

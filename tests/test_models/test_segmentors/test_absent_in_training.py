@@ -25,11 +25,11 @@ def cfg(**kwargs):
     norm = dict(type='BN', requires_grad=True)
     model = dict(
         type='MultiModalEncoderDecoder',
+        modalities=MODS,
         data_preprocessor=dict(
-            type='MultiModalSegDataPreProcessor', modalities=MODS,
-            size=(32, 32)),
+            type='MultiModalSegDataPreProcessor', size=(32, 32)),
         backbone=dict(
-            type='MultiStreamViT', modalities=MODS, family='dinov2',
+            type='MultiStreamViT', family='dinov2',
             arch=dict(embed_dims=32, num_layers=4, num_heads=2,
                       feedforward_channels=64),
             out_indices=[0, 1, 2, 3], stage_adapter=dict(type='CPIA'),
