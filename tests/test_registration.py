@@ -60,11 +60,10 @@ from mmengine.registry import init_default_scope
 
 root = os.path.realpath(sys.argv[1])
 assert root not in {os.path.realpath(p or '.') for p in sys.path}, sys.path
-cfg = load_config('config.py')  # runs custom_imports
+cfg = Config.fromfile('config.py')  # runs custom_imports
 import mmrsfusion
 init_default_scope(cfg.default_scope)
 from mmseg.registry import DATASETS, MODELS, TRANSFORMS
-from mmrsfusion.utils import load_config
 
 for registry, name in ((DATASETS, 'SyntheticMMDataset'),
                        (TRANSFORMS, 'LoadMultiModalImageFromFiles'),

@@ -28,11 +28,17 @@ def load_config(filename: str, cfg_options: Optional[dict] = None) -> Config:
 
 def _bind(cfg, entries: list, registry, field: str, merge=None) -> None:
     """Set ``modalities`` of ``cfg`` (a dict whose class takes it) to
-    ``entries``, or of the configs it wraps (``module``, ``dataset``,
+    ``entries``, else of its ``data_preprocessor`` (an mmseg segmentor with
+    ours), else of the configs it wraps (``module``, ``dataset``,
     ``datasets``); one that states its own must state the same spec.
-    ``merge`` (a dict) is merged into the bound dict's
-    ``data_preprocessor``."""
+    ``merge`` (a dict) is merged into the model's ``data_preprocessor``."""
     if not isinstance(cfg, dict):
+        return
+    pre = cfg.get('data_preprocessor')
+    if not takes_modalities(cfg, registry) and takes_modalities(pre, registry):
+        if merge:
+            pre.update(merge)
+        _bind(pre, entries, registry, f'{field}.data_preprocessor')
         return
     if takes_modalities(cfg, registry):
         own = cfg.get('modalities')

@@ -17,13 +17,21 @@ from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
 from mmengine.structures import PixelData
 
-from mmseg.registry import DATASETS, MODELS
+from mmseg.registry import DATASETS, MODELS, TRANSFORMS
 from mmseg.structures import SegDataSample
 
 import mmrsfusion  # noqa: F401
-from mmrsfusion.utils import ModalitySpec
-from mmrsfusion.utils import load_config
+from mmrsfusion.utils import ModalitySpec, load_config
 
+RGB_DSM = [
+    dict(name='rgb', channels=3, kind='optical', mean=[0.] * 3,
+         std=[1.] * 3),
+    dict(name='dsm', channels=1, kind='elevation', mean=[0.], std=[1.]),
+]
+MODEL_BASE_SPECS = {
+    '_base_/models/sgma_pvtv2b2.py': RGB_DSM + [
+        dict(name='nir', channels=1, kind='band', mean=[0.], std=[1.])],
+}
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG_DIR = osp.join(ROOT, 'configs')
 ALL = sorted(
@@ -73,8 +81,11 @@ def test_model_builds(name):
     """Built on 'meta' (even ViT-L takes no memory); frozen parts have no
     gradient, something is trainable."""
     cfg = load(name)
+    model_cfg = copy.deepcopy(cfg.model)
+    # a model base alone declares no spec: that of the data it is for
+    model_cfg.setdefault('modalities', MODEL_BASE_SPECS.get(name, RGB_DSM))
     with torch.device('meta'):
-        model = MODELS.build(copy.deepcopy(cfg.model))
+        model = MODELS.build(model_cfg)
     trainable = [p for p in model.parameters() if p.requires_grad]
     assert trainable
     for module in model.modules():
@@ -90,9 +101,15 @@ def test_model_builds(name):
         load(c))])
 def test_pipelines_build(name):
     cfg = load(name)
+    # the spec the config declares, handed to the transforms as a dataset
+    # of the config hands it
+    spec = ModalitySpec(cfg.get('modalities') or RGB_DSM)
     for key in ('train_pipeline', 'test_pipeline'):
         if key in cfg:
-            pipeline = Compose(copy.deepcopy(cfg[key]))
+            pipeline = Compose([
+                spec.bind(t, TRANSFORMS, f'{key}[{i}]')
+                for i, t in enumerate(copy.deepcopy(cfg[key]))
+            ])
             assert len(pipeline.transforms) == len(cfg[key])
 
 
@@ -168,12 +185,12 @@ def test_mobanet_recipe(name):
     if model.auxiliary_head is not None:
         assert model.auxiliary_head.act_cfg == relu6
     pre = model.data_preprocessor
-    rgb, dsm = pre.modalities
+    rgb, dsm = model.modalities
     assert (rgb.mean, rgb.std) == (IMAGENET['mean'], IMAGENET['std'])
     assert (dsm.mean, dsm.std) == ([0.0], [1.0])
     assert pre.size == (256, 256)
-    # the backbone and MCRM take the spec from the data preprocessor
-    assert 'modalities' not in model.backbone
+    # declared once: the segmentor hands it to its parts
+    assert 'modalities' not in model.backbone and 'modalities' not in pre
     assert all('modalities' not in aug for aug in pre.batch_augments or [])
     loader = cfg.train_pipeline[0]
     assert loader.type == 'LoadMultiModalRandomWindow'

@@ -85,8 +85,14 @@ def test_presence_through_loader_packing_and_preprocessor(rdn):
     assert (items[1]['inputs'][4] == 0).all()  # raw zeros when loaded
     pre = MODELS.build(dict(type='MultiModalSegDataPreProcessor',
                             modalities=MODS))
-    data = pre(dict(inputs=[it['inputs'] for it in items],
-                    data_samples=[it['data_samples'] for it in items]))
+    batch = dict(inputs=[it['inputs'] for it in items],
+                 data_samples=[it['data_samples'] for it in items])
+    # under a segmentor that cannot take presence: refused, not zeros
+    with pytest.raises(ValueError, match=r'samples \[1\] lack modalities.*'
+                       r'MultiModalEncoderDecoder'):
+        pre(batch)
+    pre.with_presence = True  # as MultiModalEncoderDecoder sets it
+    data = pre(batch)
     assert data['presence'].dtype == torch.bool
     assert data['presence'].tolist() == presence
     x = data['inputs']
