@@ -1,6 +1,6 @@
 from .geometric import MultiModalPad, MultiModalRandomRotate
 from .loading import LoadMultiModalImageFromFiles
-from .modality_presence import RandomModalityDrop
+from .random_modality_drop import RandomModalityDrop
 from .optical_only import OpticalOnly
 from .windowed_loading import LoadMultiModalRandomWindow
 
