@@ -7,13 +7,13 @@ from typing import Dict, List, Optional, Sequence, Union
 import mmengine
 import mmengine.fileio as fileio
 import numpy as np
-import torch
 from mmengine.registry import TRANSFORMS
 
 from mmseg.datasets import BaseSegDataset
 from mmseg.registry import DATASETS
 from mmseg.registry import TRANSFORMS as SEG_TRANSFORMS
 from mmrsfusion.utils import ModalitySpec
+from .transforms.run_pipeline import run_pipeline
 
 #: Suffixes tried, in this order, for a modality whose suffix is not given.
 RASTER_SUFFIXES = ('.tif', '.tiff', '.png', '.jpg', '.jpeg')
@@ -163,27 +163,12 @@ class MultiModalSegDataset(BaseSegDataset):
         return built
 
     def prepare_data(self, idx: int):
-        """Run the pipeline on sample ``idx`` (as the base class does),
-        check the label as soon as it is loaded with its image
-        (:meth:`check_label`), and give the packed data sample the
-        sample's presence (the loader's, after any modality dropping) as an
-        (M,) bool tensor field ``presence``, whatever packing transform the
-        pipeline ends with."""
-        results = self.get_data_info(idx)
-        checked = False
-        presence = None
-        for transform in self.pipeline.transforms:
-            presence = results.get('presence', presence)
-            results = transform(results)
-            if results is None:
-                return None
-            if not checked and 'gt_seg_map' in results and 'img' in results:
-                self.check_label(results)
-                checked = True
-        sample = results.get('data_samples')
-        if presence is not None and sample is not None:
-            sample.set_data(dict(presence=torch.tensor(presence)))
-        return results
+        """Run the pipeline on sample ``idx`` (:func:`run_pipeline`: the
+        packed data sample carries the sample's presence), checking the
+        label as soon as it is loaded with its image
+        (:meth:`check_label`)."""
+        return run_pipeline(self.pipeline.transforms,
+                            self.get_data_info(idx), self.check_label)
 
     def check_label(self, results: dict) -> None:
         """The label must be pixel-aligned with its image and hold only

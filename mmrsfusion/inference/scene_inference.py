@@ -9,14 +9,12 @@ from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 import rasterio
 import torch
-from mmengine.model import revert_sync_batchnorm
 from mmengine.utils import ProgressBar
 
-from mmseg.registry import DATASETS, MODELS
-from mmrsfusion.checkpoint import load_trainable_checkpoint
+from mmseg.registry import DATASETS
+from mmrsfusion.apis import init_model
 from mmrsfusion.io import normalize_elevation
 from mmrsfusion.models.utils import accumulate_windows, window_spans
-from mmrsfusion.utils import load_config
 from .raster_scene import RasterScene, Span
 from .scene_output import NODATA, PROB_SCALE, SceneOutputs
 
@@ -29,20 +27,14 @@ def load_segmentor(config: str,
                    checkpoint: str,
                    device: str = 'cpu',
                    cfg_options: Optional[dict] = None):
-    """Build the config's model and load ``checkpoint`` into it strictly,
-    re-attaching frozen weights it was saved without from the backbone's
-    ``frozen_checkpoint`` (as ``tools/test.py``'s runner does).
+    """:func:`~mmrsfusion.apis.init_model` (the model loaded as
+    ``tools/test.py`` loads it) and its config.
 
     Returns:
         tuple: ``(model, cfg)``, the model in eval mode on ``device``.
     """
-    cfg = load_config(config, cfg_options)
-    model = MODELS.build(cfg.model)
-    ckpt = load_trainable_checkpoint(model, checkpoint)
-    model.dataset_meta = (ckpt.get('meta') or {}).get('dataset_meta')
-    if device == 'cpu':
-        model = revert_sync_batchnorm(model)
-    return model.to(device).eval(), cfg
+    model = init_model(config, checkpoint, device, cfg_options)
+    return model, model.cfg
 
 
 def class_meta(model, cfg) -> Tuple[List[str], Optional[list]]:

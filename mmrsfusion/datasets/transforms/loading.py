@@ -13,8 +13,9 @@ from mmrsfusion.utils import Modality, ModalitySpec
 class LoadMultiModalImageFromFiles(BaseTransform):
     """Load the aligned files of one tile and stack them in spec order.
 
-    Each modality of the spec is read from the file named by a key of the
-    data info (``results``): the first ``'optical'`` modality from
+    Each modality of the spec is read from the file (or, through the Python
+    API, the (H, W[, bands]) array) given by a key of the data info
+    (``results``): the first ``'optical'`` modality from
     ``img_path``, every other modality ``name`` from ``'{name}_path'`` (e.g.
     ``dsm_path``), unless ``path_keys`` says otherwise. The arrays are
     converted to float32 and concatenated along channels into
@@ -121,12 +122,26 @@ class LoadMultiModalImageFromFiles(BaseTransform):
                 f"modality '{mod.name}': the data info has no '{key}' (the "
                 f'file of this modality); keys present: '
                 f'{sorted(k for k in results if k.endswith("_path"))}')
+        if isinstance(path, np.ndarray):  # given in memory (Python API)
+            if path.ndim not in (2, 3):
+                raise ValueError(f"modality '{mod.name}': expected an (H, W) "
+                                 f'or (H, W, bands) array, got shape '
+                                 f'{path.shape}')
+            arr = path if path.ndim == 3 else path[..., None]
+            return self._finish(mod, results, arr, None,
+                                f'<{mod.name} array>')
         try:
             arr, file_nodata = self._read(path, results)
         except FileNotFoundError as e:
             raise FileNotFoundError(
                 f"modality '{mod.name}' ({mod.kind}): missing file {path} "
                 f"(from '{key}')") from e
+        return self._finish(mod, results, arr, file_nodata, path)
+
+    def _finish(self, mod: Modality, results: dict, arr: np.ndarray,
+                file_nodata: Optional[float],
+                path: str) -> Tuple[np.ndarray, str]:
+        """Select bands, check the channel count, normalise elevation."""
         bands = self._bands(mod, results)
         if bands is not None:
             bad = [b for b in bands if not -arr.shape[2] <= b < arr.shape[2]]
@@ -145,9 +160,10 @@ class LoadMultiModalImageFromFiles(BaseTransform):
                 f'{" selected" if bands is not None else ""} band(s) of '
                 f'dtype {arr.dtype}{hint}')
         if mod.kind == 'elevation':
+            ranges = results.get('elevation_range') or {}
             arr = normalize_elevation(
                 arr, mod.norm, self.nodata_values(mod, file_nodata), path,
-                (results.get('elevation_range') or {}).get(key))
+                ranges.get(self.path_keys[mod.name]))
         else:
             arr = arr.astype(np.float32)
         return arr, path

@@ -1,0 +1,123 @@
+"""The Python API (``mmrsfusion.apis``): ``init_model`` loads every weight
+that was trained or pretrained (frozen parts re-attached from their file),
+and ``inference_model`` on files or arrays per modality predicts what the
+test loop (``tools/test.py``'s ``test_step`` on the config's test dataset)
+predicts for the same tile, for every model family; modalities left out
+are absent."""
+import importlib.util
+import os.path as osp
+
+import numpy as np
+import pytest
+import torch
+from mmengine.dataset import pseudo_collate
+
+from mmseg.registry import DATASETS, MODELS
+from mmrsfusion.apis import inference_model, init_model
+from mmrsfusion.checkpoint import strip_frozen
+from mmrsfusion.datasets import generate_synthetic_dataset
+from mmrsfusion.io import read_raster
+from mmrsfusion.utils import load_config
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+CONFIGS = {
+    'mobanet': 'configs/mobanet/demo_tinyvit_synthetic.py',
+    'mfnet': 'configs/mfnet/demo_tinysam_mmadapter_synthetic.py',
+    'sgma': 'configs/sgma/demo_r18_synthetic_rdn.py',
+}
+
+
+def frozen_file(path):
+    """The demo ViT's 'pretrained' weights with the official DINOv2 keys."""
+    spec = importlib.util.spec_from_file_location(
+        'tiny', osp.join(ROOT, 'tools', 'misc', 'make_tiny_vit_checkpoint.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    torch.save(tool.make_state_dict(seed=3), str(path))
+    return str(path)
+
+
+@pytest.fixture(scope='module')
+def data_root(tmp_path_factory):
+    return generate_synthetic_dataset(
+        str(tmp_path_factory.mktemp('api') / 'data'), num_train=1,
+        num_test=1, tile_size=64, test_tile_size=(80, 72), nir=True)
+
+
+@pytest.fixture(scope='module', params=list(CONFIGS))
+def trained(request, data_root, tmp_path_factory):
+    """(config, options, checkpoint) of a family with random weights,
+    saved as training saves it (the frozen ViT left out where it has a
+    file)."""
+    family = request.param
+    work = tmp_path_factory.mktemp(family)
+    options = {'test_dataloader.dataset.data_root': data_root}
+    if family == 'mobanet':
+        options['model.backbone.frozen_checkpoint'] = frozen_file(
+            work / 'frozen.pth')
+    config = osp.join(ROOT, CONFIGS[family])
+    torch.manual_seed(0)
+    model = MODELS.build(load_config(config, options).model)
+    model.init_weights()
+    for p in model.parameters():  # trained weights that differ from init
+        if p.requires_grad:
+            p.data.add_(0.01 * torch.randn_like(p))
+    ckpt = dict(state_dict=model.state_dict(), meta={})
+    strip_frozen(ckpt, model)
+    path = str(work / 'iter_1.pth')
+    torch.save(ckpt, path)
+    return family, config, options, path, model
+
+
+def test_init_model_loads_every_weight(trained):
+    family, config, options, path, original = trained
+    model = init_model(config, path, cfg_options=options)
+    own = model.state_dict()
+    for key, value in original.state_dict().items():
+        assert torch.equal(own[key], value), key
+    if family == 'mobanet':  # the checkpoint left the frozen ViT out
+        saved = torch.load(path, weights_only=False)['state_dict']
+        assert not any(k.startswith('backbone.encoder.') for k in saved)
+    assert model.dataset_meta['classes'][0] == 'impervious_surface'
+
+
+def test_inference_model_equals_the_test_loop(trained, data_root):
+    family, config, options, path, _ = trained
+    model = init_model(config, path, cfg_options=options)
+    dataset = DATASETS.build(model.cfg.test_dataloader.dataset)
+    expected = model.test_step(pseudo_collate([dataset[0]]))[0]
+    info = dataset.get_data_info(0)
+    keys = dict(rgb='img_path', dsm='dsm_path', nir='nir_path')
+    files = {m: info[keys[m]] for m in model.modalities.names}
+    got = inference_model(model, files)
+    assert torch.equal(got.seg_logits.data, expected.seg_logits.data)
+    assert torch.equal(got.pred_sem_seg.data, expected.pred_sem_seg.data)
+    # arrays in the files' units give the same
+    arrays = {m: read_raster(f) for m, f in files.items()}
+    got = inference_model(model, [arrays])[0]
+    assert torch.equal(got.seg_logits.data, expected.seg_logits.data)
+    # a modality left out is absent, as model.absent makes it
+    left = model.modalities.names[-1]
+    partial = inference_model(
+        model, {m: f for m, f in files.items() if m != left})
+    model.absent = [left]
+    try:
+        absent = model.test_step(pseudo_collate([dataset[0]]))[0]
+    finally:
+        model.absent = None
+    assert torch.equal(partial.seg_logits.data, absent.seg_logits.data)
+    assert not torch.equal(partial.seg_logits.data,
+                           expected.seg_logits.data)
+
+
+def test_bad_inputs_are_named(trained):
+    _, config, options, path, _ = trained
+    model = init_model(config, path, cfg_options=options)
+    with pytest.raises(ValueError, match=r"inputs\[0\]: unknown modalities "
+                       r"\['lidar'\]"):
+        inference_model(model, {'lidar': np.zeros((8, 8))})
+    with pytest.raises(ValueError, match=r'inputs\[0\]: no modality given'):
+        inference_model(model, {})
+    with pytest.raises(ValueError, match=r"modality 'rgb': expected an "
+                       r'\(H, W\) or \(H, W, bands\) array'):
+        inference_model(model, {'rgb': np.zeros(4)})
