@@ -5,7 +5,7 @@
         [--probs probs.tif] [--confidence conf.tif] [--block-size 2048] \
         [--batch-windows K] [--window H W --stride H W] \
         [--elevation-range dsm=MIN,MAX] [--bands rgb=0,1,2] [--resume] \
-        [--device cpu] [--cfg-options KEY=VALUE ...]
+        [--overwrite] [--device cpu] [--cfg-options KEY=VALUE ...]
 
 Modality names are those of the config's spec; modalities not given are
 absent (as ``tools/test.py --cfg-options model.absent=...`` makes them: a
@@ -70,6 +70,8 @@ def parse_args(argv=None):
                         help='0-based bands of a modality\'s file to read')
     parser.add_argument('--resume', action='store_true',
                         help='continue an interrupted run (same arguments)')
+    parser.add_argument('--overwrite', action='store_true',
+                        help='replace existing output files')
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--no-progress', action='store_true')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
@@ -82,9 +84,6 @@ def main(argv=None) -> int:
     inputs = _pairs(args.input, '--input', str)
     ranges = _pairs(args.elevation_range, '--elevation-range',
                     _numbers(float))
-    if any(len(v) != 2 or v[0] >= v[1] for v in ranges.values()):
-        raise SystemExit('error: --elevation-range expects NAME=MIN,MAX '
-                         'with MIN < MAX')
     bands = _pairs(args.bands, '--bands', _numbers(int))
 
     import mmrsfusion  # noqa: F401  (registers modules)
@@ -112,6 +111,7 @@ def main(argv=None) -> int:
             bands=bands,
             elevation_ranges=ranges,
             resume=args.resume,
+            overwrite=args.overwrite,
             fingerprint=config_fingerprint(cfg, args.checkpoint),
             progress=not args.no_progress)
     except (ValueError, FileNotFoundError) as e:

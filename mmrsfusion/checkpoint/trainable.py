@@ -27,10 +27,6 @@ import torch
 import torch.nn as nn
 from mmengine.logging import MMLogger
 from mmengine.model import BaseTTAModel, is_model_wrapper
-from mmengine.runner.checkpoint import (_load_checkpoint,
-                                        _load_checkpoint_to_model)
-
-from .spec import check_checkpoint_spec
 
 #: ``checkpoint['meta']`` key recording what was dropped, per module path:
 #: ``{'backbone': {'frozen_checkpoint': str, 'num_tensors': int,
@@ -187,30 +183,3 @@ def attach_frozen(checkpoint: dict,
         logger.info(f'TrainableCheckpointHook: re-attached {len(missing)} '
                     f'frozen tensors of {name} from {source}')
     return attached
-
-
-def load_trainable_checkpoint(model: nn.Module,
-                              filename: str,
-                              map_location: str = 'cpu',
-                              strict: bool = True,
-                              revise_keys: Sequence = ((r'^module\.', ''), )
-                              ) -> dict:
-    """Load a checkpoint into ``model`` outside a runner, after checking
-    its recorded modality spec against the model's
-    (:func:`~mmrsfusion.checkpoint.spec.check_checkpoint_spec`),
-    re-attaching the frozen weights it was saved without
-    (:func:`attach_frozen`).
-
-    Returns:
-        dict: The loaded checkpoint.
-    """
-    checkpoint = _load_checkpoint(filename, map_location=map_location)
-    if not isinstance(checkpoint, dict):
-        raise TypeError(f'{filename}: expected a dict checkpoint')
-    spec = getattr(unwrap_model(model), 'modalities', None)
-    if spec is not None:
-        check_checkpoint_spec(checkpoint, spec, filename)
-    attach_frozen(checkpoint, model)
-    return _load_checkpoint_to_model(
-        unwrap_model(model), checkpoint, strict,
-        revise_keys=list(revise_keys))

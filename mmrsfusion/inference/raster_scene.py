@@ -5,7 +5,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 import rasterio
 from rasterio.enums import Resampling
-from rasterio.errors import NotGeoreferencedWarning
+from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window
@@ -24,6 +24,14 @@ RESAMPLING = dict(
     band=Resampling.bilinear)
 
 
+def _bit_depth_mismatch(mod: Modality, arr: np.ndarray) -> bool:
+    """Whether optical values ``arr`` exceed the 8-bit range (by 1 %)
+    that ``mod``'s mean / std (all below 256) were computed on."""
+    stats = (mod.mean or ()) + (mod.std or ())
+    return bool(stats) and max(stats) < 256 and arr.size > 0 and \
+        float(arr.max()) > 255 * 1.01
+
+
 class RasterScene:
     """The input files of a scene, one per present modality, read window by
     window on the pixel grid of the reference input.
@@ -32,8 +40,10 @@ class RasterScene:
     transform and size define the scene. An input on another grid (another
     resolution, extent or CRS) is resampled on the fly with a
     :class:`rasterio.vrt.WarpedVRT` (:data:`RESAMPLING` per kind; pixels it
-    does not cover are no-data). Inputs without georeferencing (plain TIFF,
-    PNG) must have the reference's size and are taken as pixel-aligned.
+    does not cover are no-data). Inputs without a CRS (plain TIFF, PNG)
+    must have the reference's size and are taken as pixel-aligned, unless
+    their geotransform puts them elsewhere on the reference's grid (an
+    error naming the offset).
 
     Validity per pixel: the file's dataset mask (no-data value, internal
     mask or alpha) and, for elevation, values that are NaN / inf or one of
@@ -70,6 +80,8 @@ class RasterScene:
         self._readers = {}
         #: modality -> 1-based band indexes read from its file
         self.bands: Dict[str, List[int]] = {}
+        #: optical modalities already warned of for their value range
+        self._warned = set()
         try:
             self._open(dict(bands or {}))
         except BaseException:
@@ -83,7 +95,7 @@ class RasterScene:
                 warnings.simplefilter('ignore', NotGeoreferencedWarning)
                 try:
                     ds = rasterio.open(self.paths[mod.name])
-                except rasterio.errors.RasterioIOError as e:
+                except RasterioIOError as e:
                     raise FileNotFoundError(
                         f"modality '{mod.name}': cannot open "
                         f'{self.paths[mod.name]} ({e})') from e
@@ -129,6 +141,7 @@ class RasterScene:
                     f'{ref_path} ({ref_ds.height}x{ref_ds.width}): {which} '
                     f'has no CRS, so both must be pixel-aligned rasters of '
                     f'the same size (or both georeferenced)')
+            self._check_same_grid(ds, ref_ds, path, ref_path)
             return ds
         if (ds.crs == ref_ds.crs and ds.transform == ref_ds.transform
                 and (ds.height, ds.width) == (ref_ds.height, ref_ds.width)):
@@ -161,6 +174,24 @@ class RasterScene:
             resampling=RESAMPLING[mod.kind],
             **options)
 
+    @staticmethod
+    def _check_same_grid(ds, ref_ds, path: str, ref_path: str) -> None:
+        """Two rasters of which one has no CRS are pixel-aligned only if
+        either has no geotransform or their geotransforms agree; else a
+        ValueError naming the file and the offset."""
+        t, ref = ds.transform, ref_ds.transform
+        if t.is_identity or ref.is_identity or t.almost_equals(ref):
+            return
+        which = path if ds.crs is None else ref_path
+        dx, dy = t.c - ref.c, t.f - ref.f
+        raise ValueError(
+            f'{which} has a geotransform but no CRS, and it puts {path} off '
+            f'the grid of {ref_path}: origin offset ({dx:g}, {dy:g}) map '
+            f'units = ({dx / ref.a:g}, {dy / ref.e:g}) pixels, pixel size '
+            f'({t.a:g}, {t.e:g}) vs ({ref.a:g}, {ref.e:g}); give it the CRS '
+            f'of the other, or drop its geotransform to take it as '
+            f'pixel-aligned')
+
     # ------------------------------------------------------------ reading --
     def read(self, name: str, span: Span) -> Tuple[np.ndarray, np.ndarray]:
         """Modality ``name`` over ``span`` of the reference grid.
@@ -172,10 +203,24 @@ class RasterScene:
         y0, y1, x0, x1 = span
         window = Window(x0, y0, x1 - x0, y1 - y0)
         reader = self._readers[name]
-        arr = np.moveaxis(reader.read(self.bands[name], window=window), 0,
-                          -1)
-        valid = reader.dataset_mask(window=window) > 0
+        try:
+            arr = np.moveaxis(reader.read(self.bands[name], window=window),
+                              0, -1)
+            valid = reader.dataset_mask(window=window) > 0
+        except RasterioIOError as e:
+            raise ValueError(
+                f"{self.paths[name]}: cannot read modality '{name}' at rows "
+                f'{y0}:{y1}, columns {x0}:{x1} of the scene (damaged or '
+                f'truncated file?): {e}') from e
         mod = next(m for m in self.modalities if m.name == name)
+        if mod.kind == 'optical' and name not in self._warned and \
+                _bit_depth_mismatch(mod, arr):
+            self._warned.add(name)
+            warnings.warn(
+                f"{self.paths[name]}: modality '{name}' has values up to "
+                f'{arr.max():g} but the model\'s mean / std ({mod.mean} / '
+                f'{mod.std}) are of 8-bit data: rescale it to 0..255, or '
+                f'use a model trained on this range')
         if mod.kind == 'elevation':
             arr = arr.astype(np.float64)
             valid &= ~nodata_mask(arr, mod.nodata).any(-1)

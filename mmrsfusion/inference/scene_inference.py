@@ -13,7 +13,7 @@ from mmengine.utils import ProgressBar
 
 from mmseg.registry import DATASETS
 from mmrsfusion.apis import init_model
-from mmrsfusion.io import normalize_elevation
+from mmrsfusion.io import check_outputs, normalize_elevation
 from mmrsfusion.models.utils import accumulate_windows, window_spans
 from .raster_scene import RasterScene, Span
 from .scene_output import NODATA, PROB_SCALE, SceneOutputs
@@ -84,6 +84,7 @@ def predict_scene(model,
                   elevation_ranges: Optional[Mapping[str, Sequence[float]]]
                   = None,
                   resume: bool = False,
+                  overwrite: bool = False,
                   fingerprint: Optional[dict] = None,
                   progress: bool = True,
                   on_block_done: Optional[Callable[[int, int], None]] = None
@@ -131,7 +132,11 @@ def predict_scene(model,
             of the spec's.
         elevation_ranges (dict, optional): Modality -> (min, max) to use
             instead of the first pass.
-        resume (bool): Skip the blocks an interrupted identical run wrote.
+        resume (bool): Skip the blocks an interrupted identical run wrote
+            (after reading its partial files back).
+        overwrite (bool): Replace existing output files. An output that is
+            an input or another output is always refused
+            (:func:`check_outputs`).
         fingerprint (dict, optional): Extra items (model, config) that a
             resumed run must match.
         progress (bool): Show a progress bar (windows, with ETA).
@@ -144,6 +149,10 @@ def predict_scene(model,
         ``elevation_ranges``, ``absent``.
     """
     spec = model.modalities
+    check_outputs({'-o': out, '--probs': probs, '--confidence': conf},
+                  {f'--input {n}': p for n, p in inputs.items()}, overwrite)
+    spec.check_names(list(bands or {}), '--bands')
+    _check_elevation_ranges(spec, elevation_ranges or {})
     zscore = [m.name for m in spec if m.norm == 'zscore' and m.name in inputs]
     if zscore:
         raise ValueError(
@@ -158,6 +167,12 @@ def predict_scene(model,
                          'no crop_size / stride; give --window H W and '
                          '--stride H W')
     batch_windows = int(batch_windows or test_cfg.get('batch_windows', 1))
+    for option, values in (('--window', crop_size), ('--stride', stride),
+                           ('--block-size', (block_size, )),
+                           ('--batch-windows', (batch_windows, ))):
+        if not all(int(v) == v > 0 for v in values):
+            raise ValueError(f'{option}: expected positive integers, got '
+                             f'{" ".join(str(v) for v in values)}')
     tile = _tile_side(block_size)
     absent = [name for name in spec.names if name not in inputs]
     classes = list(classes or [f'class_{i}' for i in range(
@@ -205,14 +220,22 @@ def predict_scene(model,
         total = sum(len(ys) * len(xs) for ys, xs in plans.values())
         bar = ProgressBar(total, file=sys.stdout) if progress and total \
             else None
-        for n, i in enumerate(todo):
-            ys, xs = plans[i]
-            logits, valid = _block_logits(
-                model, scene, presence, ys, xs, blocks[i], ranges,
-                batch_windows, None if bar is None else bar.update)
-            _write_block(outputs, i, blocks[i], logits, valid)
-            if on_block_done is not None:
-                on_block_done(len(blocks) - len(todo) + n + 1, len(blocks))
+        try:
+            for n, i in enumerate(todo):
+                ys, xs = plans[i]
+                logits, valid = _block_logits(
+                    model, scene, presence, ys, xs, blocks[i], ranges,
+                    batch_windows, None if bar is None else bar.update)
+                _write_block(outputs, i, blocks[i], logits, valid)
+                if on_block_done is not None:
+                    on_block_done(len(blocks) - len(todo) + n + 1,
+                                  len(blocks))
+        except Exception as e:
+            # nothing to resume, or an input error that the same arguments
+            # (the resume fingerprint) would meet again
+            if not outputs.done or isinstance(e, ValueError):
+                outputs.discard()
+            raise
         if bar is not None:
             sys.stdout.write('\n')
         outputs.finish()
@@ -225,6 +248,22 @@ def predict_scene(model,
         scene_windows=len(spans_y) * len(spans_x),
         elevation_ranges=ranges,
         absent=absent)
+
+
+def _check_elevation_ranges(spec, ranges: Mapping[str, Sequence[float]]
+                            ) -> None:
+    """Each of ``ranges`` (modality -> (min, max)) names an elevation
+    modality of ``spec`` and has finite ``min < max``; else a ValueError."""
+    spec.check_names(list(ranges), '--elevation-range')
+    for name, values in ranges.items():
+        if spec[name].kind != 'elevation':
+            raise ValueError(f"--elevation-range {name}: modality '{name}' "
+                             f"is {spec[name].kind}, not elevation")
+        values = [float(v) for v in values]
+        if len(values) != 2 or not np.isfinite(values).all() or \
+                values[0] >= values[1]:
+            raise ValueError(f'--elevation-range {name}: expected finite '
+                             f'MIN,MAX with MIN < MAX, got {values}')
 
 
 def _block_windows(block: Span, spans_y, spans_x):

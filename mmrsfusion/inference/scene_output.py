@@ -7,6 +7,7 @@ from typing import Dict, Optional, Sequence
 
 import numpy as np
 import rasterio
+from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
 from .raster_scene import Span
@@ -49,7 +50,8 @@ class SceneOutputs:
 
     Raises:
         ValueError: ``resume`` with a state made by another run (what
-            differs is named).
+            differs is named), or with a damaged state or partial file
+            (every tile of each is read first; the file is named).
     """
 
     def __init__(self,
@@ -71,9 +73,12 @@ class SceneOutputs:
         self.state_path = out + '.part.json'
         self.fingerprint = json.loads(json.dumps(fingerprint))
         self.done = set()
+        self.profile = profile
+        num_classes = len(classes)
+        self.counts = {k: num_classes if k == 'probs' else 1
+                       for k in self.parts}
         if resume and self._load_state():
             return
-        num_classes = len(classes)
         base = dict(
             driver='GTiff',
             height=profile['height'],
@@ -88,7 +93,7 @@ class SceneOutputs:
             base.update(crs=profile['crs'], transform=profile['transform'])
         for key, path in self.parts.items():
             os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-            count = num_classes if key == 'probs' else 1
+            count = self.counts[key]
             with rasterio.open(path, 'w', count=count, **base) as dst:
                 if key == 'out':
                     if palette is not None:
@@ -108,9 +113,14 @@ class SceneOutputs:
     def _load_state(self) -> bool:
         if not osp.isfile(self.state_path):
             return False
-        with open(self.state_path) as f:
-            state = json.load(f)
-        old = state.get('fingerprint', {})
+        try:
+            with open(self.state_path) as f:
+                state = json.load(f)
+            old, done = state['fingerprint'], set(state['done'])
+        except (ValueError, KeyError, TypeError) as e:
+            raise ValueError(
+                f'--resume: {self.state_path} is damaged ({type(e).__name__}'
+                f': {e}); start over without --resume') from e
         if old != self.fingerprint:
             diff = sorted(k for k in set(old) | set(self.fingerprint)
                           if old.get(k) != self.fingerprint.get(k))
@@ -123,8 +133,29 @@ class SceneOutputs:
             raise ValueError(f'--resume: {self.state_path} lists finished '
                              f'blocks but {missing} are missing; start over '
                              f'without --resume')
-        self.done = set(state['done'])
+        for key, path in self.parts.items():
+            self._check_part(path, self.counts[key])
+        self.done = done
         return True
+
+    def _check_part(self, path: str, count: int) -> None:
+        """Read every tile of ``path``: a file cut short or damaged since
+        the interrupted run fails here, not in the finished output."""
+        height, width = self.profile['height'], self.profile['width']
+        try:
+            with rasterio.open(path) as src:
+                found = (src.count, src.height, src.width, src.dtypes[0])
+                if found != (count, height, width, 'uint8'):
+                    raise ValueError(
+                        f'expected {count} band(s) of {height}x{width} '
+                        f'uint8, got {found[0]} of {found[1]}x{found[2]} '
+                        f'{found[3]}')
+                for _, window in src.block_windows(1):
+                    src.read(window=window)
+        except (RasterioError, ValueError) as e:
+            raise ValueError(
+                f'--resume: {path} is damaged ({e}); start over without '
+                f'--resume') from e
 
     def _save_state(self) -> None:
         tmp = self.state_path + '.tmp'
@@ -160,3 +191,10 @@ class SceneOutputs:
         for key in sorted(self.parts, key=lambda k: k == 'out'):
             os.replace(self.parts[key], self.finals[key])
         os.remove(self.state_path)
+
+    def discard(self) -> None:
+        """Remove the partial files and the state (a run that failed
+        before finishing any block leaves nothing to resume)."""
+        for path in list(self.parts.values()) + [self.state_path]:
+            if osp.exists(path):
+                os.remove(path)

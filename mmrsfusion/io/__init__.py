@@ -2,11 +2,12 @@
 inference; imports nothing of mmrsfusion outside this package."""
 from .elevation import (ELEVATION_NORMS, check_not_all_nodata, nodata_mask,
                         normalize_elevation)
+from .output_guard import check_outputs
 from .raster import TIFF_SUFFIXES, read_raster, tiff_nodata
 from .tiff_window import TiffLayout, Window, read_tiff_window, tiff_layout
 
 __all__ = [
     'ELEVATION_NORMS', 'check_not_all_nodata', 'nodata_mask',
-    'normalize_elevation', 'TIFF_SUFFIXES', 'read_raster', 'tiff_nodata',
-    'TiffLayout', 'Window', 'read_tiff_window', 'tiff_layout'
+    'normalize_elevation', 'check_outputs', 'TIFF_SUFFIXES', 'read_raster',
+    'tiff_nodata', 'TiffLayout', 'Window', 'read_tiff_window', 'tiff_layout'
 ]

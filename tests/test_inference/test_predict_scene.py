@@ -452,3 +452,162 @@ def test_peak_memory_independent_of_scene_size(checkpoint, tmp_path):
                'model.backbone.frozen_checkpoint=None']
         peaks.append(_peak_rss_mb(cmd))
     assert peaks[1] <= 1.2 * peaks[0], peaks
+
+
+def test_outputs_never_replace_inputs_or_files(model, tmp_path):
+    """One output guard: an output that is an input or another output is
+    refused (real paths), an existing output needs ``overwrite``."""
+    rgb, dsm = synth(64, 64, seed=11)
+    inputs = dict(rgb=write(tmp_path / 'rgb.tif', rgb),
+                  dsm=write(tmp_path / 'dsm.tif', dsm, nodata=-9999.))
+    before = read(inputs['dsm'])
+    alias = str(tmp_path / 'sub' / '..' / 'dsm.tif')
+    os.makedirs(tmp_path / 'sub')
+    with pytest.raises(ValueError, match=r'-o .*dsm.tif is also the input '
+                       r'--input dsm'):
+        run(model, inputs, alias, overwrite=True)
+    out = str(tmp_path / 'pred.tif')
+    with pytest.raises(ValueError, match='--probs .*pred.tif is also the '
+                       'output -o'):
+        run(model, inputs, out, probs=out)
+    with pytest.raises(ValueError, match='--confidence .*p.tif is also the '
+                       'output --probs'):
+        run(model, inputs, out, probs=str(tmp_path / 'p.tif'),
+            conf=str(tmp_path / 'p.tif'))
+    assert np.array_equal(read(inputs['dsm']), before)
+    run(model, inputs, out)
+    with pytest.raises(ValueError, match='pred.tif exists; pass '
+                       '--overwrite'):
+        run(model, inputs, out)
+    run(model, inputs, out, overwrite=True)
+    assert not osp.exists(out + '.part')
+
+
+@pytest.mark.parametrize('damage', ['cut_part', 'cut_state'])
+def test_resume_refuses_damaged_partial_files(model, tmp_path, damage):
+    """A ``.part`` GeoTIFF cut short or a truncated ``.part.json`` is named
+    on --resume instead of giving an unreadable output."""
+    rgb, dsm = synth(300, 300, seed=12)
+    inputs = dict(rgb=write(tmp_path / 'rgb.tif', rgb),
+                  dsm=write(tmp_path / 'dsm.tif', dsm, nodata=-9999.))
+    out = str(tmp_path / 'pred.tif')
+
+    def stop(done, total):
+        if done == 7:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        run(model, inputs, out, on_block_done=stop)
+    path = out + ('.part' if damage == 'cut_part' else '.part.json')
+    with open(path, 'r+b') as f:
+        f.truncate(os.path.getsize(path) // 2)
+    with pytest.raises(ValueError, match=rf'--resume: {path} is damaged'):
+        run(model, inputs, out, resume=True)
+    assert not osp.exists(out)
+
+
+def test_bad_options_named(model, tmp_path):
+    rgb, dsm = synth(64, 64, seed=13)
+    inputs = dict(rgb=write(tmp_path / 'rgb.tif', rgb),
+                  dsm=write(tmp_path / 'dsm.tif', dsm, nodata=-9999.))
+    out = tmp_path / 'x.tif'
+    for kwargs, match in [
+        (dict(block_size=-64), '--block-size: expected positive integers, '
+         'got -64'),
+        (dict(block_size=0), '--block-size: expected positive'),
+        (dict(crop_size=(0, 0)), '--window: expected positive integers, '
+         'got 0 0'),
+        (dict(stride=(0, 0)), '--stride: expected positive'),
+        (dict(bands=dict(ir=[0])), r"--bands: unknown modalities \['ir'\]"),
+        (dict(elevation_ranges=dict(ndsm=[0, 5])),
+         r"--elevation-range: unknown modalities \['ndsm'\]"),
+        (dict(elevation_ranges=dict(rgb=[0, 5])),
+         "--elevation-range rgb: modality 'rgb' is optical"),
+        (dict(elevation_ranges=dict(dsm=[float('nan'), 5])),
+         '--elevation-range dsm: expected finite MIN,MAX with MIN < MAX'),
+        (dict(elevation_ranges=dict(dsm=[5, 5])),
+         '--elevation-range dsm: expected finite'),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            run(model, inputs, out, **kwargs)
+    assert not any(p.name.startswith('x.tif') for p in tmp_path.iterdir())
+
+
+def test_truncated_input_named_and_no_part_left(model, tmp_path):
+    rgb, dsm = synth(300, 300, seed=14)
+    path = str(tmp_path / 'rgb.tif')
+    profile = dict(driver='GTiff', height=300, width=300, count=3,
+                   dtype='uint8', crs=CRS_UTM, tiled=True, blockxsize=64,
+                   blockysize=64, transform=from_origin(WEST, NORTH, RES,
+                                                        RES))
+    with rasterio.open(path, 'w', **profile) as dst:
+        dst.write(np.moveaxis(rgb, -1, 0))
+    size = os.path.getsize(path)
+    with open(path, 'r+b') as f:
+        f.truncate(size * 3 // 4)
+    out = str(tmp_path / 'pred.tif')
+    with pytest.raises(ValueError, match=r"rgb.tif: cannot read modality "
+                       r"'rgb' at rows"):
+        run(model, dict(rgb=path), out)
+    assert not [p for p in os.listdir(tmp_path) if p.startswith('pred')]
+
+
+def test_dsm_with_transform_but_no_crs_off_grid(model, tmp_path):
+    """A geotransform without a CRS is honoured: off the RGB's grid is an
+    error naming the file and the offset; the same transform is aligned."""
+    rgb, dsm = synth(64, 64, seed=15)
+    a = write(tmp_path / 'rgb.tif', rgb)
+    profile = dict(driver='GTiff', height=64, width=64, count=1,
+                   dtype='float32')
+    for name, west in (('far.tif', WEST + 32), ('same.tif', WEST)):
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')
+            with rasterio.open(tmp_path / name, 'w', transform=from_origin(
+                    west, NORTH, RES, RES), **profile) as dst:
+                dst.write(dsm[None].astype(np.float32))
+    with pytest.raises(ValueError, match=r'far.tif has a geotransform but no '
+                       r'CRS.*offset \(32, 0\) map units = \(128, -0\) '
+                       'pixels'):
+        run(model, dict(rgb=a, dsm=str(tmp_path / 'far.tif')),
+            tmp_path / 'x.tif')
+    run(model, dict(rgb=a, dsm=str(tmp_path / 'same.tif')),
+        tmp_path / 'y.tif')
+
+
+def test_uint16_optical_warns_naming_the_file(model, tmp_path):
+    rgb, _ = synth(64, 64, seed=16)
+    a = write(tmp_path / 'rgb16.tif', rgb.astype(np.uint16) * 64)
+    with pytest.warns(UserWarning, match=r"rgb16.tif: modality 'rgb' has "
+                      r'values up to .* 8-bit'):
+        run(model, dict(rgb=a), tmp_path / 'x.tif')
+
+
+def test_checkpoint_of_another_model_named(model, tmp_path):
+    """predict_scene's loader refuses a checkpoint of another model with
+    tools/test.py's message (not a missing-keys traceback)."""
+    path = str(tmp_path / 'other.pth')
+    torch.save(dict(state_dict={'backbone.other.weight': torch.zeros(2)},
+                    meta={}), path)
+    from mmrsfusion.checkpoint import InvalidCheckpointError
+    with pytest.raises(InvalidCheckpointError,
+                       match=r'Checkpoint .*other.pth does not fit the model '
+                       r'of the config \(MultiModalEncoderDecoder\): .*'
+                       r'1 unexpected keys: backbone.other.weight'):
+        load_segmentor(CONFIG, path, cfg_options=OPTIONS)
+
+
+def test_non_finite_and_empty_inputs_refused_by_the_segmentor(model):
+    """NaN given straight to the model and a sample with every modality
+    absent (MoBaNet, as SGMA) are ValueErrors, not silent predictions."""
+    mod, _ = model
+    x = torch.rand(1, 4, 64, 64)
+    x[0, 3, 5, 5] = float('nan')
+    with pytest.raises(ValueError, match=r"NaN or inf in the present "
+                       r"modalities \['dsm'\]"):
+        mod.predict(x)
+    mod.predict(x, presence=mod.modalities.presence('dsm'))  # dsm absent
+    none = torch.zeros(1, 2, dtype=torch.bool)
+    with pytest.raises(ValueError, match='no modality present'):
+        mod.predict(torch.rand(1, 4, 64, 64), presence=none)
+    with pytest.raises(ValueError, match='leaves no modality'):
+        mod.absent = ['rgb', 'dsm']

@@ -2,6 +2,7 @@
 one pass over the test set; each row equals what tools/test.py gives with
 the other modalities dropped; works for SGMA and for a plain mmseg model."""
 import json
+import os
 import os.path as osp
 import runpy
 
@@ -139,3 +140,50 @@ def test_other_models_get_zeroed_channels(config, extra, tmp_path,
                          dict(opts, **{'model.absent': ['dsm']}),
                          str(tmp_path / 'ref_rgb'))
         assert rows['rgb']['mIoU'] == pytest.approx(ref['mIoU'], abs=1e-6)
+
+
+def test_tiles_lacking_a_modality_are_skipped_per_subset(
+        tmp_path, monkeypatch, capsys):
+    """Under ``allow_missing``, a tile without NIR is skipped (and named)
+    only for the subsets it has no modality of; the rest is evaluated."""
+    root = generate_synthetic_dataset(
+        str(tmp_path / 'rdn'), num_train=0, num_test=2,
+        test_tile_size=(64, 48), nir=True)
+    nir_dir = osp.join(root, 'nir_dir', 'test')
+    lost = sorted(os.listdir(nir_dir))[1]
+    os.remove(osp.join(nir_dir, lost))
+    opts = dict(options(root),
+                **{'test_dataloader.dataset.allow_missing': ['nir_path']})
+    ckpt = checkpoint(SGMA, opts, str(tmp_path / 'sgma.pth'))
+    result, _ = run_tool(SGMA, ckpt, opts, tmp_path, monkeypatch)
+    assert len(result['subsets']) == 7
+    assert list(result['skipped']) == ['nir']
+    assert [osp.splitext(osp.basename(p))[0]
+            for p in result['skipped']['nir']] == [osp.splitext(lost)[0]]
+    assert 'nir: skipped 1 tile(s) without any of its modalities' in \
+        capsys.readouterr().out
+
+
+def test_model_of_another_spec_refused(rdn_root, tmp_path):
+    """A model built for ``lidar`` on data loading ``nir``: refused, named
+    (the check tools/test.py makes); an existing --out needs --overwrite."""
+    import subprocess
+    import sys
+    opts = options(rdn_root)
+    ckpt = checkpoint(SGMA, opts, str(tmp_path / 'sgma.pth'))
+    tool = osp.join(ROOT, 'tools', 'analysis_tools',
+                    'eval_modality_subsets.py')
+    cmd = [sys.executable, tool, SGMA, ckpt, '--work-dir',
+           str(tmp_path / 'wd'), '--cfg-options'] + cli_options(opts) + [
+               'model.modalities.2.name=lidar']
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    assert proc.returncode != 0
+    assert 'lidar' in proc.stderr.strip().splitlines()[-1]
+    out = tmp_path / 'exists.json'
+    out.write_text('{}')
+    with pytest.raises(ValueError, match='--out .*exists.json exists; pass '
+                       '--overwrite'):
+        TOOL['main']([SGMA, ckpt, '--out', str(out), '--cfg-options'] +
+                     cli_options(opts))
+    assert out.read_text() == '{}'

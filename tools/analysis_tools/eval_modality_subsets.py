@@ -33,6 +33,7 @@ from prettytable import PrettyTable
 
 from mmrsfusion.engine.hooks.consistency_check_hook import \
     check_modality_spec
+from mmrsfusion.io import check_outputs
 from mmrsfusion.utils import load_config
 
 #: Reported columns and the metric keys tried for each, in order.
@@ -49,6 +50,8 @@ def parse_args(argv=None):
                         'default work_dirs/<config>_subsets')
     parser.add_argument('--out', help='JSON file (default '
                         '<work-dir>/modality_subsets.json)')
+    parser.add_argument('--overwrite', action='store_true',
+                        help='replace an existing --out file')
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
         help='override settings in the config, e.g. key=value')
@@ -95,8 +98,17 @@ def fresh_samples(samples: Sequence) -> List:
     return out
 
 
-def evaluate_subsets(runner: Runner) -> Dict[str, Dict[str, float]]:
-    """One pass over the test set, every subset per batch."""
+def evaluate_subsets(runner: Runner
+                     ) -> Tuple[Dict[str, Dict[str, float]], Dict[str, list]]:
+    """One pass over the test set, every subset per batch.
+
+    A tile that lacks every modality of a subset (``allow_missing`` data)
+    is skipped for that subset; a subset without any tile has no row.
+
+    Returns:
+        tuple: ``(rows, skipped)``: subset -> metrics, and subset -> the
+        ``img_path`` of each tile skipped for it.
+    """
     loop = runner.test_loop
     dataset = loop.dataloader.dataset
     model = runner.model
@@ -109,24 +121,37 @@ def evaluate_subsets(runner: Runner) -> Dict[str, Dict[str, float]]:
             copy.deepcopy(runner.cfg.test_evaluator))
         evaluator.dataset_meta = dataset.metainfo
         evaluators['+'.join(subset)] = evaluator
+    skipped = {name: [] for name in evaluators}
+    counts = dict.fromkeys(evaluators, 0)
     model.eval()
     with torch.no_grad():
         for data_batch in loop.dataloader:
             data = model.data_preprocessor(data_batch, False)
             for subset in subsets:
-                keep = spec.presence(
+                name = '+'.join(subset)
+                presence = data['presence'] & spec.presence(
                     [n for n in names if n not in subset],
                     device=data['presence'].device)
+                keep = presence.any(1).tolist()
+                samples = data['data_samples']
+                skipped[name] += [s.metainfo.get('img_path')
+                                  for s, k in zip(samples, keep) if not k]
+                if not any(keep):
+                    continue
+                index = [i for i, k in enumerate(keep) if k]
                 outputs = model.predict(
-                    data['inputs'], fresh_samples(data['data_samples']),
-                    data['presence'] & keep)
-                evaluators['+'.join(subset)].process(
+                    data['inputs'][index],
+                    fresh_samples([samples[i] for i in index]),
+                    presence[index])
+                evaluators[name].process(
                     data_samples=outputs, data_batch=data_batch)
+                counts[name] += len(index)
     rows = {}
     for name, evaluator in evaluators.items():
-        metrics = evaluator.evaluate(len(dataset))
-        rows[name] = {col: column(metrics, col) for col in COLUMNS}
-    return rows
+        if counts[name]:
+            metrics = evaluator.evaluate(counts[name])
+            rows[name] = {col: column(metrics, col) for col in COLUMNS}
+    return rows, skipped
 
 
 def format_table(rows, summary) -> str:
@@ -152,18 +177,28 @@ def main(argv=None) -> dict:
     if not cfg.get('test_dataloader') or not cfg.get('test_evaluator'):
         raise ValueError(f'{args.config}: needs test_dataloader and '
                          f'test_evaluator')
+    check_outputs({'--out': args.out},
+                  {'config': args.config, 'checkpoint': args.checkpoint},
+                  args.overwrite)
     runner = Runner.from_cfg(cfg)
     # builds the dataloader and evaluator; the checks tools/test.py makes
     check_modality_spec(runner.model, runner.test_loop.dataloader.dataset,
                         'test_dataloader.dataset')
     runner.load_or_resume()  # refuses a checkpoint of another spec
-    rows = evaluate_subsets(runner)
+    rows, skipped = evaluate_subsets(runner)
+    for name, tiles in skipped.items():
+        if tiles:
+            print(f'{name}: skipped {len(tiles)} tile(s) without any of its '
+                  f'modalities: {", ".join(map(str, tiles))}')
+    if not rows:
+        raise ValueError('no tile has any modality of any subset')
     summary = summarise(rows)
     result = dict(
         config=args.config,
         checkpoint=args.checkpoint,
         modalities=list(runner.model.modalities.names),
         subsets=rows,
+        skipped={k: v for k, v in skipped.items() if v},
         **summary)
     print(format_table(rows, summary))
     out = args.out or osp.join(cfg.work_dir, 'modality_subsets.json')

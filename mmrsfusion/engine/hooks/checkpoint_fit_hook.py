@@ -6,8 +6,8 @@ from mmengine.hooks import Hook
 from mmengine.runner.checkpoint import find_latest_checkpoint
 
 from mmseg.registry import HOOKS
-from mmrsfusion.checkpoint import (InvalidCheckpointError, checkpoint_mismatch,
-                                   describe_mismatch, unwrap_model)
+from mmrsfusion.checkpoint import (checkpoint_mismatch, describe_mismatch,
+                                   misfit_error)
 
 
 @HOOKS.register_module()
@@ -56,11 +56,7 @@ class CheckpointFitHook(Hook):
                 f'CheckpointFitHook: loading {name} partially '
                 f'(allow_partial=True): {text}')
             return
-        model = type(unwrap_model(runner.model)).__name__
-        raise InvalidCheckpointError(
-            f'Checkpoint {name} does not fit the model of the config '
-            f'({model}): {text}. It was trained with another architecture '
-            'or config: use that config, or the checkpoint trained with '
-            'this one. (To start training from a checkpoint that fits '
-            'only partly, set default_hooks.checkpoint_fit.allow_partial='
-            'True.)')
+        raise misfit_error(
+            name, runner.model, mismatch,
+            ' (To start training from a checkpoint that fits only partly, '
+            'set default_hooks.checkpoint_fit.allow_partial=True.)')

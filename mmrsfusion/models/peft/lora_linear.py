@@ -33,7 +33,9 @@ class LoRALinear(CrossModalMixin, BasePEFTWrapper):
     A non-cross-modal LoRA can be merged for inference (:meth:`merge`):
     per modality the weight ``W + s B_m A_m`` is formed once and the
     forward is one plain linear per modality. Merged weights are not saved
-    (non-persistent buffer); switching to train mode unmerges.
+    (non-persistent buffer); switching to train mode or loading a state
+    dict unmerges, and a merged forward that would need gradients for the
+    LoRA raises (it would send none).
 
     Args:
         module (nn.Linear): The frozen linear.
@@ -101,6 +103,13 @@ class LoRALinear(CrossModalMixin, BasePEFTWrapper):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.merged:
+            if torch.is_grad_enabled() and (self.lora_a.requires_grad
+                                            or self.lora_b.requires_grad):
+                raise RuntimeError(
+                    'LoRALinear is merged (inference only): its merged '
+                    'weight sends no gradient to lora_a / lora_b; call '
+                    'unmerge() or train() before training, or run under '
+                    'torch.no_grad()')
             xs = self.split(x)
             out = torch.stack([
                 F.linear(x_m, w_m, self.base.bias)
@@ -137,6 +146,11 @@ class LoRALinear(CrossModalMixin, BasePEFTWrapper):
         if self.merged:
             del self.merged_weight
             self.merged = False
+
+    def _load_from_state_dict(self, *args, **kwargs) -> None:
+        # the merged weight was formed from the weights being replaced
+        self.unmerge()
+        super()._load_from_state_dict(*args, **kwargs)
 
     def train(self, mode: bool = True) -> 'LoRALinear':
         super().train(mode)

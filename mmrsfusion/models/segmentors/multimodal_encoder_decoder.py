@@ -209,6 +209,10 @@ class MultiModalEncoderDecoder(EncoderDecoder):
         Returns:
             tuple: ``(inputs, presence)``, ``presence`` without ``absent``
             and checked (every sample keeps a modality).
+
+        Raises:
+            ValueError: A sample without a present modality, or NaN / inf
+                in a present modality's channels (named).
         """
         b = inputs.shape[0]
         if presence is None:
@@ -218,7 +222,16 @@ class MultiModalEncoderDecoder(EncoderDecoder):
             presence = presence & self.modalities.presence(
                 self._absent, device=presence.device)
         presence = self.modalities.check_presence(presence, b)
-        return self.modalities.zero_absent(inputs, presence), presence
+        inputs = self.modalities.zero_absent(inputs, presence)
+        finite = torch.isfinite(inputs).flatten(2).all(-1)  # (B, C)
+        if not bool(finite.all()):
+            bad = [m.name for m in self.modalities
+                   if not bool(finite[:, m.slice].all())]
+            raise ValueError(
+                f'inputs: NaN or inf in the present modalities {bad}; give '
+                f'finite values (no-data as the loader fills it) or mark '
+                f'them absent in presence')
+        return inputs, presence
 
     def logits_to_input_size(self, logits: Tensor,
                              size: Sequence[int]) -> Tensor:

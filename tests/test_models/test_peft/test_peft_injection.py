@@ -415,3 +415,26 @@ def test_cpia_backbone_equals_reference(family):
     assert len(outs) == 3
     for out, ref in zip(outs, expected):
         torch.testing.assert_close(out, ref, rtol=0, atol=0)
+
+
+def test_merged_lora_loads_and_trains_safely():
+    """Loading other LoRA weights into a merged model drops the stale
+    merged weight (the forward is that of the loaded weights); a merged
+    forward that would need LoRA gradients raises instead of sending
+    none."""
+    model = build('dinov2', peft=LORA)
+    randomize_lora(model)
+    other = build('dinov2', peft=LORA)
+    randomize_lora(other)
+    other.eval()
+    x = torch.randn(2, 4, 56, 56)
+    with torch.no_grad():
+        expected = other(x)
+    model.eval()
+    merge_lora(model)
+    model.load_state_dict(other.state_dict())
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), expected, rtol=1e-5, atol=1e-5)
+    merge_lora(model)
+    with pytest.raises(RuntimeError, match='merged.*no gradient'):
+        model(x)
