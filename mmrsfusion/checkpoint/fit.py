@@ -1,11 +1,14 @@
 """How a checkpoint differs from a model: what
-:class:`~mmrsfusion.engine.hooks.CheckpointFitHook` refuses, in words."""
+:class:`~mmrsfusion.engine.hooks.CheckpointFitHook` (and
+:func:`~.trainable.attach_frozen`, before re-attaching anything) refuses,
+in words."""
 import re
 from typing import Dict, List, Sequence
 
 import torch.nn as nn
 
-from .trainable import trainable_keys, unwrap_model
+from .frozen_keys import trainable_keys, unwrap_model
+from .serialization import InvalidCheckpointError
 
 #: Keys named per kind of mismatch in a message.
 SHOWN = 5
@@ -56,3 +59,19 @@ def describe_mismatch(mismatch: Dict[str, List[str]]) -> str:
             parts.append(f'{len(keys)} {words[kind]}: '
                          f'{", ".join(keys[:SHOWN])}{more}')
     return '; '.join(parts)
+
+
+def fit_error(filename, model: nn.Module, mismatch: Dict[str, List[str]],
+              partial_hint: bool = True) -> InvalidCheckpointError:
+    """The error for a checkpoint ``filename`` that does not fit ``model``
+    (``mismatch`` from :func:`checkpoint_mismatch`); ``partial_hint`` adds
+    how to train from a checkpoint that fits only partly."""
+    hint = (' (To start training from a checkpoint that fits only partly, '
+            'set default_hooks.checkpoint_fit.allow_partial=True.)'
+            if partial_hint else '')
+    return InvalidCheckpointError(
+        f'Checkpoint {filename} does not fit the model of the config '
+        f'({type(unwrap_model(model)).__name__}): '
+        f'{describe_mismatch(mismatch)}. It was trained with another '
+        'architecture or config: use that config, or the checkpoint trained '
+        f'with this one.{hint}')
