@@ -4,9 +4,11 @@ from .elevation import (ELEVATION_NORMS, check_not_all_nodata, nodata_mask,
                         normalize_elevation)
 from .raster import TIFF_SUFFIXES, read_raster, tiff_nodata
 from .tiff_window import TiffLayout, Window, read_tiff_window, tiff_layout
+from .verify import WrittenFileError, verify_written
 
 __all__ = [
     'ELEVATION_NORMS', 'check_not_all_nodata', 'nodata_mask',
     'normalize_elevation', 'TIFF_SUFFIXES', 'read_raster', 'tiff_nodata',
-    'TiffLayout', 'Window', 'read_tiff_window', 'tiff_layout'
+    'TiffLayout', 'Window', 'read_tiff_window', 'tiff_layout',
+    'WrittenFileError', 'verify_written'
 ]
