@@ -92,12 +92,12 @@ def _mfnet_cfg(assets, work_dir):
     return cfg
 
 
-@pytest.mark.parametrize('kind', ['sgma', 'head'])
+@pytest.mark.parametrize('kind', ['sgma', 'head', 'mobanet'])
 def test_misfit_checkpoint_blamed_before_frozen_weights(
-        assets, sgma_checkpoints, tmp_path, kind):
+        assets, checkpoint, sgma_checkpoints, tmp_path, kind):
     """MFNet's demo has no frozen_checkpoint: a checkpoint of another model
     lacks its frozen tensors too, but the error is that it does not fit."""
-    path = sgma_checkpoints[kind]
+    path = checkpoint if kind == 'mobanet' else sgma_checkpoints[kind]
     cfg = _mfnet_cfg(assets, tmp_path / 'work')
     expected = (f'Checkpoint {path} does not fit the model of the config '
                 '(MultiModalEncoderDecoder): ')
