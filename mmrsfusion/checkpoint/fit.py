@@ -1,17 +1,14 @@
 """How a checkpoint differs from a model: what
-:class:`~mmrsfusion.engine.hooks.CheckpointFitHook` refuses, in words, and
-loading outside a runner that refuses the same
-(:func:`load_trainable_checkpoint`)."""
+:class:`~mmrsfusion.engine.hooks.CheckpointFitHook` (and
+:func:`~.trainable.attach_frozen`, before re-attaching anything) refuses,
+in words."""
 import re
 from typing import Dict, List, Sequence
 
 import torch.nn as nn
-from mmengine.runner.checkpoint import (_load_checkpoint,
-                                        _load_checkpoint_to_model)
 
+from .frozen_keys import trainable_keys, unwrap_model
 from .serialization import InvalidCheckpointError
-from .spec import check_checkpoint_spec
-from .trainable import attach_frozen, trainable_keys, unwrap_model
 
 #: Keys named per kind of mismatch in a message.
 SHOWN = 5
@@ -64,48 +61,17 @@ def describe_mismatch(mismatch: Dict[str, List[str]]) -> str:
     return '; '.join(parts)
 
 
-def misfit_error(name: str, model: nn.Module,
-                 mismatch: Dict[str, List[str]],
-                 hint: str = '') -> InvalidCheckpointError:
-    """The error for checkpoint ``name`` that does not fit ``model``
-    (``mismatch`` from :func:`checkpoint_mismatch`, ``hint`` appended)."""
+def fit_error(filename, model: nn.Module, mismatch: Dict[str, List[str]],
+              partial_hint: bool = True) -> InvalidCheckpointError:
+    """The error for a checkpoint ``filename`` that does not fit ``model``
+    (``mismatch`` from :func:`checkpoint_mismatch`); ``partial_hint`` adds
+    how to train from a checkpoint that fits only partly."""
+    hint = (' (To start training from a checkpoint that fits only partly, '
+            'set default_hooks.checkpoint_fit.allow_partial=True.)'
+            if partial_hint else '')
     return InvalidCheckpointError(
-        f'Checkpoint {name} does not fit the model of the config '
+        f'Checkpoint {filename} does not fit the model of the config '
         f'({type(unwrap_model(model)).__name__}): '
         f'{describe_mismatch(mismatch)}. It was trained with another '
-        f'architecture or config: use that config, or the checkpoint trained '
+        'architecture or config: use that config, or the checkpoint trained '
         f'with this one.{hint}')
-
-
-def load_trainable_checkpoint(model: nn.Module,
-                              filename: str,
-                              map_location: str = 'cpu',
-                              strict: bool = True,
-                              revise_keys: Sequence = ((r'^module\.', ''), )
-                              ) -> dict:
-    """Load a checkpoint into ``model`` outside a runner, after checking
-    its recorded modality spec against the model's
-    (:func:`~mmrsfusion.checkpoint.spec.check_checkpoint_spec`),
-    re-attaching the frozen weights it was saved without
-    (:func:`attach_frozen`). With ``strict``, a checkpoint of another
-    model (trained keys missing, unexpected keys, other shapes) is refused
-    first, as ``tools/test.py`` refuses it (:func:`misfit_error`).
-
-    Returns:
-        dict: The loaded checkpoint.
-    """
-    checkpoint = _load_checkpoint(filename, map_location=map_location)
-    if not isinstance(checkpoint, dict):
-        raise TypeError(f'{filename}: expected a dict checkpoint')
-    spec = getattr(unwrap_model(model), 'modalities', None)
-    if spec is not None:
-        check_checkpoint_spec(checkpoint, spec, filename)
-    mismatch = checkpoint_mismatch(
-        checkpoint.get('state_dict', checkpoint), model, revise_keys)
-    mismatch['missing_other'] = []  # frozen: re-attached below
-    if strict and any(mismatch.values()):
-        raise misfit_error(filename, model, mismatch)
-    attach_frozen(checkpoint, model)
-    return _load_checkpoint_to_model(
-        unwrap_model(model), checkpoint, strict,
-        revise_keys=list(revise_keys))

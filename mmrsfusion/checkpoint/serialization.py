@@ -32,6 +32,8 @@ import torch
 from mmengine.logging import HistoryBuffer
 from mmengine.runner.checkpoint import CheckpointLoader
 
+from .pickle_scan import pickle_globals
+
 # Classes whose public methods a pickle may fetch with ``getattr``: pickle
 # protocol 2 (torch.save's default) stores a function defined in a class,
 # such as ``HistoryBuffer.min`` in a HistoryBuffer's state, as
@@ -97,6 +99,30 @@ def checkpoint_safe_globals() -> List:
     ]
 
 
+def _allowed_names() -> set:
+    """``module.name`` of every global the weights-only unpickler allows
+    under :func:`checkpoint_safe_globals`."""
+    from torch._weights_only_unpickler import _get_allowed_globals
+    names = set(_get_allowed_globals())
+    for entry in checkpoint_safe_globals() + list(
+            torch.serialization.get_safe_globals()):
+        if isinstance(entry, tuple):
+            names.add(entry[1])
+        else:
+            names.add(f'{entry.__module__}.{entry.__qualname__}')
+    return names
+
+
+def _code_referenced(filename) -> List[str]:
+    """The globals outside :func:`_allowed_names` that the pickle of
+    ``filename`` references (``['<not scanned>']`` for what is not a local
+    file)."""
+    if not isinstance(filename, (str, os.PathLike)):
+        return ['<not scanned>']
+    allowed = _allowed_names()
+    return sorted({n for n in pickle_globals(filename) if n not in allowed})
+
+
 def _unpickler_reason(message: str) -> str:
     """The weights-only unpickler's reason, without the advice torch wraps
     around it (which starts with turning ``weights_only`` off)."""
@@ -108,6 +134,38 @@ def _unpickler_reason(message: str) -> str:
     return ' '.join(
         line for line in lines
         if line and not line.startswith(boilerplate)) or message.strip()
+
+
+def _damaged(filename, error: Exception) -> InvalidCheckpointError:
+    return InvalidCheckpointError(
+        f'Cannot read checkpoint {filename!r}: the file is damaged or '
+        f'truncated ({type(error).__name__}: {error}). Was it copied or '
+        'saved completely?')
+
+
+def _unreadable_pickle(filename, message: str) -> Exception:
+    """The error for a pickle the weights-only unpickler refused:
+    :class:`UnsafeCheckpointError` when it references code outside the
+    allow-list, else an :class:`InvalidCheckpointError` saying it is not a
+    checkpoint (random bytes, a plain pickle of data)."""
+    reason = _unpickler_reason(message)
+    code = _code_referenced(filename)
+    if not code:
+        return InvalidCheckpointError(
+            f'{filename!r} is not a checkpoint: its bytes are not a '
+            'torch.save archive of tensors (the weights-only unpickler '
+            f'said: {reason}); it references no code. Use the checkpoint '
+            'file itself.')
+    return UnsafeCheckpointError(
+        f'Refused to load checkpoint {filename!r}: its pickle needs '
+        'something outside the allow-list of safe types (tensors, numpy '
+        'arrays/dtypes/scalars, mmengine HistoryBuffer), and unpickling it '
+        f'could run arbitrary code (it references {", ".join(code)}). '
+        f'Unpickler said: {reason}\nOnly if you trust where this file '
+        'comes from: allow-list that type with `torch.serialization.'
+        'add_safe_globals([...])` before loading, or re-save the parts you '
+        "need once, e.g. `ckpt = torch.load(path, weights_only=False); "
+        "torch.save({'state_dict': ckpt['state_dict']}, new_path)`.")
 
 
 def load_checkpoint_safely(filename: str, map_location=None):
@@ -123,7 +181,9 @@ def load_checkpoint_safely(filename: str, map_location=None):
     Raises:
         InvalidCheckpointError: When the file is empty, was not written by
             ``torch.save`` (e.g. a text file), is damaged or truncated, or
-            does not hold a dict.
+            does not hold a dict, or holds a pickle the weights-only
+            unpickler cannot read that references no code (random bytes
+            starting with a pickle's first byte, a pickled list).
         UnsafeCheckpointError: When the pickle needs a global outside
             :func:`checkpoint_safe_globals`; nothing of the file has run.
     """
@@ -132,27 +192,16 @@ def load_checkpoint_safely(filename: str, map_location=None):
         try:
             checkpoint = torch.load(
                 filename, map_location=map_location, weights_only=True)
-        except (EOFError, RuntimeError, zipfile.BadZipFile, OSError) as e:
-            if isinstance(e, RuntimeError) and \
-                    'PytorchStreamReader' not in str(e):
+        except RuntimeError as e:
+            if 'Invalid magic number' in str(e):  # a pickle, not torch's
+                raise _unreadable_pickle(filename, str(e)) from None
+            if 'PytorchStreamReader' not in str(e):
                 raise  # not the file's fault (e.g. a CUDA map_location)
-            raise InvalidCheckpointError(
-                f'Cannot read checkpoint {filename!r}: the file is damaged '
-                f'or truncated ({type(e).__name__}: {e}). Was it copied or '
-                'saved completely?') from e
+            raise _damaged(filename, e) from e
+        except (EOFError, zipfile.BadZipFile, OSError) as e:
+            raise _damaged(filename, e) from e
         except pickle.UnpicklingError as e:
-            reason = _unpickler_reason(str(e))
-            raise UnsafeCheckpointError(
-                f'Refused to load checkpoint {filename!r}: its pickle needs '
-                'something outside the allow-list of safe types (tensors, '
-                'numpy arrays/dtypes/scalars, mmengine HistoryBuffer), and '
-                'unpickling it could run arbitrary code. Unpickler said: '
-                f'{reason}\nOnly if you trust where this file comes from: '
-                'allow-list that type with `torch.serialization.'
-                'add_safe_globals([...])` before loading, or re-save the '
-                'parts you need once, e.g. `ckpt = torch.load(path, '
-                "weights_only=False); torch.save({'state_dict': "
-                "ckpt['state_dict']}, new_path)`.") from None
+            raise _unreadable_pickle(filename, str(e)) from None
     if not isinstance(checkpoint, dict):
         raise InvalidCheckpointError(
             f'{filename!r} holds a {type(checkpoint).__name__}, not a '

@@ -21,53 +21,22 @@ Outside a runner (e.g. ``mmseg.apis.init_model``), load such a checkpoint
 with :func:`load_trainable_checkpoint`.
 """
 import os.path as osp
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence
 
 import torch
 import torch.nn as nn
 from mmengine.logging import MMLogger
-from mmengine.model import BaseTTAModel, is_model_wrapper
+from mmengine.runner.checkpoint import (_load_checkpoint,
+                                        _load_checkpoint_to_model)
+
+from .fit import checkpoint_mismatch, fit_error
+from .frozen_keys import frozen_owners, prefixed_keys, unwrap_model
+from .spec import check_checkpoint_spec
 
 #: ``checkpoint['meta']`` key recording what was dropped, per module path:
 #: ``{'backbone': {'frozen_checkpoint': str, 'num_tensors': int,
 #: 'checksum': float}}``.
 META_KEY = 'frozen_weights'
-
-
-def unwrap_model(model: nn.Module) -> nn.Module:
-    """The segmentor inside DDP-style wrappers and TTA models (their
-    checkpoints hold the segmentor's keys, as mmengine loads them)."""
-    while is_model_wrapper(model) or isinstance(model, BaseTTAModel):
-        model = model.module
-    return model
-
-
-def frozen_owners(model: nn.Module) -> List[Tuple[str, nn.Module]]:
-    """The submodules of ``model`` that have a frozen part, as
-    ``(attribute path, module)`` (path ``''`` for the model itself)."""
-    owners = []
-    for name, module in unwrap_model(model).named_modules():
-        if callable(getattr(module, 'frozen_keys', None)) and hasattr(
-                module, 'frozen_checkpoint'):
-            owners.append((name, module))
-    return owners
-
-
-def _prefixed_keys(path: str, module: nn.Module) -> List[str]:
-    prefix = f'{path}.' if path else ''
-    return [prefix + key for key in module.frozen_keys()]
-
-
-def trainable_keys(model: nn.Module) -> List[str]:
-    """The keys of ``model``'s state dict that a checkpoint must hold: all
-    but the frozen parts of :func:`frozen_owners` (which are re-attached
-    from their pretrained files)."""
-    frozen = {
-        key
-        for path, module in frozen_owners(model)
-        for key in _prefixed_keys(path, module)
-    }
-    return [k for k in unwrap_model(model).state_dict() if k not in frozen]
 
 
 @torch.no_grad()
@@ -97,7 +66,7 @@ def strip_frozen(checkpoint: dict,
     state_dict = checkpoint['state_dict']
     records = {}
     for path, module in frozen_owners(model):
-        keys = _prefixed_keys(path, module)
+        keys = prefixed_keys(path, module)
         source = module.frozen_checkpoint
         if source is None:
             logger.warning(
@@ -118,7 +87,8 @@ def strip_frozen(checkpoint: dict,
 
 def attach_frozen(checkpoint: dict,
                   model: nn.Module,
-                  logger: Optional[MMLogger] = None) -> List[str]:
+                  logger: Optional[MMLogger] = None,
+                  filename: Optional[str] = None) -> List[str]:
     """Put back into ``checkpoint['state_dict']`` (or ``checkpoint`` itself
     when it has no ``state_dict``) the frozen tensors of ``model`` that are
     missing from it, read from each owner's own ``frozen_checkpoint`` with
@@ -131,7 +101,12 @@ def attach_frozen(checkpoint: dict,
         list[str]: The keys put back.
 
     Raises:
-        RuntimeError: If frozen tensors are missing and the owner has no
+        InvalidCheckpointError: If frozen tensors are missing and the
+            checkpoint does not fit the rest of the model either (another
+            architecture's, or a part of one): that is the error, named
+            with ``filename``, not the missing frozen weights.
+        RuntimeError: If frozen tensors are missing from a checkpoint that
+            fits the rest of the model, and the owner has no
             ``frozen_checkpoint`` to read them from.
     """
     logger = logger or MMLogger.get_current_instance()
@@ -139,7 +114,7 @@ def attach_frozen(checkpoint: dict,
     records = (checkpoint.get('meta') or {}).get(META_KEY, {})
     attached = []
     for path, module in frozen_owners(model):
-        keys = _prefixed_keys(path, module)
+        keys = prefixed_keys(path, module)
         missing = [
             k for k in keys
             if k not in state_dict and f'module.{k}' not in state_dict
@@ -151,6 +126,11 @@ def attach_frozen(checkpoint: dict,
         recorded = record.get('frozen_checkpoint')
         source = module.frozen_checkpoint
         if source is None:
+            mismatch = checkpoint_mismatch(state_dict, model)
+            mismatch['missing_other'] = []  # the frozen keys, named below
+            if any(mismatch.values()):
+                raise fit_error(filename, model, mismatch,
+                                partial_hint=False)
             raise RuntimeError(
                 f'The checkpoint lacks {len(missing)} frozen tensors of '
                 f'{name} (it was saved without them'
@@ -183,3 +163,37 @@ def attach_frozen(checkpoint: dict,
         logger.info(f'TrainableCheckpointHook: re-attached {len(missing)} '
                     f'frozen tensors of {name} from {source}')
     return attached
+
+
+def load_trainable_checkpoint(model: nn.Module,
+                              filename: str,
+                              map_location: str = 'cpu',
+                              strict: bool = True,
+                              revise_keys: Sequence = ((r'^module\.', ''), )
+                              ) -> dict:
+    """Load a checkpoint into ``model`` outside a runner, after checking
+    its recorded modality spec against the model's
+    (:func:`~mmrsfusion.checkpoint.spec.check_checkpoint_spec`),
+    re-attaching the frozen weights it was saved without
+    (:func:`attach_frozen`). With ``strict``, a checkpoint of another
+    model (trained keys missing, unexpected keys, other shapes) is refused
+    first, with the message ``tools/test.py`` gives (:func:`fit_error`).
+
+    Returns:
+        dict: The loaded checkpoint.
+    """
+    checkpoint = _load_checkpoint(filename, map_location=map_location)
+    if not isinstance(checkpoint, dict):
+        raise TypeError(f'{filename}: expected a dict checkpoint')
+    spec = getattr(unwrap_model(model), 'modalities', None)
+    if spec is not None:
+        check_checkpoint_spec(checkpoint, spec, filename)
+    mismatch = checkpoint_mismatch(
+        checkpoint.get('state_dict', checkpoint), model, revise_keys)
+    mismatch['missing_other'] = []  # frozen: re-attached below
+    if strict and any(mismatch.values()):
+        raise fit_error(filename, model, mismatch, partial_hint=False)
+    attach_frozen(checkpoint, model, filename=filename)
+    return _load_checkpoint_to_model(
+        unwrap_model(model), checkpoint, strict,
+        revise_keys=list(revise_keys))

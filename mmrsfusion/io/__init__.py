@@ -5,9 +5,11 @@ from .elevation import (ELEVATION_NORMS, check_not_all_nodata, nodata_mask,
 from .output_guard import check_outputs
 from .raster import TIFF_SUFFIXES, read_raster, tiff_nodata
 from .tiff_window import TiffLayout, Window, read_tiff_window, tiff_layout
+from .verify import WrittenFileError, verify_written
 
 __all__ = [
     'ELEVATION_NORMS', 'check_not_all_nodata', 'nodata_mask',
     'normalize_elevation', 'check_outputs', 'TIFF_SUFFIXES', 'read_raster',
-    'tiff_nodata', 'TiffLayout', 'Window', 'read_tiff_window', 'tiff_layout'
+    'tiff_nodata', 'TiffLayout', 'Window', 'read_tiff_window', 'tiff_layout',
+    'WrittenFileError', 'verify_written'
 ]

@@ -21,7 +21,8 @@ from mmengine.runner.checkpoint import _load_checkpoint, load_checkpoint
 from torch.utils.data import Dataset
 
 import mmrsfusion  # noqa: F401  (registers the safe local loader)
-from mmrsfusion.checkpoint import (UnsafeCheckpointError,
+from mmrsfusion.checkpoint import (InvalidCheckpointError,
+                                   UnsafeCheckpointError,
                                    load_checkpoint_safely,
                                    save_checkpoint_atomically)
 
@@ -162,6 +163,35 @@ def test_getattr_is_restricted(tmp_path, obj, name):
     torch.save(dict(meta=dict(x=FetchAttr(obj, name))), path)
     with pytest.raises(UnsafeCheckpointError, match='getattr'):
         load_checkpoint_safely(path)
+
+
+@pytest.mark.parametrize('protocol', [2, pickle.HIGHEST_PROTOCOL])
+def test_plain_pickle_referencing_code_is_unsafe(tmp_path, protocol):
+    sentinel = tmp_path / 'code_ran'
+    path = str(tmp_path / 'hostile.pkl')
+    with open(path, 'wb') as f:
+        pickle.dump(RunCode(sentinel), f, protocol=protocol)
+    with pytest.raises(UnsafeCheckpointError, match='system') as info:
+        load_checkpoint_safely(path)
+    assert path in str(info.value) and not sentinel.exists()
+
+
+@pytest.mark.parametrize('kind', ['random', 'list', 'list2'])
+def test_pickle_without_code_is_not_a_checkpoint(tmp_path, kind):
+    """Bytes starting like a pickle, and plain pickles of data, are not
+    checkpoints: no advice to turn weights_only off."""
+    path = str(tmp_path / f'{kind}.pth')
+    with open(path, 'wb') as f:
+        if kind == 'random':
+            f.write(b'\x80' + np.random.default_rng(0).bytes(256))
+        else:
+            pickle.dump([1, 'two', 3.0], f,
+                        protocol=2 if kind == 'list2' else 4)
+    with pytest.raises(InvalidCheckpointError) as info:
+        load_checkpoint_safely(path)
+    message = str(info.value)
+    assert message.startswith(f'{path!r} is not a checkpoint: ')
+    assert 'weights_only=False' not in message
 
 
 def test_missing_file(tmp_path):

@@ -10,15 +10,20 @@ import sys
 
 import pytest
 import torch
+from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 from test_trainable_checkpoint_hook import assets, demo_cfg  # noqa: F401
 
 from mmseg.registry import MODELS
 from mmrsfusion.checkpoint import (InvalidCheckpointError,
-                                   load_checkpoint_safely)
-from mmrsfusion.utils import ModalitySpec
+                                   load_checkpoint_safely,
+                                   load_trainable_checkpoint)
+from mmrsfusion.utils import ModalitySpec, load_config
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+MFNET_DEMO = osp.join(ROOT, 'configs', 'mfnet',
+                      'demo_tinysam_mmadapter_synthetic.py')
+SGMA_DEMO = osp.join(ROOT, 'configs', 'sgma', 'demo_r18_synthetic_rdn.py')
 
 
 @pytest.fixture(scope='module')
@@ -59,6 +64,55 @@ def test_tools_test_refuses_another_architecture(assets, checkpoint,
     assert '(6, 32, 1, 1) in the checkpoint vs (6, 16, 1, 1) in the model' \
         in error
     assert 'mIoU' not in res.stdout  # no metrics table
+
+
+@pytest.fixture(scope='module')
+def sgma_checkpoints(tmp_path_factory):
+    """Checkpoints of the SGMA demo model: whole, and its decode head only
+    (neither fits MFNet, whose frozen SAM weights they lack)."""
+    init_default_scope('mmseg')
+    model = MODELS.build(load_config(SGMA_DEMO).model)
+    root = tmp_path_factory.mktemp('sgma')
+    state = model.state_dict()
+    paths = dict(sgma=str(root / 'sgma.pth'), head=str(root / 'head.pth'))
+    torch.save(dict(meta=dict(), state_dict=state), paths['sgma'])
+    torch.save(dict(meta=dict(), state_dict={
+        k: v for k, v in state.items() if k.startswith('decode_head.')
+    }), paths['head'])
+    return paths
+
+
+def _mfnet_cfg(assets, work_dir):
+    cfg = load_config(MFNET_DEMO)
+    cfg.merge_from_dict({
+        'work_dir': str(work_dir),
+        'test_dataloader.num_workers': 0,
+        'test_dataloader.persistent_workers': False,
+        'test_dataloader.dataset.data_root': assets['data_root']})
+    return cfg
+
+
+@pytest.mark.parametrize('kind', ['sgma', 'head', 'mobanet'])
+def test_misfit_checkpoint_blamed_before_frozen_weights(
+        assets, checkpoint, sgma_checkpoints, tmp_path, kind):
+    """MFNet's demo has no frozen_checkpoint: a checkpoint of another model
+    lacks its frozen tensors too, but the error is that it does not fit."""
+    path = checkpoint if kind == 'mobanet' else sgma_checkpoints[kind]
+    cfg = _mfnet_cfg(assets, tmp_path / 'work')
+    expected = (f'Checkpoint {path} does not fit the model of the config '
+                '(MultiModalEncoderDecoder): ')
+    with pytest.raises(InvalidCheckpointError) as err:
+        load_trainable_checkpoint(MODELS.build(cfg.model), path)
+    assert str(err.value).startswith(expected)
+    assert 'frozen_checkpoint' not in str(err.value)
+    config = tmp_path / 'mfnet.py'
+    cfg.dump(str(config))
+    res = _cli('test.py', config, path)
+    assert res.returncode == 1, res.stdout
+    error = res.stdout.strip().splitlines()[-1]
+    assert error.startswith('error: ' + expected), error
+    assert 'missing trained keys: backbone.' in error
+    assert 'frozen_checkpoint' not in error
 
 
 def test_matching_checkpoint_loads(assets, checkpoint, tmp_path):

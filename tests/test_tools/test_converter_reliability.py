@@ -242,3 +242,28 @@ def test_damaged_zip_member_is_named(tmp_path):
     assert msg.startswith(f'Cannot read {archive}!{member}: ')
     assert 'damaged: re-download it' in msg
     assert not out.exists()
+
+
+def test_written_files_are_read_back(tmp_path, monkeypatch):
+    """Every file the converter writes is read back
+    (mmrsfusion.io.verify_written): one cut short on the way is named and
+    nothing is left in OUT_DIR."""
+    from mmrsfusion.datasets.isprs_raw import tiles
+    raw, out = tmp_path / 'raw', tmp_path / 'out'
+    synth.make_vaihingen_raw(str(raw), areas=(1, ))
+    write = tiles.write_tiff
+
+    def cut_dsm(path, arr, nodata=None):
+        write(path, arr, nodata)
+        if '/dsm_dir/' in path:
+            data = open(path, 'rb').read()
+            with open(path, 'wb') as f:
+                f.write(data[:len(data) // 2])
+
+    monkeypatch.setattr(tiles, 'write_tiff', cut_dsm)
+    with pytest.raises(isprs_raw.ConversionError,
+                       match=r'Tile area1: .*/dsm_dir/train/area1\.tif: '
+                       'written but cannot be read back'):
+        isprs_raw.convert(vaihingen.build_spec(), str(raw), str(out),
+                          progress=False)
+    assert sorted(os.listdir(tmp_path)) == ['raw']

@@ -3,9 +3,7 @@ staging folder and commit it atomically, with a report."""
 import json
 import os
 import os.path as osp
-import re
 import shutil
-import socket
 import sys
 import tempfile
 import warnings
@@ -13,6 +11,7 @@ from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 from ..isprs import ISPRS_CLASSES as CLASSES
+from ..staging import commit, owned_prefix, remove_stale
 from .discovery import DatasetSpec, discover, match_files, tile_sort_key
 from .layout import (COLOUR_TOLERANCE, ELEVATION_MISMATCH, IGNORE_INDEX,
                      LAYOUT, MANIFEST, PALETTE, ROLE_NAMES, ConversionError)
@@ -103,71 +102,6 @@ def _existing_conflicts(out_dir: str, entries: Iterable[str]) -> List[str]:
         if osp.lexists(path):
             conflicts.append(path)
     return conflicts
-
-
-def _owned_prefix(kind: str) -> str:
-    """Prefix of the scratch / staging folders of this process: naming the
-    host and process lets a later run remove those of a killed one."""
-    return f'{kind}{socket.gethostname()}-{os.getpid()}-'
-
-
-def _remove_stale(folder: str, kind: str) -> None:
-    """Remove the folders ``{kind}{this host}-{pid}-*`` in ``folder`` whose
-    process is gone (left by a conversion killed with SIGKILL)."""
-    mine = f'{kind}{socket.gethostname()}-'
-    try:
-        names = os.listdir(folder)
-    except OSError:
-        return
-    for name in names:
-        m = re.match(r'(\d+)-', name[len(mine):])
-        if not name.startswith(mine) or m is None:
-            continue
-        try:
-            os.kill(int(m.group(1)), 0)
-            continue  # still running
-        except ProcessLookupError:
-            pass
-        except OSError:
-            continue  # another user's process: leave it
-        print(f'Removing {osp.join(folder, name)}, left by a conversion '
-              'that was killed')
-        shutil.rmtree(osp.join(folder, name), ignore_errors=True)
-
-
-def _commit(staging: str, out_dir: str, stale: Sequence[str] = ()) -> None:
-    """Move the staged layout into ``out_dir`` and remove its ``stale``
-    entries (folders of an earlier conversion that this one does not
-    write); rolls back on failure."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(staging, 0o777 & ~umask)  # mkdtemp made it private (0700)
-    if not osp.lexists(out_dir):
-        os.rename(staging, out_dir)
-        return
-    backup = tempfile.mkdtemp(prefix=osp.basename(staging) + '.old-',
-                              dir=osp.dirname(staging))
-    moved_old, moved_new = [], []
-    try:
-        for entry in stale:
-            os.rename(osp.join(out_dir, entry), osp.join(backup, entry))
-            moved_old.append(entry)
-        for entry in sorted(os.listdir(staging)):
-            dst = osp.join(out_dir, entry)
-            if osp.lexists(dst):
-                os.rename(dst, osp.join(backup, entry))
-                moved_old.append(entry)
-            os.rename(osp.join(staging, entry), dst)
-            moved_new.append(entry)
-    except BaseException:
-        for entry in reversed(moved_new):
-            os.rename(osp.join(out_dir, entry), osp.join(staging, entry))
-        for entry in reversed(moved_old):
-            os.rename(osp.join(backup, entry), osp.join(out_dir, entry))
-        raise
-    finally:
-        shutil.rmtree(backup, ignore_errors=True)
-    shutil.rmtree(staging, ignore_errors=True)  # now empty
 
 
 def _run_jobs(jobs: Sequence[TileJob], nproc: int,
@@ -324,9 +258,9 @@ def convert(spec: DatasetSpec,
     parent = osp.dirname(out_dir)
     os.makedirs(parent, exist_ok=True)
     staging_kind = f'.{osp.basename(out_dir)}.converting-'
-    _remove_stale(tmp_dir or tempfile.gettempdir(), 'isprs-raw-')
-    _remove_stale(parent, staging_kind)
-    scratch = tempfile.mkdtemp(prefix=_owned_prefix('isprs-raw-'),
+    remove_stale(tmp_dir or tempfile.gettempdir(), 'isprs-raw-')
+    remove_stale(parent, staging_kind)
+    scratch = tempfile.mkdtemp(prefix=owned_prefix('isprs-raw-'),
                                dir=tmp_dir)
     staging = None
     try:
@@ -345,7 +279,7 @@ def convert(spec: DatasetSpec,
         for m in messages:
             _emit(m)
 
-        staging = tempfile.mkdtemp(prefix=_owned_prefix(staging_kind),
+        staging = tempfile.mkdtemp(prefix=owned_prefix(staging_kind),
                                    dir=parent)
         jobs = [
             TileJob(tile=tile, split=split, sources=sources, staging=staging,
@@ -394,7 +328,7 @@ def convert(spec: DatasetSpec,
         with open(osp.join(staging, MANIFEST), 'w') as f:
             json.dump(manifest, f, indent=1)
         written = {LAYOUT[r][0] for r in spec.roles}
-        _commit(staging, out_dir, [
+        commit(staging, out_dir, [
             c for c in (osp.basename(p) for p in conflicts)
             if c not in written and c != MANIFEST
         ])

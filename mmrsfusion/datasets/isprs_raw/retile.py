@@ -8,7 +8,8 @@ from typing import Dict, List
 
 import tifffile
 
-from mmrsfusion.io import TIFF_SUFFIXES, read_raster
+from mmrsfusion.io import (TIFF_SUFFIXES, WrittenFileError, read_raster,
+                           verify_written)
 from .layout import LAYOUT, MANIFEST, ConversionError
 from .tiles import write_tiff
 
@@ -59,7 +60,7 @@ def retile(data_root: str, dry_run: bool = False) -> Dict[str, List[str]]:
         for parent, _, names in sorted(os.walk(folder)):
             for name in sorted(names):
                 stem, ext = osp.splitext(name)
-                if ext.lower() not in RETILE_SUFFIXES:
+                if ext.lower() not in RETILE_SUFFIXES or name.startswith('.'):
                     continue
                 path = osp.join(parent, name)
                 if _is_tiled(path):
@@ -73,9 +74,15 @@ def retile(data_root: str, dry_run: bool = False) -> Dict[str, List[str]]:
                 if dry_run:
                     continue
                 arr, nodata = read_raster(path, with_nodata=True)
-                tmp = target + '.retile-tmp'
+                # hidden, and a .tif so that it is read back as a TIFF
+                tmp = osp.join(parent, f'.{stem}.retile-tmp.tif')
                 write_tiff(tmp, arr[..., 0] if arr.shape[2] == 1 else arr,
                            nodata)
+                try:
+                    verify_written(tmp, arr)
+                except WrittenFileError as e:
+                    os.remove(tmp)
+                    raise ConversionError(str(e)) from e
                 os.replace(tmp, target)
                 if target != path:
                     os.remove(path)

@@ -7,6 +7,7 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
+from mmrsfusion.io import WrittenFileError, verify_written
 from .labels import colour_to_index, is_colour_label
 from .layout import (BOUNDARY_COLOUR, LAYOUT, MAX_UNKNOWN_FRACTION,
                      NODATA_VALUES, PALETTE, ROLE_NAMES, TILE_SIZE,
@@ -105,7 +106,8 @@ class TileJob:
 def convert_tile(job: TileJob) -> Dict[str, object]:
     """Read, check and write one tile; returns its manifest entry.
 
-    All of a tile's rasters are read and checked before any is written.
+    All of a tile's rasters are read and checked before any is written;
+    every file written is read back and checked (:func:`verify_written`).
     """
     img_src = job.sources['img']
     arrays = {'img': read_optical(img_src, job.optical_bands)}
@@ -188,9 +190,12 @@ def convert_tile(job: TileJob) -> Dict[str, object]:
         stem = job.tile if whole else f'{job.tile}_{x0}_{y0}_{x1}_{y1}'
         for role, arr in arrays.items():
             folder, ext = LAYOUT[role]
-            write_tiff(
-                osp.join(job.staging, folder, job.split, stem + ext),
-                arr[y0:y1, x0:x1])
+            path = osp.join(job.staging, folder, job.split, stem + ext)
+            write_tiff(path, arr[y0:y1, x0:x1])
+            try:
+                verify_written(path, arr[y0:y1, x0:x1])
+            except WrittenFileError as e:
+                raise ConversionError(f'Tile {job.tile}: {e}') from e
     info['clips'] = len(boxes)
     info['messages'] = messages
     return info

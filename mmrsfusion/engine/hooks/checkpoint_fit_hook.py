@@ -7,7 +7,15 @@ from mmengine.runner.checkpoint import find_latest_checkpoint
 
 from mmseg.registry import HOOKS
 from mmrsfusion.checkpoint import (checkpoint_mismatch, describe_mismatch,
-                                   misfit_error)
+                                   fit_error)
+
+
+def loading_file(runner) -> Optional[str]:
+    """The checkpoint file ``runner`` is loading, chosen as
+    ``Runner.load_or_resume`` does (hooks only receive its content)."""
+    if runner._resume and runner._load_from is None:
+        return find_latest_checkpoint(runner.work_dir)
+    return runner._load_from
 
 
 @HOOKS.register_module()
@@ -36,27 +44,16 @@ class CheckpointFitHook(Hook):
     def __init__(self, allow_partial: bool = False) -> None:
         self.allow_partial = allow_partial
 
-    @staticmethod
-    def _file(runner) -> Optional[str]:
-        # the file the runner is loading, chosen as Runner.load_or_resume
-        # does (the hook only receives the checkpoint's content)
-        if runner._resume and runner._load_from is None:
-            return find_latest_checkpoint(runner.work_dir)
-        return runner._load_from
-
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         mismatch = checkpoint_mismatch(
             checkpoint.get('state_dict', checkpoint), runner.model)
         if not any(mismatch.values()):
             return
         text = describe_mismatch(mismatch)
-        name = self._file(runner)
+        name = loading_file(runner)
         if self.allow_partial and not runner._resume:
             runner.logger.warning(
                 f'CheckpointFitHook: loading {name} partially '
                 f'(allow_partial=True): {text}')
             return
-        raise misfit_error(
-            name, runner.model, mismatch,
-            ' (To start training from a checkpoint that fits only partly, '
-            'set default_hooks.checkpoint_fit.allow_partial=True.)')
+        raise fit_error(name, runner.model, mismatch)

@@ -4,6 +4,7 @@ from mmengine.hooks import Hook
 
 from mmseg.registry import HOOKS
 from mmrsfusion.checkpoint import attach_frozen, strip_frozen
+from .checkpoint_fit_hook import loading_file
 
 
 @HOOKS.register_module()
@@ -48,4 +49,5 @@ class TrainableCheckpointHook(Hook):
                 + ' on loading')
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
-        attach_frozen(checkpoint, runner.model, runner.logger)
+        attach_frozen(checkpoint, runner.model, runner.logger,
+                      loading_file(runner))
