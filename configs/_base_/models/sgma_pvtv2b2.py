@@ -48,5 +48,8 @@ model = dict(
             loss_weight=1.0,
             avg_non_ignore=True)),
     mas=True,
+    # one sampled modality per stage for the whole batch (the paper's
+    # text); 'sample': one per sample and stage
+    mas_granularity='iteration',
     loss_weights=dict(sgf=2.0, mas=1.0),
     test_cfg=dict(mode='slide', crop_size=(512, 512), stride=(341, 341)))
