@@ -1,6 +1,7 @@
 # SGF as the neck of the frozen DINOv2 ViT-B/14 multi-stream backbone
 # (RGB + DSM, Potsdam six classes): MoBaNet's backbone with SGMA's fusion,
-# MAS and modality-presence mask; UperNet head on the four fused taps.
+# MAS and modality-presence mask; UperNet head on the four fused taps;
+# potsdam_mm.py's data and pipelines (random 256 windows at full resolution).
 #   python tools/model_converters/dinov2.py dinov2_vitb14_pretrain.pth \
 #       pretrain/dinov2_vitb14_converted.pth
 _base_ = [
@@ -23,20 +24,3 @@ model = dict(
     auxiliary_head=None,
     mas=True,
     loss_weights=dict(sgf=2.0, mas=1.0))
-# potsdam_mm.py's pipelines with the presence mask packed into every sample
-train_pipeline = [
-    dict(type='LoadMultiModalImageFromFiles'),
-    dict(type='LoadAnnotations'),
-    dict(type='RandomCrop', crop_size={{_base_.crop_size}}),
-    dict(type='RandomFlip', prob=[0.25, 0.25],
-         direction=['horizontal', 'vertical']),
-    dict(type='PackSegInputs'),
-]
-test_pipeline = [
-    dict(type='LoadMultiModalImageFromFiles'),
-    dict(type='LoadAnnotations'),
-    dict(type='PackSegInputs'),
-]
-train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
-val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
-test_dataloader = val_dataloader

@@ -1,4 +1,5 @@
 from . import transforms  # noqa: F401
+from .deliver import DELIVER_CLASSES, DELIVER_PALETTE, DELIVERDataset
 from .dfc2023 import DFC2023_CLASSES, DFC2023MMDataset
 from .isprs import ISPRS_CLASSES, ISPRS_PALETTE, ISPRSMMDataset
 from .mmhunan import MMHUNAN_CLASSES, MMHUNAN_PALETTE, MMHunanDataset
@@ -12,5 +13,5 @@ __all__ = [
     'ISPRS_PALETTE', 'VaihingenMMDataset', 'PotsdamMMDataset',
     'SyntheticMMDataset', 'generate_synthetic_dataset', 'MMHunanDataset',
     'MMHUNAN_CLASSES', 'MMHUNAN_PALETTE', 'DFC2023MMDataset',
-    'DFC2023_CLASSES'
+    'DFC2023_CLASSES', 'DELIVERDataset', 'DELIVER_CLASSES', 'DELIVER_PALETTE'
 ]

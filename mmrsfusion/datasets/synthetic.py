@@ -207,13 +207,19 @@ def synthesize_tile(rng: np.random.Generator, height: int,
 #: roofs and roads differ (what RGB cannot tell), and so do trees and low
 #: vegetation, a little; cars and clutter sit in between.
 _NIR_LEVEL = np.array([70., 150., 200., 185., 110., 125.], np.float32)
+#: Class levels of the optional DELIVER-like Event and LiDAR bands (four
+#: modalities with RGB and DSM): each separates other class pairs, weakly.
+_EVENT_LEVEL = np.array([90., 120., 100., 160., 200., 140.], np.float32)
+_LIDAR_LEVEL = np.array([60., 190., 80., 150., 120., 100.], np.float32)
 
 
 def synthesize_nir(rng: np.random.Generator,
-                   label: np.ndarray) -> np.ndarray:
-    """A NIR band carrying its own class evidence.
+                   label: np.ndarray,
+                   levels: np.ndarray = _NIR_LEVEL) -> np.ndarray:
+    """A NIR band (or another band, given its ``levels`` per class)
+    carrying its own class evidence.
 
-    Class levels from :data:`_NIR_LEVEL` with per-tile jitter, a smooth gain
+    Class levels from ``levels`` with per-tile jitter, a smooth gain
     field and strong pixel noise, so NIR alone separates buildings from
     roads (which RGB confuses) but only weakly trees from low vegetation
     (which the DSM separates): each modality adds something.
@@ -222,7 +228,7 @@ def synthesize_nir(rng: np.random.Generator,
         ndarray: (H, W) uint8.
     """
     h, w = label.shape
-    nir = _NIR_LEVEL[label] + rng.uniform(-10, 10, len(_NIR_LEVEL))[label]
+    nir = levels[label] + rng.uniform(-10, 10, len(levels))[label]
     nir = cv2.GaussianBlur(nir, (0, 0), 0.8)
     nir *= 1 + 0.1 * _smooth(rng, h, w)
     nir += rng.standard_normal((h, w)).astype(np.float32) * 18.
@@ -243,9 +249,12 @@ def erode_labels(label: np.ndarray, radius: int = 1) -> np.ndarray:
 
 def _write_split(root: str, split: str, num: int, size: Tuple[int, int],
                  seed: int, split_id: int, erosion_radius: int,
-                 nir: bool = False) -> None:
-    keys = ('img_dir', 'dsm_dir', 'ann_dir', 'ann_eroded_dir') + \
-        (('nir_dir', ) if nir else ())
+                 nir: bool = False, deliver: bool = False) -> None:
+    bands = dict(nir=_NIR_LEVEL) if nir else {}
+    if deliver:
+        bands.update(event=_EVENT_LEVEL, lidar=_LIDAR_LEVEL)
+    keys = ('img_dir', 'dsm_dir', 'ann_dir', 'ann_eroded_dir') + tuple(
+        f'{name}_dir' for name in bands)
     dirs = {k: osp.join(root, k, split) for k in keys}
     for d in dirs.values():
         os.makedirs(d, exist_ok=True)
@@ -253,11 +262,12 @@ def _write_split(root: str, split: str, num: int, size: Tuple[int, int],
         rng = np.random.default_rng([seed, split_id, i])
         rgb, dsm, label = synthesize_tile(rng, *size)
         stem = f'{split}_{i:04d}'
-        if nir:  # its own random stream: RGB and DSM stay as without it
+        # each band its own random stream: RGB and DSM stay as without it
+        for j, (name, levels) in enumerate(bands.items()):
+            stream = [seed, split_id, i, 1] + [j] * (name != 'nir')
             tifffile.imwrite(
-                osp.join(dirs['nir_dir'], stem + '.tif'),
-                synthesize_nir(np.random.default_rng([seed, split_id, i, 1]),
-                               label),
+                osp.join(dirs[f'{name}_dir'], stem + '.tif'),
+                synthesize_nir(np.random.default_rng(stream), label, levels),
                 photometric='minisblack')
         tifffile.imwrite(
             osp.join(dirs['img_dir'], stem + '.tif'), rgb, photometric='rgb')
@@ -280,7 +290,8 @@ def generate_synthetic_dataset(out_dir: str,
                                test_tile_size: Size = (200, 176),
                                erosion_radius: int = 1,
                                overwrite: bool = False,
-                               nir: bool = False) -> str:
+                               nir: bool = False,
+                               deliver: bool = False) -> str:
     """Write the synthetic dataset in the converted layout.
 
     Layout (``STEM`` = ``train_0000`` ...)::
@@ -316,6 +327,9 @@ def generate_synthetic_dataset(out_dir: str,
             (uint8 NIR band with its own class evidence, see
             :func:`synthesize_nir`); the RGB, DSM and labels are the same
             as without it.
+        deliver (bool): Also write ``event_dir`` and ``lidar_dir`` (uint8,
+            1 band, class levels of their own, as the NIR): with RGB and
+            DSM (standing for Depth) the four modalities of DELIVER.
 
     Returns:
         str: ``out_dir``.
@@ -343,6 +357,8 @@ def generate_synthetic_dataset(out_dir: str,
                  'car', 'clutter'])
     if nir:
         meta['nir'] = True
+    if deliver:
+        meta['deliver'] = True
     out_dir = osp.abspath(out_dir)
     meta_path = osp.join(out_dir, META_FILE)
     if osp.exists(out_dir):
@@ -367,9 +383,9 @@ def generate_synthetic_dataset(out_dir: str,
     tmp = tempfile.mkdtemp(prefix=f'.{osp.basename(out_dir)}.tmp-', dir=parent)
     try:
         _write_split(tmp, 'train', num_train, train_hw, seed, 0,
-                     erosion_radius, nir)
+                     erosion_radius, nir, deliver)
         _write_split(tmp, 'test', num_test, test_hw, seed, 1, erosion_radius,
-                     nir)
+                     nir, deliver)
         with open(osp.join(tmp, META_FILE), 'w') as f:
             json.dump(meta, f, indent=2)
         if osp.exists(out_dir):

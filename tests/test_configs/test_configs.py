@@ -125,13 +125,16 @@ def test_datasets_build_lazily(name):
     for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         loader = cfg.get(key)
         if loader:
-            dataset = DATASETS.build(
-                dict(copy.deepcopy(loader['dataset']), lazy_init=True))
+            # through wrappers (SGMA Potsdam's RepeatDataset)
+            dataset_cfg = copy.deepcopy(loader['dataset'])
+            while 'dataset' in dataset_cfg:
+                dataset_cfg = dataset_cfg['dataset']
+            dataset = DATASETS.build(dict(dataset_cfg, lazy_init=True))
             # the dataset's classes (ISPRS: 6, MMHunan: 7), or the subset a
             # config lists (SGMA's five-class Potsdam)
-            classes = (loader['dataset'].get('metainfo') or {}).get(
+            classes = (dataset_cfg.get('metainfo') or {}).get(
                 'classes') or DATASETS.get(
-                    loader['dataset']['type']).METAINFO['classes']
+                    dataset_cfg['type']).METAINFO['classes']
             assert dataset.metainfo['classes'] == tuple(classes)
 
 

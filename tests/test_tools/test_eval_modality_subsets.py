@@ -187,3 +187,26 @@ def test_model_of_another_spec_refused(rdn_root, tmp_path):
         TOOL['main']([SGMA, ckpt, '--out', str(out), '--cfg-options'] +
                      cli_options(opts))
     assert out.read_text() == '{}'
+
+
+def test_four_modalities_fifteen_subsets(tmp_path, monkeypatch, capsys):
+    """DELIVER's count on the 4-modality synthetic data (the generator's
+    --deliver), a tiny random-weight SGMA: 15 rows, Average / Top-1 /
+    Last-1 printed."""
+    config = osp.join(ROOT, 'configs', 'sgma', 'demo_r18_synthetic_rdel.py')
+    root = generate_synthetic_dataset(
+        str(tmp_path / 'rdel'), num_train=0, num_test=1,
+        test_tile_size=(48, 40), deliver=True)
+    opts = options(root)
+    ckpt = checkpoint(config, opts, str(tmp_path / 'sgma4.pth'))
+    result, calls = run_tool(config, ckpt, opts, tmp_path, monkeypatch)
+    assert len(calls) == 1
+    rows = result['subsets']
+    assert len(rows) == 15
+    assert list(rows)[0] == 'rgb+dsm+event+lidar'
+    assert list(rows)[-4:] == ['rgb', 'dsm', 'event', 'lidar']
+    out = capsys.readouterr().out
+    for word in ('Average', 'Top-1', 'Last-1'):
+        assert word in out
+    assert sum(name in out for name in rows) == 15
+    print(out)

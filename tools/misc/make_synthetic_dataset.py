@@ -4,7 +4,7 @@ Usage::
 
     python tools/misc/make_synthetic_dataset.py data/synthetic_mm \
         [--num-train 32] [--num-test 8] [--tile-size 128] \
-        [--test-tile-size 200 176] [--seed 0] [--nir] [--overwrite]
+        [--test-tile-size 200 176] [--seed 0] [--nir] [--deliver] [--overwrite]
 
 or one large georeferenced scene (RGB, DSM, labels as GeoTIFFs, needs
 rasterio) for ``tools/predict_scene.py``::
@@ -49,6 +49,9 @@ def parse_args(argv=None):
     parser.add_argument('--dsm-factor', type=int, default=1,
                         help='with --geotiff-scene: DSM pixels this many '
                         'times coarser than the RGB ones (default 1)')
+    parser.add_argument('--deliver', action='store_true',
+                        help='also write event_dir and lidar_dir: with RGB '
+                        'and DSM, four modalities as in DELIVER')
     parser.add_argument('--nir', action='store_true',
                         help='also write a third modality, nir_dir (NIR '
                         'band with its own class evidence; SGMA demo)')
@@ -61,7 +64,7 @@ def parse_args(argv=None):
     # An option the chosen output ignores is an error, not a silent no-op.
     scene_only = ('dsm_factor', )
     dataset_only = ('num_train', 'num_test', 'tile_size', 'test_tile_size',
-                    'nir', 'overwrite')
+                    'nir', 'deliver', 'overwrite')
     ignored = dataset_only if args.geotiff_scene else scene_only
     given = [
         '--' + name.replace('_', '-') for name in ignored
@@ -97,7 +100,8 @@ def main(argv=None) -> int:
             seed=args.seed,
             test_tile_size=tuple(args.test_tile_size),
             overwrite=args.overwrite,
-            nir=args.nir)
+            nir=args.nir,
+            deliver=args.deliver)
     except (FileExistsError, ValueError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 1

@@ -43,6 +43,11 @@ train_pipeline = [
     # horizontal and vertical flips, each independently at p = 0.5
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(type='RandomFlip', prob=0.5, direction='vertical'),
+    # MFNet's paper also names random rotation (its authors' code, which
+    # the MFNet configs follow, only flips); the option, corners padded
+    # (image 0, label 255 = ignored):
+    # dict(type='MultiModalRandomRotate', prob=0.5, degree=180,
+    #      seg_pad_val=255),
     # mmseg-style extra augmentation (not in MoBaNet's recipe):
     # dict(type='RandomResize', scale=(512, 512), ratio_range=(0.5, 2.0),
     #      keep_ratio=True) needs the whole tile: replace the window loader

@@ -2,8 +2,10 @@
 # TIMMBackbone) for every modality, SGF per scale, an all-MLP head, MAS in
 # training with L = 2 L_SGF + 1 L_MAS. The head is our choice (the paper
 # does not name it): mmseg's SegformerHead, 256 channels.
-# ImageNet weights: the paper starts from them; timm cannot download here.
-# Put timm's pvt_v2_b2 file in pretrain/ and set
+# Initialisation: the paper does not say how its encoder starts; this
+# config starts from random weights. ImageNet weights (the usual start
+# for PVT-v2 / ResNet-50, timm cannot download here): put timm's pvt_v2_b2
+# file in pretrain/ and set
 #   model.backbone.backbone.checkpoint_path='pretrain/pvt_v2_b2.pth'
 num_classes = 5
 norm_cfg = dict(type='SyncBN', requires_grad=True)
@@ -48,5 +50,8 @@ model = dict(
             loss_weight=1.0,
             avg_non_ignore=True)),
     mas=True,
+    # one sampled modality per stage for the whole batch (the paper's
+    # text); 'sample': one per sample and stage
+    mas_granularity='iteration',
     loss_weights=dict(sgf=2.0, mas=1.0),
     test_cfg=dict(mode='slide', crop_size=(512, 512), stride=(341, 341)))

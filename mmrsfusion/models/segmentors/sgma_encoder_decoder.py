@@ -27,7 +27,7 @@ class SGMAEncoderDecoder(MultiModalEncoderDecoder):
 
         f_SGF, r = SGF(F(x), mask)                   # r: (B, M, h, w) / stage
         s_m      = mean_x (1 / r_m) / sum_m' (1 / r_m')   # present m only
-        m*       ~ Categorical(s)                    # per sample and stage
+        m*       ~ Categorical(s)                    # per stage (see below)
         f_MAS    = SGF(F(x), one-hot(m*))            # the same SGF
         S_SGF, S_MAS = head([f_SGF; f_MAS])          # one batch of 2B
         L = w_sgf * CE(S_SGF) + w_mas * CE(S_MAS)
@@ -35,9 +35,19 @@ class SGMAEncoderDecoder(MultiModalEncoderDecoder):
     The robustness maps are detached for the sampling (it is not
     differentiable). Inference uses SGF only.
 
+    MAS granularity (``mas_granularity``), per stage:
+
+    - ``'iteration'`` (the paper's text: one modality per training
+      iteration): one m* for the whole batch, drawn from the batch mean of
+      the samples' s; a sample without m* (batches mixing subsets) gets its
+      own draw.
+    - ``'sample'``: one m* per sample, drawn from its own s.
+
     Args:
         mas (bool): Train with modality-aware sampling. Defaults to True;
             False trains SGF alone (the "without MAS" ablation).
+        mas_granularity (str): ``'iteration'`` (default) or ``'sample'``;
+            see above.
         loss_weights (dict): ``sgf`` and ``mas`` weights. Defaults to
             ``dict(sgf=2.0, mas=1.0)``.
         eps (float): Floor of the robustness before inversion. Defaults
@@ -49,14 +59,20 @@ class SGMAEncoderDecoder(MultiModalEncoderDecoder):
     (weighted by ``mas``), with the head's accuracies unweighted.
     """
 
+    GRANULARITIES = ('iteration', 'sample')
+
     def __init__(self,
                  mas: bool = True,
+                 mas_granularity: str = 'iteration',
                  loss_weights: Optional[Dict[str, float]] = None,
                  eps: float = 1e-6,
                  **kwargs) -> None:
         if kwargs.get('auxiliary_head') is not None:
             raise ValueError('SGMAEncoderDecoder: auxiliary_head is not '
                              'used by SGMA; remove it')
+        if mas_granularity not in self.GRANULARITIES:
+            raise ValueError(f'model.mas_granularity: expected one of '
+                             f'{self.GRANULARITIES}, got {mas_granularity!r}')
         if kwargs.get('neck') is None:
             raise ValueError('SGMAEncoderDecoder: set `neck` (SGFNeck)')
         super().__init__(**kwargs)
@@ -74,6 +90,7 @@ class SGMAEncoderDecoder(MultiModalEncoderDecoder):
         weights.update(loss_weights or {})
         self.loss_weights = weights
         self.mas = bool(mas)
+        self.mas_granularity = mas_granularity
         self.eps = eps
         self._backbone_takes_presence = 'presence' in inspect.signature(
             self.backbone.forward).parameters
@@ -104,14 +121,24 @@ class SGMAEncoderDecoder(MultiModalEncoderDecoder):
 
     def sample_modalities(self, robustness: Sequence[Tensor],
                           presence: Tensor) -> List[Tensor]:
-        """One sampled present modality per sample and stage, as (B, M)
-        one-hot bool masks; probabilities from inverted robustness."""
+        """One sampled present modality per stage, as (B, M) one-hot bool
+        masks: the same for every sample (``'iteration'``) or one per
+        sample (``'sample'``); probabilities from inverted robustness.
+
+        Args:
+            robustness (Sequence[Tensor]): Per stage, (B, M, h, w).
+            presence (Tensor): (B, M) bool.
+        """
         picks = []
         for rob in robustness:
             inv = 1.0 / rob.detach().clamp_min(self.eps)
             inv = inv * presence[..., None, None]
             probs = (inv / inv.sum(dim=1, keepdim=True)).mean(dim=(2, 3))
-            idx = torch.multinomial(probs, 1).squeeze(1)
+            idx = torch.multinomial(probs, 1).squeeze(1)  # (B, )
+            if self.mas_granularity == 'iteration':
+                shared = torch.multinomial(probs.mean(0), 1)  # (1, )
+                has = presence[:, shared[0]]
+                idx = torch.where(has, shared.expand_as(idx), idx)
             picks.append(
                 torch.nn.functional.one_hot(idx, presence.shape[1]).bool())
         return picks

@@ -167,26 +167,67 @@ def test_loss_is_weighted_sgf_plus_mas_branch():
                                                  'decode.acc_seg'}
 
 
-def test_sampling_probabilities_are_inverted_robustness():
-    model = build()
-    b = 20000
-    presence = torch.tensor([[True, True, False]]).expand(b, 3)
-    # half the pixels (0.5, 0.5), half (0.9, 0.1): inverted and normalised
-    # (0.5, 0.5) and (0.1, 0.9); averaged over pixels (0.3, 0.7)
+def robustness(b):
+    """(B, 3, 2, 2): half the pixels (0.5, 0.5), half (0.9, 0.1) for the
+    first two modalities: inverted and normalised (0.5, 0.5) and (0.1,
+    0.9); averaged over pixels (0.3, 0.7)."""
     rob = torch.zeros(b, 3, 2, 2)
     rob[:, 0, 0] = 0.5
     rob[:, 1, 0] = 0.5
     rob[:, 0, 1] = 0.9
     rob[:, 1, 1] = 0.1
+    return rob
+
+
+def test_sampling_probabilities_are_inverted_robustness():
+    model = build(mas_granularity='sample')
+    b = 20000
+    presence = torch.tensor([[True, True, False]]).expand(b, 3)
     torch.manual_seed(0)
-    pick, = model.sample_modalities([rob], presence)
+    pick, = model.sample_modalities([robustness(b)], presence)
     freq = pick.float().mean(0)
     assert freq[2] == 0
     assert abs(freq[1].item() - 0.7) < 0.015
+    # per sample: the samples of one batch draw different modalities
+    assert pick.any(0)[:2].all()
 
 
-def test_training_reduces_the_loss():
-    model = build().train()
+def test_iteration_granularity_one_modality_per_batch_and_stage():
+    """The default (the paper's text): every sample of the batch gets the
+    same one-hot mask per stage, drawn with the inverted-robustness
+    probabilities; stages draw independently; a sample that lacks the
+    drawn modality gets its own present one."""
+    model = build()
+    assert model.mas_granularity == 'iteration'
+    b, draws = 4, 4000
+    presence = torch.tensor([[True, True, False]]).expand(b, 3)
+    torch.manual_seed(0)
+    counts = torch.zeros(3)
+    differ = 0
+    for _ in range(draws):
+        first, second = model.sample_modalities([robustness(b)] * 2,
+                                                presence)
+        for pick in (first, second):
+            assert (pick.sum(1) == 1).all()
+            assert (pick == pick[:1]).all()
+        counts += first[0].float()
+        differ += int(not torch.equal(first, second))
+    assert counts[2] == 0
+    assert abs(counts[1].item() / draws - 0.7) < 0.03
+    assert differ > 0.3 * draws  # 1 - (0.3^2 + 0.7^2) = 0.42 expected
+    # mixed subsets: the samples without the drawn modality
+    mixed = torch.tensor([[True, True, False], [True, False, False],
+                          [False, True, False]])
+    for _ in range(50):
+        pick, = model.sample_modalities([robustness(3)], mixed)
+        assert (pick.sum(1) == 1).all() and not (pick & ~mixed).any()
+    with pytest.raises(ValueError, match='mas_granularity'):
+        build(mas_granularity='scale')
+
+
+@pytest.mark.parametrize('granularity', ['iteration', 'sample'])
+def test_training_reduces_the_loss(granularity):
+    model = build(mas_granularity=granularity).train()
     # a learnable target: 8x8 blocks whose class is the sign pattern of
     # two rgb channels (present in every sample)
     x = torch.nn.functional.interpolate(inputs(4, 4, 4), scale_factor=8.)
