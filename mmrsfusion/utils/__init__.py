@@ -3,9 +3,10 @@ from .config import (bind_config_spec, check_slide_cfg, load_config,
 from .modality_spec import (KINDS, Modality, ModalitySpec, count_modalities,
                             takes_modalities)
 from .pipeline import pipeline_transforms
+from .progress import Progress
 
 __all__ = [
     'KINDS', 'Modality', 'ModalitySpec', 'count_modalities',
     'takes_modalities', 'bind_config_spec', 'load_config',
-    'positive_pair', 'check_slide_cfg', 'pipeline_transforms'
+    'positive_pair', 'check_slide_cfg', 'pipeline_transforms', 'Progress'
 ]

@@ -3,7 +3,9 @@ mmseg's per-window ``EncoderDecoder.slide_inference`` loop on the same
 model: the demo MoBaNet (tiny DINOv2-style ViT, CPIA, DGFM, UperNet) with
 random weights, whose windows see spatial context (attention, 3x3 convs),
 so any misplaced, dropped or double-counted window changes the result."""
+import itertools
 import os.path as osp
+import re
 
 import pytest
 import torch
@@ -13,7 +15,7 @@ from mmengine.registry import init_default_scope
 from mmseg.models.segmentors import EncoderDecoder
 from mmseg.registry import MODELS
 from mmrsfusion.models.utils import accumulate_windows, slide_windows
-from mmrsfusion.utils import load_config
+from mmrsfusion.utils import load_config, progress as progress_module
 
 init_default_scope('mmseg')
 ROOT = osp.join(osp.dirname(__file__), '..', '..')
@@ -129,17 +131,25 @@ def test_accumulators_are_updated_in_place():
     assert sum(done) == len(windows) and max(done) == 5
 
 
-def test_progress_bar_only_for_many_windows(model, capsys):
+def test_window_progress_is_bounded_when_piped(model, capsys, monkeypatch):
+    """A quick tile prints nothing; a slow one (each clock reading 1 s
+    later) prints one line per 10 s with windows done / total and an ETA,
+    not one per window."""
     batched(model, inputs(1, 45, 70), 8)  # 6 windows
-    assert 'ETA' not in capsys.readouterr().out
-    # 11 x 11 = 121 windows of 8 x 8 at stride 4
+    assert capsys.readouterr().out == ''
+    ticks = itertools.count()
+    monkeypatch.setattr(progress_module, 'clock', lambda: float(next(ticks)))
+    # 11 x 11 = 121 windows of 8 x 8 at stride 4, one per forward
     model.test_cfg.crop_size, model.test_cfg.stride = (8, 8), (4, 4)
     try:
-        batched(model, inputs(1, 48, 48), 64)
+        batched(model, inputs(1, 48, 48), 1)
     finally:
         model.test_cfg.crop_size, model.test_cfg.stride = CROP, STRIDE
-    out = capsys.readouterr().out
-    assert 'ETA' in out and '121/121' in out
+    lines = capsys.readouterr().out.splitlines()
+    assert 10 <= len(lines) <= 13, lines
+    assert all(re.match(r'windows \d+/121 .*, ETA ', line)
+               for line in lines[:-1]), lines
+    assert lines[-1].startswith('windows 121/121 (100%)')
 
 
 def test_bad_batch_windows(model):

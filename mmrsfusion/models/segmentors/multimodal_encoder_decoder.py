@@ -1,13 +1,11 @@
 """Encoder-decoder segmentor for one stacked multimodal input tensor."""
 import copy
 import math
-import sys
 from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
 from mmengine.config import ConfigDict
-from mmengine.utils import ProgressBar
 from torch import Tensor
 
 from mmseg.models.segmentors import EncoderDecoder
@@ -16,7 +14,7 @@ from mmseg.registry import MODELS
 from mmseg.utils import (ConfigType, OptConfigType, OptMultiConfig,
                          OptSampleList, SampleList, add_prefix)
 from mmrsfusion.models.utils import accumulate_windows, slide_windows
-from mmrsfusion.utils import ModalitySpec, check_slide_cfg
+from mmrsfusion.utils import ModalitySpec, Progress, check_slide_cfg
 
 
 @MODELS.register_module()
@@ -289,7 +287,8 @@ class MultiModalEncoderDecoder(EncoderDecoder):
         :meth:`EncoderDecoder.slide_inference`, but logits are added in
         place into one (B, K, H, W) map instead of a zero-padded full-size
         copy per window, so memory is the tile's logits plus one batch of
-        windows. Tiles of more than 100 windows get a progress bar.
+        windows. A tile that takes long reports windows done and an ETA
+        (:class:`~mmrsfusion.utils.Progress`).
 
         Args:
             inputs (Tensor): (B, C, H, W), already normalised.
@@ -309,9 +308,7 @@ class MultiModalEncoderDecoder(EncoderDecoder):
         logit_sum = inputs.new_zeros(
             (inputs.shape[0], self.out_channels, height, width))
         count = inputs.new_zeros((1, 1, height, width))
-        # the current stdout (ProgressBar's default is bound at import)
-        bar = ProgressBar(len(windows), file=sys.stdout) \
-            if len(windows) > 100 else None
+        progress = Progress(len(windows), 'windows')
         accumulate_windows(
             lambda crops, mask: self.encode_decode(crops, batch_img_metas,
                                                    mask),
@@ -320,10 +317,9 @@ class MultiModalEncoderDecoder(EncoderDecoder):
             logit_sum,
             count,
             batch_windows=int(self.test_cfg.get('batch_windows', 1)),
-            progress=None if bar is None else bar.update,
+            progress=progress.update,
             presence=presence)
-        if bar is not None:
-            bar.file.write('\n')
+        progress.close()
         return logit_sum / count
 
     def forward(self,
