@@ -45,7 +45,12 @@ default_hooks = dict(
     checkpoint_fit=dict(type='CheckpointFitHook'),
     # the pipeline loads the modalities the model was built for; a
     # sliding-window test_cfg has positive window and stride
-    consistency_check=dict(type='ConsistencyCheckHook'))
+    consistency_check=dict(type='ConsistencyCheckHook'),
+    # tiles done and an ETA while validating / testing (a line every 10 s
+    # in a log file)
+    progress=dict(type='ProgressHook'),
+    # test metrics to the visualizer's backends (TensorBoard) as well
+    log_test_metrics=dict(type='LogTestMetricsHook'))
 
 # Reproducible by default; change with --cfg-options randomness.seed=N
 # (randomness.deterministic=True additionally forces deterministic kernels).

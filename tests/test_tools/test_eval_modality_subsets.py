@@ -98,11 +98,21 @@ def test_sgma_every_subset_once(rdn_root, tmp_path, monkeypatch, capsys):
         values = [r[col] for r in rows.values()]
         assert result['Average'][col] == pytest.approx(
             sum(values) / len(values))
-        assert result['Top-1'][col] == max(values)
-        assert result['Last-1'][col] == min(values)
-        assert rows[result['Last-1'][f'{col}_subset']][col] == min(values)
+    # Top-1 / Last-1: the whole row of the best / worst mIoU, named
+    miou = {name: row['mIoU'] for name, row in rows.items()}
+    best, worst = max(miou, key=miou.get), min(miou, key=miou.get)
+    assert result['Top-1'] == dict(rows[best], subset=best)
+    assert result['Last-1'] == dict(rows[worst], subset=worst)
     out = capsys.readouterr().out
-    assert 'Last-1' in out and 'rgb+dsm+nir' in out
+    assert f'Top-1 ({best})' in out and f'Last-1 ({worst})' in out
+    # each per-class table comes after the name of its subset
+    titles = [line.split('subset ', 1)[1].rstrip(':')
+              for line in out.splitlines()
+              if line.rstrip().endswith(':') and ' - subset ' in line]
+    assert titles == list(rows)
+    for name in rows:
+        after = out.split(f'subset {name}:', 1)[1]
+        assert after.index('per class results') < after.index('+--')
     # a subset's row is what tools/test.py gives with the rest dropped
     for subset, drop in (('rgb+dsm+nir', []), ('rgb+nir', ['dsm']),
                          ('dsm', ['rgb', 'nir'])):

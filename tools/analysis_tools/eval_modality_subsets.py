@@ -9,9 +9,12 @@ their channels zeroed by the segmentor. A modality a tile itself lacks
 stays absent in every subset.
 
 Prints one row per subset (mIoU, mF1, OA of the config's test evaluator)
-and the Average, Top-1 (best) and Last-1 (worst) over the subsets (SGMA's
+and the Average over the subsets, Top-1 (the row of the subset with the
+best mIoU) and Last-1 (that of the worst), each naming its subset (SGMA's
 Table I; MoBaNet's Table V is the ``rgb`` row against the full one), and
-writes the same as JSON.
+writes the same as JSON. The evaluator's per-class tables, printed first,
+are each preceded by the subset they belong to. Tiles done and an ETA are
+reported while it runs (a line every 10 s when piped).
 
 Example::
 
@@ -28,13 +31,14 @@ from typing import Dict, List, Sequence, Tuple
 
 import torch
 from mmengine.config import DictAction
+from mmengine.logging import print_log
 from mmengine.runner import Runner
 from prettytable import PrettyTable
 
 from mmrsfusion.engine.hooks.consistency_check_hook import \
     check_modality_spec
 from mmrsfusion.io import check_outputs
-from mmrsfusion.utils import load_config
+from mmrsfusion.utils import Progress, load_config
 
 #: Reported columns and the metric keys tried for each, in order.
 COLUMNS = dict(mIoU=('mIoU', ), mF1=('mF1', 'mFscore', 'mDice'),
@@ -73,17 +77,16 @@ def column(metrics: Dict[str, float], name: str) -> float:
 
 
 def summarise(rows: Dict[str, Dict[str, float]]) -> Dict[str, Dict]:
-    """Average, Top-1 and Last-1 (per column, with the subset each)."""
-    summary = dict(Average={}, **{'Top-1': {}, 'Last-1': {}})
-    for col in COLUMNS:
-        values = {name: row[col] for name, row in rows.items()}
-        summary['Average'][col] = sum(values.values()) / len(values)
-        best = max(values, key=values.get)
-        worst = min(values, key=values.get)
-        summary['Top-1'][col] = values[best]
-        summary['Top-1'][f'{col}_subset'] = best
-        summary['Last-1'][col] = values[worst]
-        summary['Last-1'][f'{col}_subset'] = worst
+    """Average (per column) over the subsets; Top-1 / Last-1: the whole row
+    of the subset with the best / worst mIoU (the first such subset on a
+    tie), with ``subset`` naming it."""
+    summary = dict(Average={
+        col: sum(row[col] for row in rows.values()) / len(rows)
+        for col in COLUMNS
+    })
+    for key, pick in (('Top-1', max), ('Last-1', min)):
+        name = pick(rows, key=lambda n: rows[n]['mIoU'])
+        summary[key] = dict(rows[name], subset=name)
     return summary
 
 
@@ -123,6 +126,7 @@ def evaluate_subsets(runner: Runner
         evaluators['+'.join(subset)] = evaluator
     skipped = {name: [] for name in evaluators}
     counts = dict.fromkeys(evaluators, 0)
+    progress = Progress(len(dataset), 'tiles')
     model.eval()
     with torch.no_grad():
         for data_batch in loop.dataloader:
@@ -146,9 +150,12 @@ def evaluate_subsets(runner: Runner
                 evaluators[name].process(
                     data_samples=outputs, data_batch=data_batch)
                 counts[name] += len(index)
+            progress.update(len(data_batch['data_samples']))
+    progress.close()
     rows = {}
     for name, evaluator in evaluators.items():
         if counts[name]:
+            print_log(f'subset {name}:', logger='current')
             metrics = evaluator.evaluate(counts[name])
             rows[name] = {col: column(metrics, col) for col in COLUMNS}
     return rows, skipped
@@ -158,8 +165,11 @@ def format_table(rows, summary) -> str:
     table = PrettyTable(['subset'] + list(COLUMNS))
     for name, row in rows.items():
         table.add_row([name] + [f'{row[c]:.2f}' for c in COLUMNS])
-    for key in ('Average', 'Top-1', 'Last-1'):
-        table.add_row([key] + [f'{summary[key][c]:.2f}' for c in COLUMNS])
+    table.add_row(['Average'] +
+                  [f'{summary["Average"][c]:.2f}' for c in COLUMNS])
+    for key in ('Top-1', 'Last-1'):
+        table.add_row([f'{key} ({summary[key]["subset"]})'] +
+                      [f'{summary[key][c]:.2f}' for c in COLUMNS])
     return table.get_string()
 
 
