@@ -32,7 +32,7 @@ def parse_requirements(name):
 if __name__ == '__main__':
     extras = {
         name: parse_requirements(name)
-        for name in ('tests', 'optional', 'geo', 'mminstall')
+        for name in ('tests', 'tb', 'geo', 'mminstall')
     }
     extras['mim'] = extras.pop('mminstall')
     extras['all'] = sorted({r for reqs in extras.values() for r in reqs})
