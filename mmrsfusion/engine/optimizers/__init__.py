@@ -1,3 +1,4 @@
 from .amp_optim_wrapper import MixedPrecisionOptimWrapper
+from .summary_constructor import SummaryOptimWrapperConstructor
 
-__all__ = ['MixedPrecisionOptimWrapper']
+__all__ = ['MixedPrecisionOptimWrapper', 'SummaryOptimWrapperConstructor']
