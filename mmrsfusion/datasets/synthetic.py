@@ -408,3 +408,13 @@ class SyntheticMMDataset(ISPRSMMDataset):
     :func:`generate_synthetic_dataset` (RGB ``img_dir`` + float32
     ``dsm_dir`` [+ uint8 ``nir_dir``], 6 ISPRS classes). See
     :class:`MultiModalSegDataset`."""
+
+    MAKE_COMMAND = 'python tools/misc/make_synthetic_dataset.py {root}'
+
+    def make_command(self) -> str:
+        """The generator's command, with ``--nir`` / ``--deliver`` when
+        ``data_prefix`` reads those variants' folders."""
+        flags = [flag for flag, key in (('--nir', 'nir_path'),
+                                        ('--deliver', 'event_path'))
+                 if key in self.data_prefix]
+        return ' '.join([super().make_command()] + flags)
