@@ -15,7 +15,7 @@ from mmengine.runner import Runner
 
 import mmrsfusion  # noqa: F401  (registers modules, safe checkpoint loading)
 from mmrsfusion.checkpoint import InvalidCheckpointError
-from mmrsfusion.engine import setup_cpu_dist
+from mmrsfusion.engine import check_run_files, setup_cpu_dist
 from mmseg.registry import RUNNERS
 
 
@@ -103,6 +103,10 @@ def main():
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
 
+    try:  # before the runner dumps the config: fail at once
+        check_run_files(cfg, args.checkpoint, loaders=('test_dataloader', ))
+    except FileNotFoundError as e:
+        sys.exit(f'error: {e}')
     cfg.load_from = args.checkpoint
     if 'checkpoint_fit' in cfg.get('default_hooks', {}):
         # a test result needs the whole trained model

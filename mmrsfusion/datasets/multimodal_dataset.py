@@ -306,14 +306,17 @@ class MultiModalSegDataset(BaseSegDataset):
                     break
         return index
 
-    def make_command(self) -> Optional[str]:
-        """:attr:`MAKE_COMMAND` for this ``data_root``."""
-        if self.MAKE_COMMAND is None:
+    @classmethod
+    def make_command(cls, data_root: Optional[str],
+                     data_prefix: dict) -> Optional[str]:
+        """The command writing the data of ``data_root`` read through
+        ``data_prefix`` (:attr:`MAKE_COMMAND`), or None."""
+        if cls.MAKE_COMMAND is None:
             return None
-        return self.MAKE_COMMAND.format(root=self.data_root or 'DATA_ROOT')
+        return cls.MAKE_COMMAND.format(root=data_root or 'DATA_ROOT')
 
     def _make_hint(self) -> str:
-        command = self.make_command()
+        command = self.make_command(self.data_root, self.data_prefix)
         return '' if command is None else \
             f'; write the data with: {command} (or set data_root)'
 

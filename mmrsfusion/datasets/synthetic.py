@@ -411,10 +411,12 @@ class SyntheticMMDataset(ISPRSMMDataset):
 
     MAKE_COMMAND = 'python tools/misc/make_synthetic_dataset.py {root}'
 
-    def make_command(self) -> str:
+    @classmethod
+    def make_command(cls, data_root, data_prefix: dict) -> str:
         """The generator's command, with ``--nir`` / ``--deliver`` when
         ``data_prefix`` reads those variants' folders."""
         flags = [flag for flag, key in (('--nir', 'nir_path'),
                                         ('--deliver', 'event_path'))
-                 if key in self.data_prefix]
-        return ' '.join([super().make_command()] + flags)
+                 if key in data_prefix]
+        return ' '.join([super().make_command(data_root, data_prefix)] +
+                        flags)
