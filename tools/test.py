@@ -36,9 +36,8 @@ def parse_args():
         '--show', action='store_true', help='show prediction results')
     parser.add_argument(
         '--show-dir',
-        help='directory where painted images will be saved. '
-        'If specified, it will be automatically saved '
-        'to the work_dir/timestamp/show_dir')
+        help='draw every test tile to DIR/STEM.png: each modality, the '
+        'ground truth and the prediction side by side')
     parser.add_argument(
         '--wait-time', type=float, default=2, help='the interval of show (s)')
     parser.add_argument(
@@ -80,10 +79,14 @@ def trigger_visualization_hook(cfg, args):
             '"visualization=dict(type=\'VisualizationHook\')"')
     visualization_hook = default_hooks['visualization']
     visualization_hook['draw'] = True
+    visualization_hook['interval'] = 1  # every tile, not every 50th
     if args.show:
         visualization_hook['show'] = True
         visualization_hook['wait_time'] = args.wait_time
-    if args.show_dir:
+    if args.show_dir and cfg.visualizer.get('type') == \
+            'MultiModalSegLocalVisualizer':
+        cfg.visualizer['out_dir'] = args.show_dir  # DIR/STEM.png
+    elif args.show_dir:
         cfg.visualizer['save_dir'] = args.show_dir
     return cfg
 
