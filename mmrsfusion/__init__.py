@@ -11,6 +11,6 @@ check_dependencies()
 check_mmcv_ops()
 
 from . import (checkpoint, datasets, engine, evaluation,  # noqa: E402,F401
-               models, utils)
+               models, utils, visualization)
 
 __all__ = ['__version__']

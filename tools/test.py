@@ -15,7 +15,7 @@ from mmengine.runner import Runner
 
 import mmrsfusion  # noqa: F401  (registers modules, safe checkpoint loading)
 from mmrsfusion.checkpoint import InvalidCheckpointError
-from mmrsfusion.engine import setup_cpu_dist
+from mmrsfusion.engine import check_run_files, setup_cpu_dist
 from mmseg.registry import RUNNERS
 
 
@@ -36,9 +36,8 @@ def parse_args():
         '--show', action='store_true', help='show prediction results')
     parser.add_argument(
         '--show-dir',
-        help='directory where painted images will be saved. '
-        'If specified, it will be automatically saved '
-        'to the work_dir/timestamp/show_dir')
+        help='draw every test tile to DIR/STEM.png: each modality, the '
+        'ground truth and the prediction side by side')
     parser.add_argument(
         '--wait-time', type=float, default=2, help='the interval of show (s)')
     parser.add_argument(
@@ -80,10 +79,14 @@ def trigger_visualization_hook(cfg, args):
             '"visualization=dict(type=\'VisualizationHook\')"')
     visualization_hook = default_hooks['visualization']
     visualization_hook['draw'] = True
+    visualization_hook['interval'] = 1  # every tile, not every 50th
     if args.show:
         visualization_hook['show'] = True
         visualization_hook['wait_time'] = args.wait_time
-    if args.show_dir:
+    if args.show_dir and cfg.visualizer.get('type') == \
+            'MultiModalSegLocalVisualizer':
+        cfg.visualizer['out_dir'] = args.show_dir  # DIR/STEM.png
+    elif args.show_dir:
         cfg.visualizer['save_dir'] = args.show_dir
     return cfg
 
@@ -103,6 +106,10 @@ def main():
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
 
+    try:  # before the runner dumps the config: fail at once
+        check_run_files(cfg, args.checkpoint, loaders=('test_dataloader', ))
+    except FileNotFoundError as e:
+        sys.exit(f'error: {e}')
     cfg.load_from = args.checkpoint
     if 'checkpoint_fit' in cfg.get('default_hooks', {}):
         # a test result needs the whole trained model

@@ -16,7 +16,7 @@ from mmengine.runner.checkpoint import find_latest_checkpoint
 
 import mmrsfusion  # noqa: F401  (registers modules, safe checkpoint loading)
 from mmrsfusion.checkpoint import InvalidCheckpointError
-from mmrsfusion.engine import setup_cpu_dist
+from mmrsfusion.engine import check_run_files, setup_cpu_dist
 from mmseg.registry import RUNNERS
 
 
@@ -92,6 +92,11 @@ def main():
             sys.exit(f'error: train_cfg.{key} must be > 0, got {value}: '
                      'nothing would be trained')
 
+    try:  # before the runner dumps the config: fail at once
+        check_run_files(cfg, cfg.get('load_from'),
+                        loaders=('train_dataloader', 'val_dataloader'))
+    except FileNotFoundError as e:
+        sys.exit(f'error: {e}')
     cfg.resume = args.resume
     if args.resume and cfg.get('load_from') is None and \
             find_latest_checkpoint(cfg.work_dir) is None:

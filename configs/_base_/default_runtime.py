@@ -15,8 +15,11 @@ env_cfg = dict(
 )
 
 vis_backends = [dict(type='LocalVisBackend')]
+# draws every modality, the ground truth and the prediction side by side
 visualizer = dict(
-    type='SegLocalVisualizer', vis_backends=vis_backends, name='visualizer')
+    type='MultiModalSegLocalVisualizer',
+    vis_backends=vis_backends,
+    name='visualizer')
 
 # Iteration-based training and logging.
 log_processor = dict(by_epoch=False)

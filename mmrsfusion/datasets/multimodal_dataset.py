@@ -1,5 +1,6 @@
 """Base class of datasets whose samples are aligned multimodal tiles."""
 import json
+import logging
 import os.path as osp
 import re
 from typing import Dict, List, Optional, Sequence, Union
@@ -7,6 +8,7 @@ from typing import Dict, List, Optional, Sequence, Union
 import mmengine
 import mmengine.fileio as fileio
 import numpy as np
+from mmengine.logging import print_log
 from mmengine.registry import TRANSFORMS
 
 from mmseg.datasets import BaseSegDataset
@@ -98,6 +100,10 @@ class MultiModalSegDataset(BaseSegDataset):
     #: Band names of the optical files in file order, when the manifest does
     #: not say (``notes.bands``).
     FILE_BANDS: Optional[Sequence[str]] = None
+    #: The command that writes this dataset's converted layout, ``{root}``
+    #: standing for ``data_root`` (named when a folder is missing); None:
+    #: no command of ours writes it.
+    MAKE_COMMAND: Optional[str] = None
 
     def __init__(self,
                  img_suffix: str = '.tif',
@@ -276,10 +282,10 @@ class MultiModalSegDataset(BaseSegDataset):
                                           backend_args=self.backend_args):
             raise FileNotFoundError(
                 f'{type(self).__name__}: data_prefix[{key!r}] folder '
-                f'{folder!r} does not exist')
-        suffix = self.modality_suffixes.get(key)
-        if key == 'seg_map_path':
-            suffix = self.seg_map_suffix
+                f'{folder!r} does not exist{self._make_hint()}')
+        suffix = dict(img_path=self.img_suffix,
+                      seg_map_path=self.seg_map_suffix).get(
+                          key, self.modality_suffixes.get(key))
         suffixes = (suffix, ) if suffix else RASTER_SUFFIXES
         index: Dict[str, str] = {}
         for name in fileio.list_dir_or_file(
@@ -300,7 +306,24 @@ class MultiModalSegDataset(BaseSegDataset):
                     break
         return index
 
-    def _stems(self, img_dir: str) -> List[str]:
+    @classmethod
+    def make_command(cls, data_root: Optional[str],
+                     data_prefix: dict) -> Optional[str]:
+        """The command writing the data of ``data_root`` read through
+        ``data_prefix`` (:attr:`MAKE_COMMAND`), or None."""
+        if cls.MAKE_COMMAND is None:
+            return None
+        return cls.MAKE_COMMAND.format(root=data_root or 'DATA_ROOT')
+
+    def _make_hint(self) -> str:
+        command = self.make_command(self.data_root, self.data_prefix)
+        return '' if command is None else \
+            f'; write the data with: {command} (or set data_root)'
+
+    def _stems(self, indices: Dict[str, Dict[str, str]]) -> List[str]:
+        """The tiles: the stems of ``ann_file`` if given, else every stem
+        found in any ``data_prefix`` folder (so that a tile lacking one of
+        its files is reported, not silently dropped)."""
         if self.ann_file and not osp.isdir(self.ann_file):
             if not osp.isfile(self.ann_file):
                 raise FileNotFoundError(
@@ -311,72 +334,79 @@ class MultiModalSegDataset(BaseSegDataset):
                     self.ann_file, backend_args=self.backend_args)
                 if line.strip()
             ]
-        if not img_dir or not fileio.isdir(
-                img_dir, backend_args=self.backend_args):
-            raise FileNotFoundError(
-                f'{type(self).__name__}: data_prefix[\'img_path\'] folder '
-                f'{img_dir!r} does not exist')
-        n = len(self.img_suffix)
-        return sorted(
-            name[:-n] for name in fileio.list_dir_or_file(
-                img_dir,
-                list_dir=False,
-                suffix=self.img_suffix,
-                recursive=True,
-                backend_args=self.backend_args))
+        return sorted(set().union(*indices.values()))
 
     def load_data_list(self) -> List[dict]:
         """Pair the files of every tile across the ``data_prefix`` folders.
 
         Returns:
             list[dict]: Per tile ``img_path``, ``seg_map_path`` (when a label
-            folder is given), one ``'{name}_path'`` per other modality,
-            ``bands`` (when ``optical_bands`` is set), ``elevation_range``
-            (clips listed in the manifest) and mmseg's
+            folder is given), one ``'{name}_path'`` per other modality
+            (None for a file missing under ``allow_missing``, counted in one
+            warning), ``bands`` (when ``optical_bands`` is set),
+            ``elevation_range`` (clips listed in the manifest) and mmseg's
             ``label_map`` / ``reduce_zero_label`` / ``seg_fields``.
+
+        Raises:
+            FileNotFoundError: A tile has some of its files but not one that
+                is not in ``allow_missing`` (the expected path is named).
         """
         img_dir = self.data_prefix.get('img_path')
-        stems = self._stems(img_dir)
-        if not stems:
-            raise FileNotFoundError(
-                f'{type(self).__name__}: no tile found: no '
-                f'*{self.img_suffix} file in {img_dir}')
-        folders = {
-            k: v
-            for k, v in self.data_prefix.items()
-            if k != 'img_path' and v is not None
-        }
+        folders = {k: v for k, v in self.data_prefix.items() if v is not None}
+        folders['img_path'] = img_dir
         indices = {
             key: self._index(key, folder)
             for key, folder in folders.items()
         }
-        data_list = []
+        stems = self._stems(indices)
+        if not stems:
+            raise FileNotFoundError(
+                f'{type(self).__name__}: no tile found: no '
+                f'*{self.img_suffix} file in {img_dir}')
+        data_list, absent = [], {}
         for stem in stems:
-            info = dict(img_path=osp.join(img_dir, stem + self.img_suffix))
+            info = {}
             for key, folder in folders.items():
                 name = indices[key].get(stem)
                 if name is None and key in self.allow_missing:
                     info[key] = None  # the loader marks it absent
+                    absent[key] = absent.get(key, 0) + 1
                     continue
                 if name is None:
-                    suffix = self.seg_map_suffix \
-                        if key == 'seg_map_path' \
-                        else self.modality_suffixes.get(key)
+                    suffix = dict(img_path=self.img_suffix,
+                                  seg_map_path=self.seg_map_suffix).get(
+                                      key, self.modality_suffixes.get(key))
                     expected = osp.join(
                         folder, stem + (suffix or
                                         '{' + ','.join(RASTER_SUFFIXES) +
                                         '}'))
+                    found = sorted(k for k in folders if stem in indices[k])
                     raise FileNotFoundError(
                         f'{type(self).__name__}: tile {stem!r} has no '
-                        f'{key} file: expected {expected}')
+                        f'{key} file: expected {expected} (the tile has '
+                        f'{found}). Restore the file, remove the tile\'s '
+                        f'other files, or allow the modality to be absent '
+                        f'with allow_missing=[{key!r}]'
+                        if key not in ('img_path', 'seg_map_path') else
+                        f'{type(self).__name__}: tile {stem!r} has no '
+                        f'{key} file: expected {expected} (the tile has '
+                        f'{found}). Restore the file or remove the '
+                        f'tile\'s other files')
                 info[key] = osp.join(folder, name)
             if self.optical_bands is not None:
                 info['bands'] = dict(img_path=self.optical_bands)
-            ranges = self._tile_ranges(stem, folders)
+            ranges = self._tile_ranges(
+                stem, {k: v for k, v in folders.items() if k != 'img_path'})
             if ranges:
                 info['elevation_range'] = ranges
             info['label_map'] = self.label_map
             info['reduce_zero_label'] = self.reduce_zero_label
             info['seg_fields'] = []
             data_list.append(info)
+        if absent:
+            print_log(
+                f'{type(self).__name__}: {len(stems)} tiles; files missing '
+                f'(allow_missing, those modalities are absent): ' +
+                ', '.join(f'{key} {n}' for key, n in sorted(absent.items())),
+                logger='current', level=logging.WARNING)
         return sorted(data_list, key=lambda x: x['img_path'])

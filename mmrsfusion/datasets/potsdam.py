@@ -20,6 +20,9 @@ class PotsdamMMDataset(ISPRSMMDataset):
     reads ``ndsm_dir`` instead of ``dsm_dir``. See
     :class:`MultiModalSegDataset`.
     """
+
+    MAKE_COMMAND = ('python tools/dataset_converters/potsdam.py RAW_PATH '
+                    '-o {root}')
     BAND_PRESETS = dict(
         RGB=('R', 'G', 'B'),
         IRRG=('IR', 'R', 'G'),

@@ -408,3 +408,15 @@ class SyntheticMMDataset(ISPRSMMDataset):
     :func:`generate_synthetic_dataset` (RGB ``img_dir`` + float32
     ``dsm_dir`` [+ uint8 ``nir_dir``], 6 ISPRS classes). See
     :class:`MultiModalSegDataset`."""
+
+    MAKE_COMMAND = 'python tools/misc/make_synthetic_dataset.py {root}'
+
+    @classmethod
+    def make_command(cls, data_root, data_prefix: dict) -> str:
+        """The generator's command, with ``--nir`` / ``--deliver`` when
+        ``data_prefix`` reads those variants' folders."""
+        flags = [flag for flag, key in (('--nir', 'nir_path'),
+                                        ('--deliver', 'event_path'))
+                 if key in data_prefix]
+        return ' '.join([super().make_command(data_root, data_prefix)] +
+                        flags)

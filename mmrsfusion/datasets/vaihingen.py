@@ -10,3 +10,6 @@ class VaihingenMMDataset(ISPRSMMDataset):
     tiles, float32 ``dsm_dir`` tiles, ``ann_dir`` / ``ann_eroded_dir``
     labels, official ``train`` / ``test`` areas. See
     :class:`MultiModalSegDataset`."""
+
+    MAKE_COMMAND = ('python tools/dataset_converters/vaihingen.py RAW_PATH '
+                    '-o {root}')

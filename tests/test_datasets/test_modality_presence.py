@@ -1,6 +1,7 @@
 """The modality-presence mask from the data: a dataset allowing missing
 files, the loader marking them absent, training-time modality dropout, the
 packing into the data sample, and the data preprocessor's (B, M) presence. Plus the synthetic third modality (NIR)."""
+import logging
 import os
 import os.path as osp
 
@@ -59,9 +60,23 @@ def test_missing_file_is_an_error_unless_allowed(rdn):
         dataset(rdn, allow_missing=['img_path'])
     with pytest.raises(ValueError, match='allow_missing'):
         dataset(rdn, allow_missing=['sar_path'])
+    with pytest.raises(FileNotFoundError, match="train_0001.*nir_path.*"
+                       r"allow_missing=\['nir_path'\]"):
+        dataset(rdn)
     ds = dataset(rdn, allow_missing=['nir_path'])
     infos = [ds.get_data_info(i) for i in range(3)]
     assert [i['nir_path'] is None for i in infos] == [False, True, False]
+
+
+def test_allowed_missing_files_are_counted_in_one_warning(rdn, monkeypatch):
+    from mmrsfusion.datasets import multimodal_dataset
+    logged = []
+    monkeypatch.setattr(multimodal_dataset, 'print_log',
+                        lambda msg, **kw: logged.append((msg, kw['level'])))
+    dataset(rdn, allow_missing=['nir_path'])
+    assert logged == [('SyntheticMMDataset: 3 tiles; files missing '
+                       '(allow_missing, those modalities are absent): '
+                       'nir_path 1', logging.WARNING)]
 
 
 def test_dataset_hands_its_one_spec_to_the_pipeline(rdn):

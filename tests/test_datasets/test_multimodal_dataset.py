@@ -300,3 +300,35 @@ def test_base_class_is_usable_directly(tmp_path):
         data_prefix=_prefix(),
         metainfo=dict(classes=ISPRS_CLASSES, palette=ISPRS_PALETTE))
     assert len(ds) == 1 and ds.metainfo['classes'] == ISPRS_CLASSES
+
+
+def test_missing_optical_file_is_named_not_dropped(tmp_path):
+    """A tile whose optical file is missing (its DSM and label present) is
+    an error naming the file, not a tile silently left out."""
+    root = str(tmp_path)
+    for stem in ('a', 'b'):
+        _write(root, 'test', stem)
+    os.remove(osp.join(root, 'img_dir', 'test', 'b.tif'))
+    with pytest.raises(FileNotFoundError) as e:
+        VaihingenMMDataset(data_root=root, data_prefix=_prefix('test'))
+    msg = str(e.value)
+    assert "'b' has no img_path file" in msg
+    assert osp.join(root, 'img_dir', 'test', 'b.tif') in msg
+    assert "['dsm_path', 'seg_map_path']" in msg  # what the tile has
+
+
+def test_missing_data_root_names_the_command_that_writes_it(tmp_path):
+    root = str(tmp_path / 'nosuch')
+    with pytest.raises(FileNotFoundError) as e:
+        SyntheticMMDataset(data_root=root, data_prefix=_prefix('test'))
+    assert f'python tools/misc/make_synthetic_dataset.py {root}' \
+        in str(e.value)
+    with pytest.raises(FileNotFoundError,
+                       match=r'make_synthetic_dataset\.py .* --nir'):
+        SyntheticMMDataset(
+            data_root=root,
+            data_prefix=dict(_prefix('test'), nir_path='nir_dir/test'))
+    with pytest.raises(FileNotFoundError,
+                       match=r'dataset_converters/vaihingen\.py RAW_PATH '
+                       r'-o ' + root):
+        VaihingenMMDataset(data_root=root, data_prefix=_prefix('test'))

@@ -11,8 +11,9 @@ def run_pipeline(transforms: Sequence[Callable],
     """Run ``transforms`` on ``results`` as mmcv's ``Compose`` does, and
     give the packed data sample the sample's presence (the loader's
     ``results['presence']``, after any modality dropping) as an (M,) bool
-    tensor field ``presence``, whatever packing transform ends the
-    pipeline.
+    tensor field ``presence``, and the loader's ``modality_paths`` and
+    ``modalities`` as metainfo (for :class:`MultiModalSegLocalVisualizer`),
+    whatever packing transform ends the pipeline.
 
     Args:
         transforms: Built transforms.
@@ -23,9 +24,11 @@ def run_pipeline(transforms: Sequence[Callable],
     Returns:
         dict | None: The packed sample, or None if a transform dropped it.
     """
-    presence = None
+    presence, meta = None, {}
     for transform in transforms:
         presence = results.get('presence', presence)
+        meta.update({k: results[k] for k in ('modality_paths', 'modalities')
+                     if k in results})
         results = transform(results)
         if results is None:
             return None
@@ -36,4 +39,7 @@ def run_pipeline(transforms: Sequence[Callable],
     sample = results.get('data_samples')
     if presence is not None and sample is not None:
         sample.set_data(dict(presence=torch.tensor(presence)))
+    if meta and sample is not None:
+        # what the visualizer re-reads to draw every modality
+        sample.set_metainfo(meta)
     return results

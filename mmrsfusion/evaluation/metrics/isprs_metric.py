@@ -72,7 +72,8 @@ class ISPRSMetric(IoUMetric):
         collect_device (str): Device used to collect results across ranks,
             ``'cpu'`` or ``'gpu'``. Defaults to ``'cpu'``.
         output_dir (str, optional): If set, each predicted label map is saved
-            there as ``{basename}.png`` (class indices), as in mmseg.
+            there as ``{basename}.png`` (class indices, as in mmseg, in a
+            palette PNG coloured with ``dataset_meta['palette']``).
         format_only (bool): Only save predictions (for a test set without
             ground truth); no evaluation. Defaults to False.
         prefix (str, optional): Prefix of the metric names.
@@ -168,8 +169,11 @@ class ISPRSMetric(IoUMetric):
                 output_mask = pred_label.cpu().numpy()
                 if data_sample.get('reduce_zero_label', False):
                     output_mask = output_mask + 1
-                Image.fromarray(output_mask.astype(np.uint8)).save(
-                    png_filename)
+                png = Image.fromarray(output_mask.astype(np.uint8))
+                palette = self.dataset_meta.get('palette')
+                if palette:  # a palette PNG: class indices, shown coloured
+                    png.putpalette(np.asarray(palette, np.uint8).ravel())
+                png.save(png_filename)
 
     # ------------------------------------------------------------------ #
     def _foreground_indices(self, class_names: Sequence[str]) -> List[int]:

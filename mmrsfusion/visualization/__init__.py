@@ -1,0 +1,3 @@
+from .multimodal_visualizer import MultiModalSegLocalVisualizer
+
+__all__ = ['MultiModalSegLocalVisualizer']
