@@ -296,7 +296,7 @@ class SceneDataset(MultiModalSegDataset):
             hc, wc = -(-scene['height'] // cell), -(-scene['width'] // cell)
             coarse = np.ones((hc, wc), np.uint8) if scene['aoi'] is None \
                 else rasterize_polygons(
-                    scene['aoi'], scene['transform'] * Affine.scale(cell),
+                    scene['aoi'], scene['transform'] @ Affine.scale(cell),
                     (0, hc, 0, wc), 0, all_touched=True)
             scene.update(cell=cell, coarse=np.pad(
                 coarse.astype(np.int64).cumsum(0).cumsum(1), ((1, 0), (1, 0))))
