@@ -383,6 +383,12 @@ class SceneDataset(MultiModalSegDataset):
                                   0) > 0
 
     # ---------------------------------------------------------- reading --
+    def __getstate__(self) -> dict:
+        # open files stay with their process (dataloader workers reopen)
+        state = self.__dict__.copy()
+        state.update(_open=OrderedDict(), _pid=None)
+        return state
+
     def _scene_reader(self, i: int) -> tuple:
         """``(RasterScene, label reader or None)`` of scene ``i``, opened
         in this process (at most :data:`OPEN_SCENES` kept open)."""

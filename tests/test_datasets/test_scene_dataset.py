@@ -274,3 +274,16 @@ def test_demo_config_trains_from_scenes(scene_set, tmp_path):
     # 6 windows of 96 tile the 160 x 224 val scene; 2 miss its AOI
     assert len(runner.test_dataloader.dataset) == 4
     assert 0 <= metrics['mIoU'] <= 100
+
+
+def test_pickles_with_open_scenes(scene_set):
+    """A dataset that has open scenes pickles (dataloader workers) and the
+    copy reads the same windows, reopening the files."""
+    import pickle
+    ds = make(scene_set, test_mode=True)
+    info = ds.get_data_info(0)
+    first = ds.read_window(info['scene'], tuple(info['window']))
+    copy = pickle.loads(pickle.dumps(ds))
+    again = copy.read_window(info['scene'], tuple(info['window']))
+    assert np.array_equal(first['img'], again['img'])
+    assert np.array_equal(first['gt_seg_map'], again['gt_seg_map'])
