@@ -5,6 +5,7 @@ from .isprs import ISPRS_CLASSES, ISPRS_PALETTE, ISPRSMMDataset
 from .mmhunan import MMHUNAN_CLASSES, MMHUNAN_PALETTE, MMHunanDataset
 from .multimodal_dataset import MultiModalSegDataset
 from .potsdam import PotsdamMMDataset
+from .scene_dataset import SceneDataset
 from .synthetic import SyntheticMMDataset, generate_synthetic_dataset
 from .vaihingen import VaihingenMMDataset
 
@@ -13,5 +14,6 @@ __all__ = [
     'ISPRS_PALETTE', 'VaihingenMMDataset', 'PotsdamMMDataset',
     'SyntheticMMDataset', 'generate_synthetic_dataset', 'MMHunanDataset',
     'MMHUNAN_CLASSES', 'MMHUNAN_PALETTE', 'DFC2023MMDataset',
-    'DFC2023_CLASSES', 'DELIVERDataset', 'DELIVER_CLASSES', 'DELIVER_PALETTE'
+    'DFC2023_CLASSES', 'DELIVERDataset', 'DELIVER_CLASSES', 'DELIVER_PALETTE',
+    'SceneDataset'
 ]

@@ -1,5 +1,9 @@
 """A large synthetic scene as georeferenced GeoTIFFs (RGB ortho, DSM,
-labels), for mapping whole scenes (``tools/predict_scene.py``)."""
+labels), for mapping whole scenes (``tools/predict_scene.py``), and a set of
+such scenes with a scene list, polygon labels and areas of interest, for
+training from scenes (:class:`~mmrsfusion.datasets.SceneDataset`)."""
+import csv
+import json
 import os
 import os.path as osp
 from typing import Dict, Tuple
@@ -20,7 +24,9 @@ def write_synthetic_scene(out_dir: str,
                           seed: int = 0,
                           resolution: float = 0.25,
                           dsm_factor: int = 1,
-                          tile: int = 512) -> Dict[str, str]:
+                          tile: int = 512,
+                          origin: Tuple[float, float] = SCENE_ORIGIN
+                          ) -> Dict[str, str]:
     """Write ``rgb.tif``, ``dsm.tif`` and ``label.tif`` of one scene.
 
     The scene is a mosaic of :func:`synthesize_tile` tiles of ``tile``
@@ -30,7 +36,7 @@ def write_synthetic_scene(out_dir: str,
     ``dsm_factor`` times coarser pixels (every ``dsm_factor``-th sample),
     as real DSMs often do; the labels (uint8, ISPRS palette as colour
     table) are on the RGB grid. All files are tiled, deflate-compressed
-    GeoTIFFs.
+    GeoTIFFs. ``origin``: (west, north) of the scene in metres.
 
     Returns:
         dict: ``rgb``, ``dsm``, ``label`` -> path.
@@ -43,7 +49,7 @@ def write_synthetic_scene(out_dir: str,
         raise ValueError(f'tile={tile} must be a multiple of '
                          f'dsm_factor={dsm_factor}')
     os.makedirs(out_dir, exist_ok=True)
-    west, north = SCENE_ORIGIN
+    west, north = origin
     common = dict(driver='GTiff', crs=SCENE_CRS, tiled=True, blockxsize=256,
                   blockysize=256, compress='deflate')
     dsm_hw = (-(-height // dsm_factor), -(-width // dsm_factor))
@@ -88,3 +94,89 @@ def write_synthetic_scene(out_dir: str,
 def _tile_hw(h: int, w: int) -> Tuple[int, int]:
     # the tile generator needs sides >= 32; edge tiles are cropped
     return max(h, 32), max(w, 32)
+
+
+#: DSM grid of a scene of the set, against the RGB's: ``DSM_SHIFT`` DSM
+#: pixels more to the west and north, ``DSM_CUT`` DSM columns fewer in the
+#: east (that strip of the scene has no heights).
+DSM_SHIFT = (3, 2)
+DSM_CUT = 6
+
+
+def write_synthetic_scene_set(out_dir: str,
+                              num_scenes: int = 3,
+                              height: int = 256,
+                              width: int = 320,
+                              seed: int = 0) -> str:
+    """Write ``num_scenes`` scenes and their scene list ``scenes.csv``.
+
+    Scene ``i`` (folder ``scene_i``, origin 1 km east of scene ``i - 1``):
+    ``rgb.tif`` (0.25 m), ``dsm.tif`` (1 m, on another extent: shifted by
+    :data:`DSM_SHIFT` pixels west / north, :data:`DSM_CUT` columns short in
+    the east, no-data -9999), ``label.tif`` (the classes on the RGB grid),
+    ``labels.geojson`` (the same classes as polygons, property ``class``,
+    polygonised from ``label.tif`` so that rasterising them gives it back),
+    ``aoi.geojson`` (a pentagon inside the scene). Both GeoJSON files state
+    the scene's CRS (legacy ``crs`` member). The last scene is split
+    ``val``, the others ``train``.
+
+    Returns:
+        str: The scene list's path.
+    """
+    import rasterio
+    from rasterio import features
+    from rasterio.transform import from_origin
+
+    rows = []
+    for i in range(num_scenes):
+        folder = osp.join(out_dir, f'scene_{i}')
+        west, north = SCENE_ORIGIN[0] + 1000.0 * i, SCENE_ORIGIN[1]
+        paths = write_synthetic_scene(folder, height, width, seed=seed + i,
+                                      dsm_factor=4, tile=128,
+                                      origin=(west, north))
+        with rasterio.open(paths['dsm']) as src:
+            dsm, profile, res = src.read(1), src.profile, src.res[0]
+        sx, sy = DSM_SHIFT
+        dsm = np.pad(dsm, ((sy, 0), (sx, 0)), constant_values=NODATA)
+        dsm = dsm[:, :dsm.shape[1] - sx - DSM_CUT]
+        profile.update(height=dsm.shape[0], width=dsm.shape[1],
+                       transform=from_origin(west - sx * res,
+                                             north + sy * res, res, res))
+        with rasterio.open(paths['dsm'], 'w', **profile) as dst:
+            dst.write(dsm[None])
+        crs = dict(type='name', properties=dict(name=SCENE_CRS))
+        with rasterio.open(paths['label']) as src:
+            shapes = features.shapes(src.read(1), transform=src.transform)
+            polygons = [dict(type='Feature', geometry=geom,
+                             properties={'class': int(value)})
+                        for geom, value in shapes]
+            left, bottom, right, top = src.bounds
+        _write_geojson(osp.join(folder, 'labels.geojson'), polygons, crs)
+        w, h = right - left, top - bottom
+        ring = [(left + 0.1 * w, bottom + 0.1 * h),
+                (left + 0.7 * w, bottom + 0.05 * h),
+                (left + 0.85 * w, bottom + 0.6 * h),
+                (left + 0.4 * w, bottom + 0.9 * h),
+                (left + 0.05 * w, bottom + 0.5 * h)]
+        aoi = dict(type='Feature', properties={},
+                   geometry=dict(type='Polygon',
+                                 coordinates=[ring + ring[:1]]))
+        _write_geojson(osp.join(folder, 'aoi.geojson'), [aoi], crs)
+        rows.append(dict(
+            name=f'scene_{i}', rgb=f'scene_{i}/rgb.tif',
+            dsm=f'scene_{i}/dsm.tif', labels=f'scene_{i}/labels.geojson',
+            aoi=f'scene_{i}/aoi.geojson',
+            split='val' if i == num_scenes - 1 and num_scenes > 1
+            else 'train'))
+    path = osp.join(out_dir, 'scenes.csv')
+    with open(path, 'w', newline='') as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def _write_geojson(path: str, features: list, crs: dict) -> None:
+    with open(path, 'w') as f:
+        json.dump(dict(type='FeatureCollection', crs=crs,
+                       features=features), f)

@@ -15,7 +15,7 @@ from mmseg.registry import DATASETS
 from mmrsfusion.apis import init_model
 from mmrsfusion.io import check_outputs, normalize_elevation
 from mmrsfusion.models.utils import accumulate_windows, window_spans
-from .raster_scene import RasterScene, Span
+from mmrsfusion.io.raster_scene import RasterScene, Span
 from .scene_output import NODATA, PROB_SCALE, SceneOutputs
 
 #: GDAL's raster block cache, bytes: bounded, so that memory does not grow

@@ -10,7 +10,7 @@ import rasterio
 from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
-from .raster_scene import Span
+from mmrsfusion.io.raster_scene import Span
 
 #: Value of pixels where every input is no-data, in every output.
 NODATA = 255

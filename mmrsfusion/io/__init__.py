@@ -1,5 +1,6 @@
 """Raster I/O shared by the loading transforms, the converters and scene
-inference; imports nothing of mmrsfusion outside this package."""
+inference; imports only io and utils (the bottom layer). The scene
+reader :mod:`.raster_scene` (needs ``rasterio``) is imported from its module."""
 from .elevation import (ELEVATION_NORMS, check_not_all_nodata, nodata_mask,
                         normalize_elevation)
 from .output_guard import check_outputs

@@ -74,3 +74,29 @@ def test_cli_refuses_options_the_output_ignores(tmp_path, args, named):
         capture_output=True, text=True)
     assert proc.returncode == 2 and f'{named}: not used' in proc.stderr
     assert not out.exists()
+
+
+def test_cli_scene_set(tmp_path):
+    """--scene-set N: N scenes, the DSM (1 m) on another extent than the
+    RGB (0.25 m), polygons and AOI in the scene's CRS, a scene list."""
+    out = tmp_path / 'set'
+    proc = subprocess.run(
+        [sys.executable,
+         osp.join(ROOT, 'tools', 'misc', 'make_synthetic_dataset.py'),
+         str(out), '--scene-set', '2', '--geotiff-scene', '64', '96'],
+        capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    lines = (out / 'scenes.csv').read_text().splitlines()
+    assert lines[0] == 'name,rgb,dsm,labels,aoi,split'
+    assert [line.split(',')[-1] for line in lines[1:]] == ['train', 'val']
+    with rasterio.open(out / 'scene_1' / 'rgb.tif') as rgb, \
+            rasterio.open(out / 'scene_1' / 'dsm.tif') as dsm:
+        assert rgb.res == (0.25, 0.25) and dsm.res == (1.0, 1.0)
+        assert dsm.bounds.left < rgb.bounds.left
+        assert dsm.bounds.right < rgb.bounds.right
+        assert dsm.bounds.top > rgb.bounds.top
+    import json
+    for name in ('labels', 'aoi'):
+        data = json.loads((out / 'scene_1' / f'{name}.geojson').read_text())
+        assert data['crs']['properties']['name'] == SCENE_CRS
+        assert data['features']

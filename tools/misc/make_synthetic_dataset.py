@@ -12,6 +12,13 @@ rasterio) for ``tools/predict_scene.py``::
     python tools/misc/make_synthetic_dataset.py data/synthetic_scene \
         --geotiff-scene 4000 4000 [--dsm-factor 4] [--seed 0]
 
+or a set of N such scenes (RGB 0.25 m, DSM 1 m on another extent, labels as
+GeoJSON polygons, an area of interest each) and their scene list
+``scenes.csv``, for training from scenes (``SceneDataset``)::
+
+    python tools/misc/make_synthetic_dataset.py data/synthetic_scenes \
+        --scene-set 3 [--geotiff-scene 256 320] [--seed 0]
+
 Writes real files in the converted layout (img_dir / dsm_dir / ann_dir /
 ann_eroded_dir, train and test); see
 :func:`mmrsfusion.datasets.synthetic.generate_synthetic_dataset`. Running it
@@ -46,6 +53,10 @@ def parse_args(argv=None):
                         metavar=('H', 'W'), help='instead of the dataset, '
                         'write one H x W scene: rgb.tif, dsm.tif, label.tif '
                         '(EPSG:32632, 0.25 m pixels)')
+    parser.add_argument('--scene-set', type=int, metavar='N',
+                        help='write N scenes (H x W of --geotiff-scene, '
+                        'default 256 x 320) with polygon labels, areas of '
+                        'interest and scenes.csv')
     parser.add_argument('--dsm-factor', type=int, default=1,
                         help='with --geotiff-scene: DSM pixels this many '
                         'times coarser than the RGB ones (default 1)')
@@ -65,15 +76,23 @@ def parse_args(argv=None):
     scene_only = ('dsm_factor', )
     dataset_only = ('num_train', 'num_test', 'tile_size', 'test_tile_size',
                     'nir', 'deliver', 'overwrite')
-    ignored = dataset_only if args.geotiff_scene else scene_only
+    if args.scene_set is not None and args.scene_set < 1:
+        parser.error('--scene-set: expected a positive number of scenes')
+    scene_mode = args.geotiff_scene or args.scene_set
+    if args.scene_set:
+        scene_only = ()
+        dataset_only += ('dsm_factor', )  # the set's DSMs are 1 m
+    ignored = dataset_only if scene_mode else scene_only
     given = [
         '--' + name.replace('_', '-') for name in ignored
         if getattr(args, name) != parser.get_default(name)
     ]
     if given:
         parser.error(f'{", ".join(given)}: not used '
-                     + ('with --geotiff-scene (they shape the dataset)'
-                        if args.geotiff_scene else
+                     + ('with --scene-set (the set\'s DSMs are 1 m)'
+                        if args.scene_set else
+                        'with --geotiff-scene (they shape the dataset)'
+                        if scene_mode else
                         'without --geotiff-scene'))
     return args
 
@@ -81,6 +100,15 @@ def parse_args(argv=None):
 def main(argv=None) -> int:
     args = parse_args(argv)
     start = time.time()
+    if args.scene_set:
+        from mmrsfusion.datasets.synthetic_scene import \
+            write_synthetic_scene_set
+        path = write_synthetic_scene_set(
+            args.out_dir, args.scene_set, *(args.geotiff_scene or (256, 320)),
+            seed=args.seed)
+        print(f'synthetic scene set written: {path} '
+              f'({time.time() - start:.1f} s)')
+        return 0
     if args.geotiff_scene:
         from mmrsfusion.datasets.synthetic_scene import write_synthetic_scene
         paths = write_synthetic_scene(

@@ -10,8 +10,8 @@ from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
-from mmrsfusion.io import nodata_mask
-from mmrsfusion.utils import Modality, ModalitySpec
+from mmrsfusion.utils.modality_spec import Modality, ModalitySpec
+from .elevation import nodata_mask
 
 #: (y0, y1, x0, x1) in pixels of the reference grid.
 Span = Tuple[int, int, int, int]
@@ -78,6 +78,8 @@ class RasterScene:
         self.paths = {m.name: paths[m.name] for m in self.modalities}
         self._datasets: Dict[str, rasterio.io.DatasetReader] = {}
         self._readers = {}
+        #: datasets and readers of :meth:`open_on_grid`
+        self._extra = []
         #: modality -> 1-based band indexes read from its file
         self.bands: Dict[str, List[int]] = {}
         #: optical modalities already warned of for their value range
@@ -132,7 +134,20 @@ class RasterScene:
         ds = self._datasets[mod.name]
         if ds is ref_ds:
             return ds
-        path, ref_path = self.paths[mod.name], self.paths[self.reference]
+        nodata = ds.nodata
+        if nodata is None and mod.nodata:
+            nodata = mod.nodata[0]
+        return self._on_grid(ds, self.paths[mod.name], RESAMPLING[mod.kind],
+                             nodata)
+
+    def _on_grid(self, ds, path: str, resampling: Resampling,
+                 nodata: Optional[float]):
+        """``ds`` (opened from ``path``) as a reader on the reference grid:
+        itself when it is on that grid (or pixel-aligned without a CRS),
+        else a :class:`WarpedVRT` (``resampling``; ``nodata`` where it does
+        not cover, or an alpha band when None)."""
+        ref_ds = self._datasets[self.reference]
+        ref_path = self.paths[self.reference]
         if ds.crs is None or ref_ds.crs is None:
             if (ds.height, ds.width) != (ref_ds.height, ref_ds.width):
                 which = path if ds.crs is None else ref_path
@@ -160,9 +175,6 @@ class RasterScene:
                 f'{tuple(round(float(b), 3) for b in bounds)} and {ref_path} '
                 f'covers {tuple(ref_ds.bounds)} (left, bottom, right, top '
                 f'in {ref_ds.crs})')
-        nodata = ds.nodata
-        if nodata is None and mod.nodata:
-            nodata = mod.nodata[0]
         options = dict(src_nodata=nodata, nodata=nodata) \
             if nodata is not None else dict(add_alpha=True)
         return WarpedVRT(
@@ -171,8 +183,32 @@ class RasterScene:
             transform=ref_ds.transform,
             width=ref_ds.width,
             height=ref_ds.height,
-            resampling=RESAMPLING[mod.kind],
+            resampling=resampling,
             **options)
+
+    def open_on_grid(self, path: str, resampling: Resampling,
+                     nodata: Optional[float] = None):
+        """Another raster of the scene (e.g. its class labels), opened as a
+        reader on the reference grid (see :meth:`_on_grid`; ``nodata``
+        where the file has none); closed with the scene.
+
+        Raises:
+            FileNotFoundError: ``path`` cannot be opened.
+            ValueError: It cannot be related to the reference grid.
+        """
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', NotGeoreferencedWarning)
+            try:
+                ds = rasterio.open(path)
+            except RasterioIOError as e:
+                raise FileNotFoundError(f'cannot open {path} ({e})') from e
+        self._extra.append(ds)
+        reader = self._on_grid(
+            ds, path, resampling, ds.nodata if ds.nodata is not None
+            else nodata)
+        if reader is not ds:
+            self._extra.append(reader)
+        return reader
 
     @staticmethod
     def _check_same_grid(ds, ref_ds, path: str, ref_path: str) -> None:
@@ -252,6 +288,8 @@ class RasterScene:
         return float(low), float(high)
 
     def close(self) -> None:
+        for extra in reversed(self._extra):
+            extra.close()
         for reader in self._readers.values():
             if isinstance(reader, WarpedVRT):
                 reader.close()

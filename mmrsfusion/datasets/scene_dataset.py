@@ -1,0 +1,456 @@
+"""Windows of georeferenced scenes: rasters per modality on any grid, labels
+as a class raster or polygons, an optional area of interest."""
+import csv
+import json
+import os
+import os.path as osp
+from collections import OrderedDict
+from typing import List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from mmseg.registry import DATASETS
+from mmrsfusion.io import normalize_elevation
+from mmrsfusion.utils import ModalitySpec
+from .multimodal_dataset import MultiModalSegDataset
+from .transforms.run_pipeline import run_pipeline
+
+#: Columns of a scene list besides the modality names.
+SCENE_COLUMNS = ('name', 'labels', 'aoi', 'split')
+#: Vector files read without fiona (GeoJSON, parsed with :mod:`json`).
+GEOJSON_SUFFIXES = ('.geojson', '.json')
+#: Open scenes kept per process (file handles).
+OPEN_SCENES = 8
+
+Span = Tuple[int, int, int, int]  # (y0, y1, x0, x1), reference grid pixels
+
+
+def read_scene_list(path: str) -> List[dict]:
+    """The rows of a scene list: CSV (header row), JSON (a list of objects,
+    or ``{"scenes": [...]}``) or YAML (the same), one scene a row; empty
+    cells are None."""
+    ext = osp.splitext(path)[1].lower()
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'scene list {path} does not exist')
+    with open(path, newline='') as f:
+        if ext == '.csv':
+            rows = list(csv.DictReader(f))
+        elif ext in ('.yaml', '.yml'):
+            import yaml
+            rows = yaml.safe_load(f)
+        elif ext == '.json':
+            rows = json.load(f)
+        else:
+            raise ValueError(f'scene list {path}: expected a .csv, .json, '
+                             f'.yaml or .yml file')
+    if isinstance(rows, dict):
+        rows = rows.get('scenes')
+    if not isinstance(rows, list) or not all(isinstance(r, dict)
+                                             for r in rows):
+        raise ValueError(f'scene list {path}: expected one object per scene '
+                         f'(a list, or {{"scenes": [...]}})')
+    return [{k.strip(): (v.strip() or None) if isinstance(v, str) else v
+             for k, v in row.items()} for row in rows]
+
+
+def read_polygons(path: str, crs, attribute: Optional[str] = None,
+                  fixed: Optional[int] = None) -> List[tuple]:
+    """The polygons of a vector file in ``crs``, as ``(geometry, value,
+    bounds)``: ``value`` the feature's ``attribute`` (an int class) or
+    ``fixed``; ``bounds`` (left, bottom, right, top) in ``crs``.
+
+    GeoJSON is read with :mod:`json` (its CRS: a legacy ``crs`` member, else
+    WGS 84 as RFC 7946 says); other formats (GeoPackage, Shapefile) need
+    ``fiona``. Geometries other than (multi)polygons are refused.
+    """
+    from rasterio.crs import CRS
+    from rasterio.warp import transform_geom
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'vector file {path} does not exist')
+    if path.lower().endswith(GEOJSON_SUFFIXES):
+        with open(path) as f:
+            data = json.load(f)
+        features = data.get('features', [data] if data.get('type') ==
+                            'Feature' else [])
+        name = ((data.get('crs') or {}).get('properties') or {}).get('name')
+        src_crs = CRS.from_user_input(name or 'EPSG:4326')
+        features = [(ft.get('geometry'), ft.get('properties') or {})
+                    for ft in features]
+    else:
+        try:
+            import fiona
+        except ImportError as e:
+            raise ImportError(
+                f'{path}: reading this vector format needs fiona (pip '
+                f'install fiona); or convert it to GeoJSON') from e
+        with fiona.open(path) as src:
+            src_crs = CRS.from_wkt(src.crs_wkt)
+            features = [(dict(ft['geometry']), dict(ft['properties']))
+                        for ft in src]
+    out = []
+    for i, (geom, props) in enumerate(features):
+        if geom is None:
+            continue
+        if geom.get('type') not in ('Polygon', 'MultiPolygon'):
+            raise ValueError(f'{path}: feature {i} is a {geom.get("type")}; '
+                             f'labels and areas of interest are polygons')
+        if fixed is not None:
+            value = fixed
+        elif attribute is None:
+            value = 1
+        elif props.get(attribute) is None:
+            raise ValueError(f'{path}: feature {i} has no {attribute!r} '
+                             f'property (the class); its properties are '
+                             f'{sorted(props)}; or set label_class')
+        else:
+            value = int(props[attribute])
+        if src_crs != crs:
+            geom = transform_geom(src_crs, crs, geom)
+        rings = [geom['coordinates']] if geom['type'] == 'Polygon' \
+            else geom['coordinates']
+        xy = np.concatenate([np.asarray(r, float).reshape(-1, 2)[:, :2]
+                             for poly in rings for r in poly])
+        bounds = (*xy.min(0), *xy.max(0))
+        out.append((geom, value, bounds))
+    return out
+
+
+def rasterize_polygons(polygons: Sequence[tuple], transform, span: Span,
+                       fill: int, all_touched: bool = False) -> np.ndarray:
+    """``polygons`` (from :func:`read_polygons`) burnt into ``span`` of the
+    grid ``transform`` (uint8 (h, w), ``fill`` where none; later polygons
+    over earlier ones; a pixel is inside when its centre is, unless
+    ``all_touched``)."""
+    from rasterio import features, windows
+    y0, y1, x0, x1 = span
+    win = windows.Window(x0, y0, x1 - x0, y1 - y0)
+    left, bottom, right, top = windows.bounds(win, transform)
+    shapes = [(g, v) for g, v, (l, b, r, t) in polygons
+              if l <= right and r >= left and b <= top and t >= bottom]
+    if not shapes:
+        return np.full((y1 - y0, x1 - x0), fill, np.uint8)
+    return features.rasterize(
+        shapes, out_shape=(y1 - y0, x1 - x0),
+        transform=windows.transform(win, transform), fill=fill,
+        all_touched=all_touched, dtype='uint8')
+
+
+def grid_spans(height: int, width: int, size: Tuple[int, int]) -> List[Span]:
+    """``size`` windows tiling a ``height`` x ``width`` scene row-major,
+    without overlap (the last row / column cut at the edge)."""
+    return [(y, min(y + size[0], height), x, min(x + size[1], width))
+            for y in range(0, height, size[0])
+            for x in range(0, width, size[1])]
+
+
+@DATASETS.register_module()
+class SceneDataset(MultiModalSegDataset):
+    """Windows of georeferenced scenes listed in a scene list.
+
+    A scene is one raster per modality of the spec (any GDAL raster, any
+    CRS, resolution and extent: read on the grid of its first modality,
+    resampled on the fly by :class:`~mmrsfusion.io.raster_scene.RasterScene`
+    as ``tools/predict_scene.py`` does), labels (a class raster, read with
+    nearest resampling, or polygons rasterised per window) and an optional
+    area of interest (polygons: windows without an AOI pixel are never
+    drawn; label pixels outside it are ``ignore_index``).
+
+    The scene list (``ann_file``; CSV, JSON or YAML, one scene a row) has a
+    column per modality name (a file; empty, or a file that does not exist,
+    makes the modality absent for that scene when it is in
+    ``allow_missing``), ``labels``, optional ``aoi``, ``name`` and
+    ``split``. Relative paths are relative to the list's folder.
+
+    Sampling: random (training): each of the ``samples_per_epoch`` samples
+    is a ``crop_size`` window drawn over all scenes with probability
+    proportional to its area inside the AOI (the scene without one),
+    reckoned on a coarse AOI raster (1/8 of the window side), then jittered
+    and redrawn if it holds no AOI pixel. Grid (``test_mode``): each scene
+    tiled by ``crop_size`` windows without overlap (edge windows cut short;
+    windows without AOI pixel left out).
+
+    A sample holds what the loader gives: ``img`` (h, w, C) float32 in spec
+    order (raw values; elevation with no-data 0 and normalised by the
+    entry's ``norm``: ``'minmax'`` with the scene's valid range, found once
+    at start by a windowed pass, or None), ``gt_seg_map`` (h, w) uint8
+    (``ignore_index`` outside the AOI, where no modality has data, and where
+    no polygon lies when ``background`` is it), ``presence``, ``img_shape``,
+    ``ori_shape``, ``seg_fields``, plus ``scene`` and ``window``; then the
+    configured ``pipeline`` (flips, packing) runs on it. Only windows are
+    read; the scenes stay on disk.
+
+    Args:
+        ann_file (str): The scene list (joined to ``data_root``).
+        modalities (ModalitySpec | list[dict]): The spec (bound from the
+            config's top-level ``modalities``).
+        crop_size (tuple[int, int]): Window (h, w).
+        samples_per_epoch (int): Random windows per epoch (training).
+        split (str, optional): Only rows whose ``split`` is this.
+        allow_missing (Sequence[str]): Modality names a scene may lack.
+        label_attribute (str): Polygon property holding the class index.
+        label_class (int, optional): One class for every polygon instead.
+        background (int, optional): Class of pixels under no polygon;
+            default ``ignore_index`` (not learnt).
+        grid (bool, optional): Grid windows instead of random ones;
+            default ``test_mode``.
+        **kwargs: :class:`mmseg.datasets.BaseSegDataset` arguments
+            (``metainfo`` with the classes, ``pipeline``, ``test_mode``,
+            ``ignore_index``, ``data_root``).
+
+    Raises:
+        FileNotFoundError / ValueError: A scene list, raster or vector file
+            that is missing or unreadable, a column naming no modality, a
+            scene without labels or any modality, ``norm='zscore'`` (needs
+            whole-scene statistics); each names the file and row.
+    """
+
+    def __init__(self,
+                 ann_file: str,
+                 modalities: Union[ModalitySpec, Sequence[dict]],
+                 crop_size: Tuple[int, int] = (512, 512),
+                 samples_per_epoch: int = 1000,
+                 split: Optional[str] = None,
+                 allow_missing: Sequence[str] = (),
+                 label_attribute: str = 'class',
+                 label_class: Optional[int] = None,
+                 background: Optional[int] = None,
+                 grid: Optional[bool] = None,
+                 **kwargs) -> None:
+        spec = ModalitySpec.build(modalities, 'SceneDataset.modalities')
+        self.scene_allow_missing = spec.check_names(
+            allow_missing, 'SceneDataset.allow_missing')
+        zscore = [m.name for m in spec if m.norm == 'zscore']
+        if zscore:
+            raise ValueError(
+                f"SceneDataset: modalities {zscore} have norm='zscore', "
+                f"which needs whole-scene statistics; use 'minmax' (the "
+                f"scene's range) or None")
+        self.crop_size = tuple(int(v) for v in crop_size)
+        self.samples_per_epoch = int(samples_per_epoch)
+        self.split = split
+        self.label_attribute = label_attribute
+        self.label_class = label_class
+        self.background = background
+        self.grid = grid
+        self._open: 'OrderedDict[int, tuple]' = OrderedDict()
+        self._pid = None
+        super().__init__(ann_file=ann_file, modalities=spec, manifest=None,
+                         **kwargs)
+
+    # ----------------------------------------------------------- scenes --
+    def load_data_list(self) -> List[dict]:
+        """Read the scene list, then open each scene once (grid, elevation
+        ranges, AOI and polygons in the scene's CRS) and list the windows
+        (grid) or one placeholder per random sample."""
+        from rasterio import Affine
+        from mmrsfusion.io.raster_scene import RasterScene
+        if self.grid is None:
+            self.grid = self.test_mode
+        rows = read_scene_list(self.ann_file)
+        root = osp.dirname(self.ann_file)
+        names = self.modalities.names
+        self.scenes = []
+        for r, row in enumerate(rows):
+            where = f'{self.ann_file} row {r + 1}'
+            unknown = sorted(set(row) - set(names) - set(SCENE_COLUMNS))
+            if unknown:
+                raise ValueError(f'{where}: unknown columns {unknown}; '
+                                 f'expected modalities {list(names)} and '
+                                 f'{list(SCENE_COLUMNS)}')
+            if self.split is not None and row.get('split') != self.split:
+                continue
+            path = {k: None if row.get(k) is None else osp.join(
+                root, str(row[k])) for k in names + ('labels', 'aoi')}
+            paths = {}
+            for name in names:
+                if path[name] is not None and osp.exists(path[name]):
+                    paths[name] = path[name]
+                elif name not in self.scene_allow_missing:
+                    raise FileNotFoundError(
+                        f'{where}: modality {name!r} file '
+                        f'{path[name] or "(empty cell)"} not found; list it '
+                        f'in allow_missing to mark it absent instead')
+            if not paths:
+                raise FileNotFoundError(f'{where}: no modality file found')
+            if path['labels'] is None:
+                raise ValueError(f'{where}: no labels given')
+            scene = dict(name=row.get('name') or f'scene_{r}', paths=paths,
+                         labels=path['labels'], row=where)
+            with RasterScene(paths, self.modalities) as rs:
+                scene.update(height=rs.height, width=rs.width,
+                             transform=rs.transform, crs=rs.crs,
+                             reference=rs.reference)
+                scene['ranges'] = {
+                    m.name: rs.elevation_range(m.name, 2048)
+                    for m in rs.modalities if m.norm == 'minmax'
+                }
+            if not path['labels'].lower().endswith(('.tif', '.tiff', '.vrt',
+                                                    '.png', '.img')):
+                scene['polygons'] = read_polygons(
+                    path['labels'], scene['crs'], self.label_attribute,
+                    self.label_class)
+            scene['aoi'] = None if path['aoi'] is None else read_polygons(
+                path['aoi'], scene['crs'])
+            # coarse AOI raster: cells touched by the AOI
+            cell = max(1, min(self.crop_size) // 8)
+            hc, wc = -(-scene['height'] // cell), -(-scene['width'] // cell)
+            coarse = np.ones((hc, wc), np.uint8) if scene['aoi'] is None \
+                else rasterize_polygons(
+                    scene['aoi'], scene['transform'] @ Affine.scale(cell),
+                    (0, hc, 0, wc), 0, all_touched=True)
+            scene.update(cell=cell, coarse=np.pad(
+                coarse.astype(np.int64).cumsum(0).cumsum(1), ((1, 0), (1, 0))))
+            self.scenes.append(scene)
+        if not self.scenes:
+            raise ValueError(f'{self.ann_file}: no scene'
+                             + (f' of split {self.split!r}' if self.split
+                                else ''))
+        if self.grid:
+            return [dict(scene=i, window=span)
+                    for i, s in enumerate(self.scenes)
+                    for span in grid_spans(s['height'], s['width'],
+                                           self.crop_size)
+                    if self._coverage(s, span) > 0
+                    and self._aoi(s, span).any()]
+        self._candidates = self._random_candidates()
+        return [dict(scene=None) for _ in range(self.samples_per_epoch)]
+
+    def _window_hw(self, scene: dict) -> Tuple[int, int]:
+        return (min(self.crop_size[0], scene['height']),
+                min(self.crop_size[1], scene['width']))
+
+    @staticmethod
+    def _coverage(scene: dict, span: Span) -> int:
+        """Coarse AOI cells under ``span`` (summed-area table)."""
+        c, t = scene['cell'], scene['coarse']
+        y0, y1, x0, x1 = span
+        y0, x0, y1, x1 = y0 // c, x0 // c, -(-y1 // c), -(-x1 // c)
+        return int(t[y1, x1] - t[y0, x1] - t[y1, x0] + t[y0, x0])
+
+    def _random_candidates(self) -> dict:
+        """Window origins every AOI cell over all scenes, with weights
+        proportional to their AOI area."""
+        scene_idx, ys, xs, weights = [], [], [], []
+        for i, s in enumerate(self.scenes):
+            h, w = self._window_hw(s)
+            oy = sorted(set(range(0, s['height'] - h + 1, s['cell'])) |
+                        {s['height'] - h})
+            ox = sorted(set(range(0, s['width'] - w + 1, s['cell'])) |
+                        {s['width'] - w})
+            for y in oy:
+                for x in ox:
+                    weight = self._coverage(s, (y, y + h, x, x + w))
+                    if weight:
+                        scene_idx.append(i)
+                        ys.append(y)
+                        xs.append(x)
+                        weights.append(weight)
+        if not weights:
+            raise ValueError(f'{self.ann_file}: no window of any scene '
+                             f'touches its area of interest')
+        p = np.asarray(weights, float)
+        return dict(scene=np.asarray(scene_idx), y=np.asarray(ys),
+                    x=np.asarray(xs), p=p / p.sum())
+
+    def draw_window(self, rng=np.random, tries: int = 20
+                    ) -> Tuple[int, Span]:
+        """A random ``(scene index, span)``: a candidate drawn by AOI area,
+        jittered by up to one coarse cell, kept if it holds an AOI pixel
+        (else the candidate itself, which does by construction, unless its
+        AOI cells are only touched: then another draw)."""
+        c = self._candidates
+        for _ in range(tries):
+            k = rng.choice(len(c['p']), p=c['p'])
+            i = int(c['scene'][k])
+            s = self.scenes[i]
+            h, w = self._window_hw(s)
+            y, x = int(c['y'][k]), int(c['x'][k])
+            jy = min(y + rng.randint(0, s['cell']), s['height'] - h)
+            jx = min(x + rng.randint(0, s['cell']), s['width'] - w)
+            for oy, ox in ((jy, jx), (y, x)):
+                span = (oy, oy + h, ox, ox + w)
+                if self._aoi(s, span).any():
+                    return i, span
+        raise ValueError(f'{self.ann_file}: {tries} random windows in a row '
+                         f'held no pixel of the area of interest')
+
+    def _aoi(self, scene: dict, span: Span) -> np.ndarray:
+        """(h, w) bool: pixels of ``span`` inside the scene's AOI."""
+        y0, y1, x0, x1 = span
+        if scene['aoi'] is None:
+            return np.ones((y1 - y0, x1 - x0), bool)
+        return rasterize_polygons(scene['aoi'], scene['transform'], span,
+                                  0) > 0
+
+    # ---------------------------------------------------------- reading --
+    def __getstate__(self) -> dict:
+        # open files stay with their process (dataloader workers reopen)
+        state = self.__dict__.copy()
+        state.update(_open=OrderedDict(), _pid=None)
+        return state
+
+    def _scene_reader(self, i: int) -> tuple:
+        """``(RasterScene, label reader or None)`` of scene ``i``, opened
+        in this process (at most :data:`OPEN_SCENES` kept open)."""
+        from rasterio.enums import Resampling
+        from mmrsfusion.io.raster_scene import RasterScene
+        if self._pid != os.getpid():  # a dataloader worker: reopen
+            self._open, self._pid = OrderedDict(), os.getpid()
+        if i in self._open:
+            self._open.move_to_end(i)
+            return self._open[i]
+        s = self.scenes[i]
+        rs = RasterScene(s['paths'], self.modalities)
+        labels = None if 'polygons' in s else rs.open_on_grid(
+            s['labels'], Resampling.nearest)
+        self._open[i] = (rs, labels)
+        if len(self._open) > OPEN_SCENES:
+            self._open.popitem(last=False)[1][0].close()
+        return self._open[i]
+
+    def read_window(self, i: int, span: Span) -> dict:
+        """The loader's results for window ``span`` of scene ``i`` (see the
+        class docstring)."""
+        from rasterio.windows import Window
+        s = self.scenes[i]
+        rs, label_reader = self._scene_reader(i)
+        y0, y1, x0, x1 = span
+        img = np.zeros((y1 - y0, x1 - x0, self.modalities.num_channels),
+                       np.float32)
+        valid = np.zeros(img.shape[:2], bool)
+        for mod in self.modalities:
+            if mod.name not in s['paths']:
+                continue
+            arr, ok = rs.read(mod.name, span)
+            valid |= ok
+            if mod.kind == 'elevation':
+                arr = normalize_elevation(
+                    arr, mod.norm, (), s['paths'][mod.name],
+                    s['ranges'].get(mod.name)) if ok.any() else 0
+            img[..., mod.slice] = arr
+        ignore = self.ignore_index
+        if label_reader is None:
+            fill = ignore if self.background is None else self.background
+            gt = rasterize_polygons(s['polygons'], s['transform'], span, fill)
+        else:
+            win = Window(x0, y0, x1 - x0, y1 - y0)
+            gt = label_reader.read(1, window=win).astype(np.uint8)
+            gt[label_reader.dataset_mask(window=win) == 0] = ignore
+        gt[~valid | ~self._aoi(s, span)] = ignore
+        return dict(
+            img=img, gt_seg_map=gt, img_shape=img.shape[:2],
+            ori_shape=img.shape[:2], seg_fields=['gt_seg_map'],
+            presence=tuple(m.name in s['paths'] for m in self.modalities),
+            modalities=self.modalities, img_path=s['paths'][s['reference']],
+            seg_map_path=s['labels'], modality_paths=dict(s['paths']),
+            reduce_zero_label=False, scene=s['name'], window=span)
+
+    def prepare_data(self, idx: int):
+        info = self.get_data_info(idx)
+        if info['scene'] is None:
+            i, span = self.draw_window()
+        else:
+            i, span = info['scene'], tuple(info['window'])
+        results = self.read_window(i, span)
+        self.check_label(results)
+        return run_pipeline(self.pipeline.transforms, results)
