@@ -12,8 +12,9 @@ def follow_max_iters(cfg) -> Optional[str]:
     for.
 
     The schedule is scaled only when it is one written from ``max_iters``:
-    every ``param_scheduler`` has ``by_epoch=False`` and the last ``end`` is
-    the top-level ``max_iters``. Then each scheduler's ``begin``, ``end``,
+    every ``param_scheduler`` has ``by_epoch=False``, the last ``end`` is
+    the top-level ``max_iters``, and every phase keeps at least one
+    iteration. Then each scheduler's ``begin``, ``end``,
     ``T_max`` and ``milestones`` are multiplied by ``new / old`` (rounded;
     a 60-iteration warm-up of 600 iterations becomes 5 of 50), and
     ``train_cfg.val_interval`` and ``default_hooks.checkpoint.interval``
@@ -35,6 +36,10 @@ def follow_max_iters(cfg) -> Optional[str]:
             None in ends or max(ends) != old:
         return None
     ratio = new / old
+    scaled = [(round(s.get('begin', 0) * ratio), round(s['end'] * ratio))
+              for s in schedulers]
+    if any(end <= begin for begin, end in scaled):
+        return None  # too short to keep every phase: the schedule as written
     changes: List[str] = []
     for scheduler in schedulers:
         before = {k: scheduler[k] for k in _LENGTH_KEYS + ('milestones', )

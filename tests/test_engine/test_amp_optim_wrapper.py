@@ -20,6 +20,7 @@ from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 
 import mmrsfusion  # noqa: F401
+import mmrsfusion.engine
 from mmrsfusion.utils import load_config
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -98,6 +99,10 @@ def test_amp_flags(script, flag, monkeypatch, tmp_path):
         raise SystemExit(0)
 
     monkeypatch.setattr(Runner, 'from_cfg', staticmethod(from_cfg))
+    # the flags only: the run's files (data, weights, checkpoint) are not
+    # made here
+    monkeypatch.setattr(mmrsfusion.engine, 'check_run_files',
+                        lambda *args, **kwargs: None)
     args = [DEMO]
     args += ['ckpt.pth'] if script == 'test' else []
     monkeypatch.setattr(sys, 'argv', [script] + args +
