@@ -422,7 +422,11 @@ def bench_agreement(cfg, model, device) -> None:
     same = total = 0
     seconds = dict(fp32=0., amp=0.)
     with torch.no_grad():
-        for data in loader:
+        for i, data in enumerate(loader):
+            if i == 0:  # warm-up of both precisions, not timed
+                for amp in (False, True):
+                    with autocast(device_type=device.type, enabled=amp):
+                        model.test_step(copy.deepcopy(data))
             preds = {}
             for name in ('fp32', 'amp'):
                 context = autocast(device_type=device.type) \
