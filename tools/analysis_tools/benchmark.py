@@ -402,6 +402,8 @@ def bench_scene(model, paths: dict, block_size: int, batch_windows: int,
           f'{repeat} interleaved repeats (median)')
     rate = {k: n / float(np.median(v)) for k, v in times.items()}
     print(f'scene: bare batched forward {rate["bare"]:.1f} windows/s')
+    print('scene: seconds per repeat: ' + '; '.join(
+        f'{k} ' + ' '.join(f'{t:.1f}' for t in v) for k, v in times.items()))
     for name in ('overlapped', 'serial'):
         wall = sum(times[name])
         shares = ', '.join(
