@@ -5,7 +5,7 @@
         [--probs probs.tif] [--confidence conf.tif] [--block-size 2048] \
         [--batch-windows K] [--window H W --stride H W] \
         [--elevation-range dsm=MIN,MAX] [--bands rgb=0,1,2] [--resume] \
-        [--overwrite] [--device cpu] [--cfg-options KEY=VALUE ...]
+        [--overwrite] [--amp] [--device cpu] [--cfg-options KEY=VALUE ...]
 
 Modality names are those of the config's spec; modalities not given are
 absent (as ``tools/test.py --cfg-options model.absent=...`` makes them: a
@@ -72,6 +72,9 @@ def parse_args(argv=None):
                         help='continue an interrupted run (same arguments)')
     parser.add_argument('--overwrite', action='store_true',
                         help='replace existing output files')
+    parser.add_argument('--amp', action='store_true',
+                        help='mixed-precision inference (autocast: float16 '
+                        'on a GPU, bfloat16 on the CPU)')
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--no-progress', action='store_true')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
@@ -113,7 +116,8 @@ def main(argv=None) -> int:
             resume=args.resume,
             overwrite=args.overwrite,
             fingerprint=config_fingerprint(cfg, args.checkpoint),
-            progress=not args.no_progress)
+            progress=not args.no_progress,
+            amp=args.amp)
     except (ValueError, FileNotFoundError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 1

@@ -4,11 +4,14 @@ import hashlib
 import os
 import os.path as osp
 import sys
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack, nullcontext
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import rasterio
 import torch
+from mmengine.runner.amp import autocast
 from mmengine.utils import ProgressBar
 
 from mmseg.registry import DATASETS
@@ -17,6 +20,7 @@ from mmrsfusion.io import check_outputs, normalize_elevation
 from mmrsfusion.models.utils import accumulate_windows, window_spans
 from mmrsfusion.io.raster_scene import RasterScene, Span
 from .scene_output import NODATA, PROB_SCALE, SceneOutputs
+from .stage_timer import StageTimer
 
 #: GDAL's raster block cache, bytes: bounded, so that memory does not grow
 #: with the scene (GDAL's default is 5 % of the RAM).
@@ -87,8 +91,10 @@ def predict_scene(model,
                   overwrite: bool = False,
                   fingerprint: Optional[dict] = None,
                   progress: bool = True,
-                  on_block_done: Optional[Callable[[int, int], None]] = None
-                  ) -> dict:
+                  on_block_done: Optional[Callable[[int, int], None]] = None,
+                  amp: bool = False,
+                  overlap: bool = True,
+                  timer: Optional[StageTimer] = None) -> dict:
     """Map a scene with ``model`` (a segmentor in eval mode).
 
     Steps: open the inputs on the reference grid (:class:`RasterScene`);
@@ -99,7 +105,11 @@ def predict_scene(model,
     (elevation min-max with the scene's range, via
     :func:`normalize_elevation`) and as the data preprocessor does, run
     those windows ``batch_windows`` at a time (:func:`accumulate_windows`),
-    and write the block's averaged logits' argmax / softmax.
+    and write the block's averaged logits' argmax / softmax. With
+    ``overlap`` a reader thread reads the next block's region and a writer
+    thread writes the previous block while the model runs (rasterio
+    releases the GIL while reading and writing); the results are the same
+    bytes as without, and memory is at most three blocks' regions.
 
     The windows are the global grid of the whole scene (mmseg's
     ``slide_inference`` on the scene as one tile), and each pixel's logits
@@ -142,6 +152,17 @@ def predict_scene(model,
         progress (bool): Show a progress bar (windows, with ETA).
         on_block_done (callable, optional): Called ``(done, total)`` after
             each block is written.
+        amp (bool): Run the model under mixed precision (autocast: float16
+            on a GPU, bfloat16 on the CPU); logits are summed in float32.
+        overlap (bool): Read and write in background threads, overlapped
+            with the model. Defaults to True.
+        timer (StageTimer, optional): Receives the seconds of the stages
+            ``read`` (reads, resampling, elevation normalisation),
+            ``preprocess`` (data preprocessor, presence), ``forward``
+            (the model on the batched windows), ``accumulate`` (summing
+            and averaging the windows' logits), ``outputs`` (argmax /
+            softmax to uint8), ``write`` and ``wait`` (the model's thread
+            waiting for the reader or the writer).
 
     Returns:
         dict: ``height``, ``width``, ``blocks``, ``blocks_skipped``,
@@ -220,16 +241,47 @@ def predict_scene(model,
         total = sum(len(ys) * len(xs) for ys, xs in plans.values())
         bar = ProgressBar(total, file=sys.stdout) if progress and total \
             else None
+        stage = timer if timer is not None else (lambda name: nullcontext())
+        device = next(model.parameters()).device
+
+        def read(i):
+            with stage('read'):
+                return _read_region(model.modalities, scene, *plans[i],
+                                    blocks[i], ranges)
+
+        def write(i, classes, probs):
+            with stage('write'):
+                outputs.write(i, blocks[i], classes, probs)
+
         try:
-            for n, i in enumerate(todo):
-                ys, xs = plans[i]
-                logits, valid = _block_logits(
-                    model, scene, presence, ys, xs, blocks[i], ranges,
-                    batch_windows, None if bar is None else bar.update)
-                _write_block(outputs, i, blocks[i], logits, valid)
-                if on_block_done is not None:
-                    on_block_done(len(blocks) - len(todo) + n + 1,
-                                  len(blocks))
+            with ExitStack() as threads:
+                reader, writer = (threads.enter_context(
+                    ThreadPoolExecutor(1)) if overlap else _Now()
+                    for _ in range(2))
+                ahead = reader.submit(read, todo[0]) if todo else None
+                written = None
+                for n, i in enumerate(todo):
+                    with stage('wait'):
+                        raw, valid = ahead.result()
+                    if n + 1 < len(todo):
+                        ahead = reader.submit(read, todo[n + 1])
+                    logits = _region_logits(
+                        model, raw, presence, *plans[i], blocks[i],
+                        batch_windows, device, amp, stage,
+                        None if bar is None else bar.update)
+                    del raw
+                    with stage('outputs'):
+                        classes_, probs_ = _block_outputs(
+                            logits, valid, len(outputs.parts) > 1)
+                    if written is not None:
+                        with stage('wait'):
+                            written.result()
+                        _block_done(on_block_done, blocks, todo, n - 1)
+                    written = writer.submit(write, i, classes_, probs_)
+                if written is not None:
+                    with stage('wait'):
+                        written.result()
+                    _block_done(on_block_done, blocks, todo, len(todo) - 1)
         except Exception as e:
             # nothing to resume, or an input error that the same arguments
             # (the resume fingerprint) would meet again
@@ -273,19 +325,34 @@ def _block_windows(block: Span, spans_y, spans_x):
             [s for s in spans_x if s[0] < x1 and s[1] > x0])
 
 
-def _block_logits(model, scene: RasterScene, presence: torch.Tensor, ys, xs,
-                  block: Span, ranges: Dict[str, tuple], batch_windows,
-                  progress) -> Tuple[torch.Tensor, np.ndarray]:
-    """Averaged logits (K, h, w) over ``block`` and its validity (h, w)."""
+class _Now:
+    """The executor of ``overlap=False``: runs each call at once."""
+
+    def submit(self, fn, *args) -> Future:
+        future = Future()
+        future.set_result(fn(*args))
+        return future
+
+
+def _block_done(callback, blocks, todo, n: int) -> None:
+    if callback is not None:
+        callback(len(blocks) - len(todo) + n + 1, len(blocks))
+
+
+def _read_region(modalities, scene: RasterScene, ys, xs, block: Span,
+                 ranges: Dict[str, tuple]) -> Tuple[np.ndarray, np.ndarray]:
+    """The raw inputs (h, w, C) float32 of the region covered by the
+    windows ``ys`` x ``xs`` (elevation normalised with the scene's range,
+    absent modalities zero) and the validity (h, w) of ``block``."""
     ry0, ry1 = ys[0][0], ys[-1][1]
     rx0, rx1 = xs[0][0], xs[-1][1]
     region = (ry0, ry1, rx0, rx1)
     y0, y1, x0, x1 = block
     core = (slice(y0 - ry0, y1 - ry0), slice(x0 - rx0, x1 - rx0))
-    raw = np.zeros((ry1 - ry0, rx1 - rx0, model.modalities.num_channels),
+    raw = np.zeros((ry1 - ry0, rx1 - rx0, modalities.num_channels),
                    np.float32)
     valid = np.zeros((y1 - y0, x1 - x0), bool)
-    for mod in model.modalities:
+    for mod in modalities:
         if mod.name not in scene.paths:
             continue
         arr, ok = scene.read(mod.name, region)
@@ -295,37 +362,58 @@ def _block_logits(model, scene: RasterScene, presence: torch.Tensor, ys, xs,
                 arr, mod.norm, (), scene.paths[mod.name],
                 ranges.get(mod.name)) if ok.any() else np.zeros_like(arr)
         raw[..., mod.slice] = arr
-    inputs = torch.from_numpy(raw).permute(2, 0, 1)
+    return raw, valid
+
+
+def _region_logits(model, raw: np.ndarray, presence: torch.Tensor, ys, xs,
+                   block: Span, batch_windows: int, device: torch.device,
+                   amp: bool, stage, progress) -> torch.Tensor:
+    """Averaged logits (K, h, w) float32 over ``block`` from the region's
+    raw inputs (h', w', C) (:func:`_read_region`)."""
+    ry0, ry1 = ys[0][0], ys[-1][1]
+    rx0, rx1 = xs[0][0], xs[-1][1]
+    y0, y1, x0, x1 = block
     with torch.no_grad():
-        inputs = model.data_preprocessor(dict(inputs=[inputs]),
-                                         False)['inputs']
-        inputs, presence = model.apply_presence(
-            inputs[:, :, :ry1 - ry0, :rx1 - rx0], presence.to(inputs.device))
+        with stage('preprocess'):
+            inputs = torch.from_numpy(raw).permute(2, 0, 1)
+            inputs = model.data_preprocessor(dict(inputs=[inputs]),
+                                             False)['inputs']
+            inputs, presence = model.apply_presence(
+                inputs[:, :, :ry1 - ry0, :rx1 - rx0],
+                presence.to(inputs.device))
         windows = [(a - ry0, b - ry0, c - rx0, d - rx0) for a, b in ys
                    for c, d in xs]
         wy1, wy2, wx1, wx2 = windows[0]
         metas = [dict(img_shape=(wy2 - wy1, wx2 - wx1))]
-        logit_sum = inputs.new_zeros(
-            (1, model.decode_head.num_classes) + tuple(inputs.shape[2:]))
-        count = inputs.new_zeros((1, 1) + tuple(inputs.shape[2:]))
-        accumulate_windows(
-            lambda crops, mask: model.encode_decode(crops, metas, mask),
-            inputs, windows, logit_sum, count, batch_windows, progress,
-            presence)
-        logits = (logit_sum / count)[0][:, core[0], core[1]]
-    return logits, valid
+        def encode(crops, mask):
+            with stage('forward'), autocast(device_type=device.type,
+                                            enabled=amp):
+                return model.encode_decode(crops, metas, mask).float()
+
+        with stage('accumulate'):
+            logit_sum = inputs.new_zeros(
+                (1, model.decode_head.num_classes) + tuple(inputs.shape[2:]))
+            count = inputs.new_zeros((1, 1) + tuple(inputs.shape[2:]))
+            accumulate_windows(encode, inputs, windows, logit_sum, count,
+                               batch_windows, progress, presence)
+            logits = (logit_sum / count)[0][:, y0 - ry0:y1 - ry0,
+                                            x0 - rx0:x1 - rx0]
+    return logits
 
 
-def _write_block(outputs: SceneOutputs, index: int, block: Span,
-                 logits: torch.Tensor, valid: np.ndarray) -> None:
+def _block_outputs(logits: torch.Tensor, valid: np.ndarray, with_probs: bool
+                   ) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+    """Class map (h, w) uint8 and, if ``with_probs``, probabilities
+    (K, h, w) uint8 on the :data:`PROB_SCALE` scale, :data:`NODATA` where
+    not ``valid``."""
     classes = logits.argmax(0).to(torch.uint8).cpu().numpy()
     classes[~valid] = NODATA
     probs = None
-    if len(outputs.parts) > 1:
+    if with_probs:
         probs = torch.round(logits.softmax(0) * PROB_SCALE).to(
             torch.uint8).cpu().numpy()
         probs[:, ~valid] = NODATA
-    outputs.write(index, block, classes, probs)
+    return classes, probs
 
 
 def config_fingerprint(cfg, checkpoint: str) -> dict:

@@ -194,3 +194,57 @@ def test_peak_tensor_memory_counts_live_tensors():
     optimizer.step()  # gradients and momentum now alive too
     assert bench.peak_tensor_memory_mb(lambda: None, model,
                                        optimizer) == (3 * alive, 3 * alive)
+
+
+def test_scene_and_agreement_lines(tmp_path, capsys, monkeypatch):
+    """--scene: windows/s of the bare forward and of predict_scene with and
+    without the overlapped reader, their ratios and stage shares; with
+    --amp under bfloat16; --agreement: bf16 vs fp32 argmax on the test
+    set (the demo with random weights, tiny inputs)."""
+    from mmrsfusion.datasets import generate_synthetic_dataset
+    rasterio = pytest.importorskip('rasterio')
+    from rasterio.transform import from_origin
+    rng = np.random.default_rng(0)
+    paths = {}
+    for name, arr in (('rgb', rng.integers(0, 256, (3, 160, 144))),
+                      ('dsm', rng.random((1, 160, 144)) * 50)):
+        paths[name] = str(tmp_path / f'{name}.tif')
+        with rasterio.open(paths[name], 'w', driver='GTiff', height=160,
+                           width=144, count=len(arr), dtype='float32',
+                           crs='EPSG:32632',
+                           transform=from_origin(0, 0, 1, 1)) as dst:
+            dst.write(arr.astype(np.float32))
+    root = generate_synthetic_dataset(
+        str(tmp_path / 'data'), num_train=0, num_test=1,
+        test_tile_size=(64, 48))
+    monkeypatch.setattr(sys, 'argv', [
+        SCRIPT, DEMO, '--shape', '32', '32', '--warmup', '0', '--repeat',
+        '1', '--device', 'cpu', '--amp', '--agreement', '--scene',
+        *(f'{k}={v}' for k, v in paths.items()), '--block-size', '64',
+        '--scene-repeat', '1', '--batch-windows', '3', '--cfg-options',
+        'model.backbone.frozen_checkpoint=None',
+        'model.test_cfg.crop_size=(64,64)', 'model.test_cfg.stride=(40,40)',
+        f'test_dataloader.dataset.data_root={root}',
+        'test_dataloader.num_workers=0',
+        'test_dataloader.persistent_workers=False'
+    ])
+    runpy.run_path(SCRIPT, run_name='__main__')
+    out = capsys.readouterr().out
+    num = r'(\d+(?:\.\d+)?)'
+    assert re.search(
+        r'scene 160x144: 12 windows of \(64, 64\) stride \(40, 40\) \(\d+ '
+        r'computed in 9 blocks of 64\), 3 per forward, mixed precision',
+        out), out
+    assert re.search(rf'scene: bare batched forward {num} windows/s', out)
+    for name in ('overlapped', 'serial'):
+        match = re.search(
+            rf'predict_scene \({name} reads / writes\) {num} windows/s = '
+            rf'{num}x the bare forward; stages .*: (.*)', out)
+        assert match, out
+        assert {'read', 'forward', 'write'} <= {
+            s.split()[0] for s in match.group(3).split(', ')}
+    match = re.search(rf'agreement bfloat16 vs fp32 on the test set \(1 '
+                      rf'images, 3072 pixels\): {num}% .*bfloat16 {num}x '
+                      r'the fp32 time', out)
+    assert match, out
+    assert 90 <= float(match.group(1)) <= 100

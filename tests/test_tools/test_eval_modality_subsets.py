@@ -48,11 +48,13 @@ def cli_options(opts):
     return [f'{k}={v}' for k, v in opts.items()]
 
 
-def tools_test(config, ckpt, opts, work_dir):
-    """What tools/test.py CONFIG CKPT --cfg-options ... computes."""
+def tools_test(config, ckpt, opts, work_dir, amp=False):
+    """What tools/test.py CONFIG CKPT [--amp] --cfg-options ... computes."""
     cfg = load_config(config, opts)
     cfg.work_dir = work_dir
     cfg.load_from = ckpt
+    if amp:
+        cfg.test_cfg.fp16 = True  # what tools/test.py --amp sets
     for key in ('train_dataloader', 'train_cfg', 'optim_wrapper',
                 'param_scheduler', 'val_dataloader', 'val_cfg',
                 'val_evaluator'):
@@ -67,7 +69,7 @@ def rdn_root(tmp_path_factory):
         str(root), num_train=0, num_test=2, test_tile_size=(64, 48), nir=True)
 
 
-def run_tool(config, ckpt, opts, tmp_path, monkeypatch):
+def run_tool(config, ckpt, opts, tmp_path, monkeypatch, extra=()):
     calls = []
     original = LoadMultiModalImageFromFiles.transform
 
@@ -78,7 +80,7 @@ def run_tool(config, ckpt, opts, tmp_path, monkeypatch):
     monkeypatch.setattr(LoadMultiModalImageFromFiles, 'transform', counting)
     out = str(tmp_path / 'subsets.json')
     args = [config, ckpt, '--work-dir', str(tmp_path / 'wd'), '--out', out,
-            '--cfg-options'] + cli_options(opts)
+            *extra, '--cfg-options'] + cli_options(opts)
     result = TOOL['main'](args)
     monkeypatch.setattr(LoadMultiModalImageFromFiles, 'transform', original)
     with open(out) as f:
@@ -150,6 +152,39 @@ def test_other_models_get_zeroed_channels(config, extra, tmp_path,
                          dict(opts, **{'model.absent': ['dsm']}),
                          str(tmp_path / 'ref_rgb'))
         assert rows['rgb']['mIoU'] == pytest.approx(ref['mIoU'], abs=1e-6)
+
+
+def test_amp_runs_in_bfloat16_and_agrees(tmp_path, monkeypatch):
+    """--amp of this tool and of tools/test.py on the MoBaNet demo (random
+    weights): the segmentor predicts under CPU autocast (bfloat16), the
+    full subset's row equals tools/test.py --amp, and both stay within
+    1 mIoU point of float32."""
+    from mmrsfusion.models.segmentors import MultiModalEncoderDecoder
+    root = generate_synthetic_dataset(
+        str(tmp_path / 'rd'), num_train=0, num_test=2,
+        test_tile_size=(64, 48))
+    opts = dict(options(root), **{'model.backbone.frozen_checkpoint': None})
+    ckpt = checkpoint(MOBANET, opts, str(tmp_path / 'model.pth'))
+    modes = []
+    original = MultiModalEncoderDecoder.encode_decode
+
+    def recording(self, *args, **kwargs):
+        modes.append(torch.is_autocast_cpu_enabled() and
+                     torch.get_autocast_cpu_dtype() == torch.bfloat16)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(MultiModalEncoderDecoder, 'encode_decode', recording)
+    result, _ = run_tool(MOBANET, ckpt, opts, tmp_path, monkeypatch,
+                         ['--amp'])
+    assert modes and all(modes)
+    modes.clear()
+    ref = tools_test(MOBANET, ckpt, opts, str(tmp_path / 'ref'), amp=True)
+    assert modes and all(modes)
+    full = result['subsets']['rgb+dsm']
+    assert full['mIoU'] == pytest.approx(ref['mIoU'], abs=1e-6)
+    fp32 = tools_test(MOBANET, ckpt, opts, str(tmp_path / 'fp32'))
+    assert abs(full['mIoU'] - fp32['mIoU']) <= 1.0
+    assert abs(full['OA'] - fp32['OA']) <= 1.0
 
 
 def test_tiles_lacking_a_modality_are_skipped_per_subset(

@@ -21,7 +21,17 @@ on their values. Optional parts:
   dataset and pipeline (N samples, the data root of the config or
   ``--cfg-options train_dataloader.dataset.data_root=...``); when the
   pipeline reads windows (``LoadMultiModalRandomWindow``), also the same
-  samples read whole and cropped.
+  samples read whole and cropped;
+- ``--scene NAME=FILE ...``: whole-scene mapping (``predict_scene``: reads,
+  resampling, normalisation, windows, accumulation, writing) against the
+  bare batched forward of the same scene's windows (``--batch-windows``
+  per forward, the same precision), in windows/s of the scene's grid,
+  their ratio, and each stage's share of the mapping's wall time; with
+  and without the overlapped reader / writer, interleaved
+  ``--scene-repeat`` times;
+- ``--agreement``: the argmax agreement of mixed precision with float32 on
+  the config's test set (``tools/test.py``'s forward, ``--amp``'s
+  precision) and the speed ratio.
 
 Peak memory: on a GPU the peak allocated memory of each part; on the CPU
 the peak resident memory of the process during each part (sampled), how
@@ -96,6 +106,18 @@ def parse_args():
     parser.add_argument(
         '--data', type=int, default=0, metavar='N',
         help='also time N training samples through the config\'s pipeline')
+    parser.add_argument(
+        '--scene', nargs='+', metavar='NAME=FILE',
+        help='also time mapping this scene (one raster per modality)')
+    parser.add_argument(
+        '--block-size', type=int, default=2048,
+        help='output block side of the scene mapping')
+    parser.add_argument(
+        '--scene-repeat', type=int, default=3,
+        help='interleaved repeats of the scene timings')
+    parser.add_argument(
+        '--agreement', action='store_true',
+        help='argmax agreement of mixed precision with fp32 on the test set')
     parser.add_argument(
         '--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument(
@@ -321,6 +343,113 @@ def bench_data(cfg, samples: int) -> None:
               f'{dataset_cfg.data_root})')
 
 
+def bench_scene(model, paths: dict, block_size: int, batch_windows: int,
+                amp: bool, repeat: int) -> None:
+    """The scene mapping vs the bare batched forward of its windows."""
+    import tempfile
+    from mmrsfusion.inference.scene_inference import predict_scene
+    from mmrsfusion.inference.stage_timer import StageTimer
+    from mmrsfusion.inference.raster_scene import RasterScene
+
+    crop = tuple(model.test_cfg['crop_size'])
+    stride = tuple(model.test_cfg['stride'])
+    with RasterScene(paths, model.modalities) as scene:
+        h, w = scene.height, scene.width
+    n = len(slide_windows(h, w, crop, stride))
+    device = next(model.parameters()).device
+    crops = torch.randn(batch_windows, model.modalities.num_channels,
+                        min(crop[0], h), min(crop[1], w), device=device)
+    presence = model.modalities.presence(
+        [m for m in model.modalities.names if m not in paths]).to(device)
+    metas = [dict(img_shape=tuple(crops.shape[2:]))]
+    precision = (lambda: autocast(device_type=device.type)) if amp \
+        else nullcontext
+
+    def bare():
+        with torch.no_grad(), precision():
+            for start in range(0, n, batch_windows):
+                k = min(batch_windows, n - start)
+                model.encode_decode(crops[:k], metas,
+                                    presence.repeat(k, 1)).float()
+
+    times = dict(bare=[], overlapped=[], serial=[])
+    stages = dict(overlapped=StageTimer(), serial=StageTimer())
+    summary = {}
+    with tempfile.TemporaryDirectory() as tmp:
+
+        def mapping(name):
+            out = os.path.join(tmp, f'{name}.tif')
+            return lambda: summary.update(predict_scene(
+                model, paths, out, block_size=block_size,
+                batch_windows=batch_windows, overwrite=True, progress=False,
+                amp=amp, overlap=name == 'overlapped', timer=stages[name],
+                elevation_ranges=summary.get('elevation_ranges')))
+
+        runs = dict(bare=bare, overlapped=mapping('overlapped'),
+                    serial=mapping('serial'))
+        runs['serial']()  # warm-up; fixes the elevation ranges
+        for timer in stages.values():
+            timer.seconds.clear()
+        for _ in range(repeat):  # interleaved: the load hits all alike
+            for name, fn in runs.items():
+                start = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - start)
+    precision_name = 'mixed precision' if amp else 'fp32'
+    print(f'scene {h}x{w}: {n} windows of {crop} stride {stride} '
+          f'({summary["windows"]} computed in {summary["blocks"]} blocks of '
+          f'{block_size}), {batch_windows} per forward, {precision_name}, '
+          f'{repeat} interleaved repeats (median)')
+    rate = {k: n / float(np.median(v)) for k, v in times.items()}
+    print(f'scene: bare batched forward {rate["bare"]:.1f} windows/s')
+    print('scene: seconds per repeat: ' + '; '.join(
+        f'{k} ' + ' '.join(f'{t:.1f}' for t in v) for k, v in times.items()))
+    for name in ('overlapped', 'serial'):
+        wall = sum(times[name])
+        shares = ', '.join(
+            f'{stage} {100 * sec / wall:.0f}%'
+            for stage, sec in sorted(stages[name].seconds.items(),
+                                     key=lambda kv: -kv[1]))
+        print(f'scene: predict_scene ({name} reads / writes) '
+              f'{rate[name]:.1f} windows/s = {rate[name] / rate["bare"]:.2f}x'
+              f' the bare forward; stages (% of its wall time, threads '
+              f'overlap): {shares}')
+
+
+def bench_agreement(cfg, model, device) -> None:
+    """Argmax agreement of mixed precision with fp32 on the test set, and
+    the speed ratio (the segmentor's ``test_step``, as tools/test.py)."""
+    from mmengine.runner import Runner
+    loader = Runner.build_dataloader(cfg.test_dataloader)
+    same = total = 0
+    seconds = dict(fp32=0., amp=0.)
+    with torch.no_grad():
+        for i, data in enumerate(loader):
+            if i == 0:  # warm-up of both precisions, not timed
+                for amp in (False, True):
+                    with autocast(device_type=device.type, enabled=amp):
+                        model.test_step(copy.deepcopy(data))
+            preds = {}
+            for name in ('fp32', 'amp'):
+                context = autocast(device_type=device.type) \
+                    if name == 'amp' else nullcontext()
+                start = time.perf_counter()
+                with context:
+                    preds[name] = [
+                        s.pred_sem_seg.data for s in model.test_step(
+                            copy.deepcopy(data))]
+                seconds[name] += time.perf_counter() - start
+            for a, b in zip(preds['fp32'], preds['amp']):
+                same += int((a == b).sum())
+                total += a.numel()
+    amp_name = 'float16' if device.type == 'cuda' else 'bfloat16'
+    print(f'agreement {amp_name} vs fp32 on the test set '
+          f'({len(loader.dataset)} images, {total} pixels): '
+          f'{100 * same / total:.2f}% of argmax pixels equal (goal >= '
+          f'99.5%); {amp_name} {seconds["amp"] / seconds["fp32"]:.2f}x the '
+          f'fp32 time')
+
+
 def main():
     args = parse_args()
     cfg = load_config(args.config, args.cfg_options)
@@ -425,6 +554,14 @@ def main():
 
     if args.data:
         bench_data(cfg, args.data)
+
+    if args.scene:
+        paths = dict(item.split('=', 1) for item in args.scene)
+        bench_scene(model, paths, args.block_size, args.batch_windows,
+                    args.amp, args.scene_repeat)
+
+    if args.agreement:
+        bench_agreement(cfg, model, device)
 
 
 if __name__ == '__main__':

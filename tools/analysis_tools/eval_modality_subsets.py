@@ -33,6 +33,7 @@ import torch
 from mmengine.config import DictAction
 from mmengine.logging import print_log
 from mmengine.runner import Runner
+from mmengine.runner.amp import autocast
 from prettytable import PrettyTable
 
 from mmrsfusion.engine.hooks.consistency_check_hook import \
@@ -56,6 +57,10 @@ def parse_args(argv=None):
                         '<work-dir>/modality_subsets.json)')
     parser.add_argument('--overwrite', action='store_true',
                         help='replace an existing --out file')
+    parser.add_argument(
+        '--amp', action='store_true',
+        help='mixed-precision inference (autocast: float16 on a GPU, '
+        'bfloat16 on the CPU), as tools/test.py --amp')
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
         help='override settings in the config, e.g. key=value')
@@ -101,9 +106,10 @@ def fresh_samples(samples: Sequence) -> List:
     return out
 
 
-def evaluate_subsets(runner: Runner
+def evaluate_subsets(runner: Runner, amp: bool = False
                      ) -> Tuple[Dict[str, Dict[str, float]], Dict[str, list]]:
-    """One pass over the test set, every subset per batch.
+    """One pass over the test set, every subset per batch (the model
+    under mixed precision with ``amp``).
 
     A tile that lacks every modality of a subset (``allow_missing`` data)
     is skipped for that subset; a subset without any tile has no row.
@@ -143,10 +149,11 @@ def evaluate_subsets(runner: Runner
                 if not any(keep):
                     continue
                 index = [i for i, k in enumerate(keep) if k]
-                outputs = model.predict(
-                    data['inputs'][index],
-                    fresh_samples([samples[i] for i in index]),
-                    presence[index])
+                with autocast(enabled=amp):
+                    outputs = model.predict(
+                        data['inputs'][index],
+                        fresh_samples([samples[i] for i in index]),
+                        presence[index])
                 evaluators[name].process(
                     data_samples=outputs, data_batch=data_batch)
                 counts[name] += len(index)
@@ -195,7 +202,7 @@ def main(argv=None) -> dict:
     check_modality_spec(runner.model, runner.test_loop.dataloader.dataset,
                         'test_dataloader.dataset')
     runner.load_or_resume()  # refuses a checkpoint of another spec
-    rows, skipped = evaluate_subsets(runner)
+    rows, skipped = evaluate_subsets(runner, args.amp)
     for name, tiles in skipped.items():
         if tiles:
             print(f'{name}: skipped {len(tiles)} tile(s) without any of its '
