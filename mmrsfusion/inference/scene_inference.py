@@ -17,8 +17,8 @@ from mmengine.utils import ProgressBar
 from mmseg.registry import DATASETS
 from mmrsfusion.apis import init_model
 from mmrsfusion.io import check_outputs, normalize_elevation
-from mmrsfusion.models.utils import accumulate_windows, window_spans
 from mmrsfusion.io.raster_scene import RasterScene, Span
+from mmrsfusion.models.utils import accumulate_windows, window_spans
 from .scene_output import NODATA, PROB_SCALE, SceneOutputs
 from .stage_timer import StageTimer
 
