@@ -349,7 +349,7 @@ def bench_scene(model, paths: dict, block_size: int, batch_windows: int,
     import tempfile
     from mmrsfusion.inference.scene_inference import predict_scene
     from mmrsfusion.inference.stage_timer import StageTimer
-    from mmrsfusion.inference.raster_scene import RasterScene
+    from mmrsfusion.io.raster_scene import RasterScene
 
     crop = tuple(model.test_cfg['crop_size'])
     stride = tuple(model.test_cfg['stride'])
