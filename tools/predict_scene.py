@@ -98,7 +98,7 @@ def main(argv=None) -> int:
     try:
         model, cfg = load_segmentor(args.config, args.checkpoint,
                                     args.device, args.cfg_options)
-        classes, palette = class_meta(model, cfg)
+        classes, palette = class_meta(model)
         summary = predict_scene(
             model,
             inputs,

@@ -14,7 +14,6 @@ import torch
 from mmengine.runner.amp import autocast
 from mmengine.utils import ProgressBar
 
-from mmseg.registry import DATASETS
 from mmrsfusion.apis import init_model
 from mmrsfusion.io import check_outputs, normalize_elevation
 from mmrsfusion.io.raster_scene import RasterScene, Span
@@ -41,14 +40,12 @@ def load_segmentor(config: str,
     return model, model.cfg
 
 
-def class_meta(model, cfg) -> Tuple[List[str], Optional[list]]:
-    """Class names and palette: the checkpoint's ``dataset_meta``, else the
-    config's test dataset class's ``METAINFO``."""
+def class_meta(model) -> Tuple[List[str], Optional[list]]:
+    """Class names and palette of a model from
+    :func:`~mmrsfusion.apis.init_model` (its ``dataset_meta``), checked
+    against its number of classes (``class_i`` names / no palette when
+    they do not match)."""
     meta = getattr(model, 'dataset_meta', None) or {}
-    if not meta.get('classes'):
-        dataset = cfg.get('test_dataloader', {}).get('dataset', {})
-        meta = dict(getattr(DATASETS.get(dataset.get('type')), 'METAINFO',
-                            {}) if dataset.get('type') else {})
     classes = list(meta.get('classes') or [])
     num = model.decode_head.num_classes
     if len(classes) != num:

@@ -105,7 +105,7 @@ def reference_logits(model, rgb, dsm, drop=()):
 
 def run(model, inputs, out, **kwargs):
     mod, cfg = model
-    classes, palette = class_meta(mod, cfg)
+    classes, palette = class_meta(mod)
     kwargs.setdefault('block_size', 128)
     kwargs.setdefault('batch_windows', 1)
     return predict_scene(mod, inputs, str(out), classes=classes,
