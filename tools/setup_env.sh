@@ -155,13 +155,15 @@ setup() {
     log "environment $VENV is ready"
 }
 
-install_geo() {
-    # The optional `geo` extra (rasterio): tools/predict_scene.py, its tests
-    # and the demo's scene mapping.
-    if ! "$PY" -c 'import rasterio' 2>/dev/null; then
-        log "installing requirements/geo.txt (rasterio, the geo extra)"
-        pip_install -r requirements/geo.txt
-    fi
+install_extras() {
+    # Optional extras by name: `geo` (rasterio: tools/predict_scene.py, scene
+    # datasets, the demo's scene mapping) and `tb` (TensorBoard: its test).
+    # pip returns at once when a file's requirements are already satisfied.
+    local name
+    for name in "$@"; do
+        log "installing requirements/$name.txt (the $name extra)"
+        pip_install -r "requirements/$name.txt"
+    done
 }
 
 run_demo() {
@@ -212,6 +214,6 @@ esac
 # Not `setup && ...`: set -e is off inside a function called on the left of &&.
 setup
 case "${1:-}" in
-    demo) install_geo; run_demo ;;
-    test) install_geo; run_tests ;;
+    demo) install_extras geo; run_demo ;;
+    test) install_extras geo tb; run_tests ;;
 esac
