@@ -103,7 +103,10 @@ def test_relative_links_resolve(doc):
 def test_every_docs_page_is_linked_from_the_index():
     with open(osp.join(ROOT, 'docs', 'index.md'), encoding='utf-8') as f:
         linked = {osp.normpath(t.partition('#')[0]) for t in links(f.read())}
-    pages = {osp.basename(p) for p in glob.glob(osp.join(ROOT, 'docs', '*.md'))}
+    pages = {
+        osp.basename(p)
+        for p in glob.glob(osp.join(ROOT, 'docs', '*.md'))
+    }
     assert pages - {'index.md'} <= linked
 
 
