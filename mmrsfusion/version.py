@@ -26,7 +26,7 @@ _FIX = (
     '"mmsegmentation>=1.2.0,<1.3.0"`. mmcv must be built with ops against '
     'your torch: `MMCV_WITH_OPS=1 pip install --no-build-isolation '
     'mmcv==2.1.0`, or installed from OpenMMLab\'s wheel index for CUDA '
-    'builds (see README, "GPU install").')
+    'builds (see docs/get_started.md, "GPU install").')
 
 
 def installed_version(dist: str) -> Optional[str]:

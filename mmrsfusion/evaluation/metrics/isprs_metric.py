@@ -1,6 +1,6 @@
 """The ISPRS 2D semantic labelling evaluation protocol as an mmseg metric.
 
-Protocol (see ``reference/isprs.md``): one confusion matrix over the whole
+Protocol: one confusion matrix over the whole
 test set with ignore pixels excluded; overall accuracy over all classes
 (clutter included); per-class F1 = 2TP / (2TP + FP + FN) and
 IoU = TP / (TP + FP + FN); mF1 and mIoU as the mean over the foreground
