@@ -41,22 +41,27 @@ class OfficialWeights:
         url (str): The publisher's URL; its last part is the file name.
         size (int): Bytes of the file.
         sha256 (str): Full SHA-256 of the file (hex).
-        converted (str): File name of the converted checkpoint, the one the
-            configs name under ``pretrain/``.
     """
     name: str
     family: str
     url: str
     size: int
     sha256: str
-    converted: str
 
     @property
     def filename(self) -> str:
         """The publisher's file name (last part of :attr:`url`)."""
         return self.url.rsplit('/', 1)[-1]
 
+    @property
+    def converted(self) -> str:
+        """File name of the converted checkpoint, the one the configs name
+        under ``pretrain/``."""
+        return f'{self.name}_converted.pth'
 
+
+# The configs load dinov2_vitb14 / vitl14 and sam_vit_b / l / h; vits14 and
+# vitg14 are here because the converter supports them too.
 # Where the facts come from (looked up 2026-12; Meta publishes no digests):
 # - URLs: DINOv2's torch.hub loader (facebookresearch/dinov2,
 #   dinov2/hub/backbones.py: https://dl.fbaipublicfiles.com/dinov2/
@@ -80,47 +85,54 @@ OFFICIAL_WEIGHTS: Dict[str, OfficialWeights] = {
     w.name: w
     for w in (
         OfficialWeights(
-            'dinov2_vits14', 'dinov2',
-            f'{_FB}/dinov2/dinov2_vits14/dinov2_vits14_pretrain.pth',
-            88283115, 'b938bf1bc15cd2ec0feacfe3a1bb553f'
-            'e8ea9ca46a7e1d8d00217f29aef60cd9',
-            'dinov2_vits14_converted.pth'),
+            name='dinov2_vits14',
+            family='dinov2',
+            url=f'{_FB}/dinov2/dinov2_vits14/dinov2_vits14_pretrain.pth',
+            size=88_283_115,
+            sha256='b938bf1bc15cd2ec0feacfe3a1bb553f'
+            'e8ea9ca46a7e1d8d00217f29aef60cd9'),
         OfficialWeights(
-            'dinov2_vitb14', 'dinov2',
-            f'{_FB}/dinov2/dinov2_vitb14/dinov2_vitb14_pretrain.pth',
-            346378731, '0b8b82f85de91b424aded121c7e1dcc2'
-            'b7bc6d0adeea651bf73a13307fad8c73',
-            'dinov2_vitb14_converted.pth'),
+            name='dinov2_vitb14',
+            family='dinov2',
+            url=f'{_FB}/dinov2/dinov2_vitb14/dinov2_vitb14_pretrain.pth',
+            size=346_378_731,
+            sha256='0b8b82f85de91b424aded121c7e1dcc2'
+            'b7bc6d0adeea651bf73a13307fad8c73'),
         OfficialWeights(
-            'dinov2_vitl14', 'dinov2',
-            f'{_FB}/dinov2/dinov2_vitl14/dinov2_vitl14_pretrain.pth',
-            1217586395, 'd5383ea8f4877b2472eb973e0fd72d55'
-            '7c7da5d3611bd527ceeb1d7162cbf428',
-            'dinov2_vitl14_converted.pth'),
+            name='dinov2_vitl14',
+            family='dinov2',
+            url=f'{_FB}/dinov2/dinov2_vitl14/dinov2_vitl14_pretrain.pth',
+            size=1_217_586_395,
+            sha256='d5383ea8f4877b2472eb973e0fd72d55'
+            '7c7da5d3611bd527ceeb1d7162cbf428'),
         OfficialWeights(
-            'dinov2_vitg14', 'dinov2',
-            f'{_FB}/dinov2/dinov2_vitg14/dinov2_vitg14_pretrain.pth',
-            4546108579, 'baf8467e50af277596bbbafa06887c17'
-            '7ee899ab46033649c383577d7e9309d3',
-            'dinov2_vitg14_converted.pth'),
+            name='dinov2_vitg14',
+            family='dinov2',
+            url=f'{_FB}/dinov2/dinov2_vitg14/dinov2_vitg14_pretrain.pth',
+            size=4_546_108_579,
+            sha256='baf8467e50af277596bbbafa06887c17'
+            '7ee899ab46033649c383577d7e9309d3'),
         OfficialWeights(
-            'sam_vit_b', 'sam',
-            f'{_FB}/segment_anything/sam_vit_b_01ec64.pth',
-            375042383, 'ec2df62732614e57411cdcf32a23ffdf'
-            '28910380d03139ee0f4fcbe91eb8c912',
-            'sam_vit_b_converted.pth'),
+            name='sam_vit_b',
+            family='sam',
+            url=f'{_FB}/segment_anything/sam_vit_b_01ec64.pth',
+            size=375_042_383,
+            sha256='ec2df62732614e57411cdcf32a23ffdf'
+            '28910380d03139ee0f4fcbe91eb8c912'),
         OfficialWeights(
-            'sam_vit_l', 'sam',
-            f'{_FB}/segment_anything/sam_vit_l_0b3195.pth',
-            1249524607, '3adcc4315b642a4d2101128f611684e8'
-            '734c41232a17c648ed1693702a49a622',
-            'sam_vit_l_converted.pth'),
+            name='sam_vit_l',
+            family='sam',
+            url=f'{_FB}/segment_anything/sam_vit_l_0b3195.pth',
+            size=1_249_524_607,
+            sha256='3adcc4315b642a4d2101128f611684e8'
+            '734c41232a17c648ed1693702a49a622'),
         OfficialWeights(
-            'sam_vit_h', 'sam',
-            f'{_FB}/segment_anything/sam_vit_h_4b8939.pth',
-            2564550879, 'a7bf3b02f3ebf1267aba913ff637d9a2'
-            'd5c33d3173bb679e46d9f338c26f262e',
-            'sam_vit_h_converted.pth'),
+            name='sam_vit_h',
+            family='sam',
+            url=f'{_FB}/segment_anything/sam_vit_h_4b8939.pth',
+            size=2_564_550_879,
+            sha256='a7bf3b02f3ebf1267aba913ff637d9a2'
+            'd5c33d3173bb679e46d9f338c26f262e'),
     )
 }
 
@@ -288,8 +300,8 @@ def download(weights: OfficialWeights,
     """
     os.makedirs(osp.dirname(osp.abspath(dst)), exist_ok=True)
     part = dst + PART_SUFFIX
-    progress = Progress(max(weights.size // _MIB, 1),
-                        f'{weights.filename} MiB', file=file)
+    progress = Progress(
+        max(weights.size // _MIB, 1), f'{weights.filename} MiB', file=file)
     while True:
         before = osp.getsize(part) if osp.exists(part) else 0
         if before >= weights.size:

@@ -105,14 +105,16 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             print(f'{w.name:15s} {w.size / 1e6:8.1f} MB  {w.url}  -> '
                   f'{osp.join(args.dir, w.converted)}')
         return
-    for name in args.names:
-        try:
+    try:
+        for name in args.names:  # every name known before any download
+            official_weights(name)
+        for name in args.names:
             install(name, args.dir, args.force)
-        except (KeyError, DownloadError, VerificationError,
-                FileExistsError) as e:
-            message = e.args[0] if isinstance(e, KeyError) else str(e)
-            print(f'error: {message}', file=sys.stderr)
-            raise SystemExit(1) from None
+    except (KeyError, DownloadError, VerificationError,
+            FileExistsError) as e:
+        message = e.args[0] if isinstance(e, KeyError) else str(e)
+        print(f'error: {message}', file=sys.stderr)
+        raise SystemExit(1) from None
 
 
 if __name__ == '__main__':
