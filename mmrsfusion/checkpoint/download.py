@@ -186,7 +186,7 @@ def manual_commands(weights: OfficialWeights, directory: str) -> str:
     converter do, for a machine where the download has to happen by hand."""
     dst = osp.join(directory, weights.filename)
     converted = osp.join(directory, weights.converted)
-    return (f'  curl -L -C - -o {dst} {weights.url}\n'
+    return (f'  curl -L -C - --create-dirs -o {dst} {weights.url}\n'
             f'  sha256sum {dst}   # must print {weights.sha256}\n'
             f'  python tools/model_converters/{weights.family}.py {dst} '
             f'{converted}\n'
@@ -218,13 +218,26 @@ def _not_official(part: str, weights: OfficialWeights, why: str):
         f'{why}. The download was deleted.')
 
 
+class _Interrupted(Exception):
+    """The request failed or its connection ended early; ``args[0]`` is
+    the network error. (Errors of the local disk are not wrapped: they
+    propagate as they are.)"""
+
+
+def _read(response, size: int) -> bytes:
+    try:
+        return response.read(size)
+    except (OSError, http.client.HTTPException) as e:
+        raise _Interrupted(e) from e
+
+
 def _transfer(weights: OfficialWeights, part: str, timeout: float,
               progress: Progress) -> None:
     """One HTTP request appending to ``part`` from its current size.
 
     Raises :class:`VerificationError` (``part`` deleted) when the server
-    announces another size, ``OSError`` / ``http.client.HTTPException``
-    when the connection fails or ends early (``part`` kept).
+    announces another size, :class:`_Interrupted` when the request fails or
+    the connection ends early (``part`` kept).
     """
     offset = osp.getsize(part) if osp.exists(part) else 0
     headers = {'User-Agent': 'mmrsfusion-download'}
@@ -238,14 +251,17 @@ def _transfer(weights: OfficialWeights, part: str, timeout: float,
             raise _not_official(
                 part, weights, f'it has fewer than the {offset} bytes '
                 'already received') from None
-        raise
+        raise _Interrupted(e) from e
+    except (OSError, http.client.HTTPException) as e:
+        raise _Interrupted(e) from e
     with response:
         if offset and response.status == 206:
             start, total = _content_range(response.headers['Content-Range'])
             if start != offset:
-                raise http.client.HTTPException(
-                    f'asked for bytes from {offset}, got a range from '
-                    f'{start}')
+                raise _Interrupted(
+                    http.client.HTTPException(
+                        f'asked for bytes from {offset}, got a range from '
+                        f'{start}'))
             mode = 'ab'
         else:  # 200: the whole file (the server ignored or got no Range)
             offset, mode = 0, 'wb'
@@ -257,7 +273,7 @@ def _transfer(weights: OfficialWeights, part: str, timeout: float,
         progress.done = offset // _MIB
         with open(part, mode) as f:
             while True:
-                chunk = response.read(_CHUNK)
+                chunk = _read(response, _CHUNK)
                 if not chunk:
                     break
                 if offset + len(chunk) > weights.size:
@@ -271,8 +287,9 @@ def _transfer(weights: OfficialWeights, part: str, timeout: float,
             f.flush()
             os.fsync(f.fileno())
     if offset < weights.size:  # http.client returns b'' on an early close
-        raise ConnectionError(f'the connection closed after {offset} of '
-                              f'{weights.size} bytes')
+        raise _Interrupted(
+            ConnectionError(f'the connection closed after {offset} of '
+                            f'{weights.size} bytes'))
 
 
 def download(weights: OfficialWeights,
@@ -309,7 +326,8 @@ def download(weights: OfficialWeights,
         try:
             _transfer(weights, part, timeout, progress)
             break
-        except (OSError, http.client.HTTPException) as e:
+        except _Interrupted as interrupted:
+            e = interrupted.args[0]
             after = osp.getsize(part) if osp.exists(part) else 0
             if after > before:
                 continue  # the server sent bytes before dropping: resume

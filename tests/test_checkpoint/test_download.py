@@ -174,7 +174,7 @@ def test_offline_names_url_and_commands(tmp_path):
     message = str(info.value)
     dst = osp.join(str(tmp_path / 'pretrain'), w.filename)
     assert f'Cannot download dinov2_fake14 from {url}' in message
-    assert f'curl -L -C - -o {dst} {url}' in message
+    assert f'curl -L -C - --create-dirs -o {dst} {url}' in message
     assert f'sha256sum {dst}   # must print {w.sha256}' in message
     assert (f'python tools/model_converters/dinov2.py {dst} '
             f'{osp.join(str(tmp_path / "pretrain"), w.converted)}'
@@ -216,3 +216,13 @@ def test_download_replaces_only_when_verified(tmp_path):
             download(entry(server.url(PATH)), str(dst))
     assert dst.read_bytes() == b'previous'
     assert files_in(tmp_path) == [dst.name]
+
+
+def test_local_disk_errors_are_not_network_errors(tmp_path):
+    """A ``.part`` that cannot be written (here a folder) raises the disk's
+    own error, not a "cannot download" with network advice."""
+    with LocalFileServer({PATH: DATA}) as server:
+        w = entry(server.url(PATH))
+        (tmp_path / (w.filename + PART_SUFFIX)).mkdir()
+        with pytest.raises(IsADirectoryError):
+            fetch_official(w, str(tmp_path))

@@ -171,7 +171,7 @@ def test_offline_error_names_url_and_commands(tmp_path, monkeypatch, capsys):
     err = error_of(capsys, [name, '--dir', folder])
     official = osp.join(folder, osp.basename(path))
     assert f'Cannot download {name} from {url}' in err
-    assert f'curl -L -C - -o {official} {url}' in err
+    assert f'curl -L -C - --create-dirs -o {official} {url}' in err
     assert (f'python tools/model_converters/dinov2.py {official} '
             f'{osp.join(folder, name + "_converted.pth")}') in err
     assert not osp.exists(folder) or os.listdir(folder) == []
