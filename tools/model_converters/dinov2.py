@@ -1,7 +1,7 @@
 """Convert an official DINOv2 checkpoint to MultiStreamViT's encoder keys.
 
     python tools/model_converters/dinov2.py dinov2_vitb14_pretrain.pth \
-        pretrain/dinov2_vitb14_mmpretrain.pth
+        pretrain/dinov2_vitb14_converted.pth
 
 Key mapping: ``mmrsfusion/models/backbones/vit_checkpoint.py``.
 """

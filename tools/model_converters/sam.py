@@ -2,7 +2,7 @@
 MultiStreamViT's encoder keys.
 
     python tools/model_converters/sam.py sam_vit_b_01ec64.pth \
-        pretrain/sam_vit_b_mmpretrain.pth
+        pretrain/sam_vit_b_converted.pth
 
 Key mapping: ``mmrsfusion/models/backbones/vit_checkpoint.py``.
 """
