@@ -93,12 +93,11 @@ if __name__ == '__main__':
                                         'tools', 'docker')),
         include_package_data=True,
         python_requires='>=3.8',
-        license='Apache License 2.0',
+        license='Apache-2.0',
         classifiers=[
             'Development Status :: 3 - Alpha',
             'Environment :: GPU :: NVIDIA CUDA',
             'Intended Audience :: Science/Research',
-            'License :: OSI Approved :: Apache Software License',
             'Operating System :: POSIX :: Linux',
             'Programming Language :: Python :: 3',
             'Programming Language :: Python :: 3.11',
