@@ -67,9 +67,11 @@ def test_mmrsfusion_base_reference_builds_in_the_mmseg_scope(tmp_path):
     assert cfg.model.to_dict() == ref.model.to_dict()
     assert '_scope_' not in cfg.model and '_scope_' not in cfg.visualizer
     assert cfg.train_dataloader.batch_size == 2
+    cfg.visualizer.save_dir = str(tmp_path)
     assert type(VISUALIZERS.build(cfg.visualizer)).__name__ == \
         'MultiModalSegLocalVisualizer'
-    (tmp_path / 'bad.py').write_text("_base_ = 'mmrsfusion::mobanet/nope.py'\n")
+    (tmp_path / 'bad.py').write_text(
+        "_base_ = 'mmrsfusion::mobanet/nope.py'\n")
     with pytest.raises(FileNotFoundError, match='mobanet/nope.py'):
         Config.fromfile(str(tmp_path / 'bad.py'))
 
