@@ -1,7 +1,8 @@
 """mmrsfusion: multimodal remote-sensing segmentation for MMSegmentation 1.x.
 
 Importing the package registers every module into mmsegmentation's
-registries (default scope ``mmseg``).
+registries (default scope ``mmseg``) and lets mmengine's ``Config`` read
+``_base_ = 'mmrsfusion::<method>/<config>.py'``.
 """
 from .version import __version__, check_dependencies, check_mmcv_ops
 
@@ -12,5 +13,7 @@ check_mmcv_ops()
 
 from . import (checkpoint, datasets, engine, evaluation,  # noqa: E402,F401
                models, utils, visualization)
+
+utils.register_config_scope()
 
 __all__ = ['__version__']
