@@ -70,8 +70,9 @@ class MultiModalInferencer(MMSegInferencer):
                          device, scope)
         if not isinstance(self.visualizer, MultiModalSegLocalVisualizer):
             raise ValueError(
-                f'visualizer: expected MultiModalSegLocalVisualizer (the '
-                f'default_runtime.py one), got {type(self.visualizer).__name__}')
+                f'visualizer: expected MultiModalSegLocalVisualizer (that of '
+                f'default_runtime.py), got '
+                f'{type(self.visualizer).__name__}')
 
     def _init_model(self, cfg, weights: Optional[str], device: str = 'cpu'):
         return init_model(cfg, weights, device, self.cfg_options)

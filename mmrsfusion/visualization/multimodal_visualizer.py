@@ -120,9 +120,9 @@ class MultiModalSegLocalVisualizer(SegLocalVisualizer):
     sample's metainfo ``modality_paths``, ``modality_bands`` and
     ``modalities``, packed by the datasets' :func:`run_pipeline`): optical
     as the model reads it (first three of the bands read, see
-    :func:`modality_panel`; non-uint8 stretched), elevation and other bands (first channel) in a
-    colour map with a scale bar (metres for elevation); an absent modality
-    is a grey panel. Labels are drawn in the dataset palette (ignore
+    :func:`modality_panel`; non-uint8 stretched), elevation and other
+    bands (first channel) in a colour map with a scale bar (metres for
+    elevation); an absent modality is a grey panel. Labels are drawn in the dataset palette (ignore
     black). Every panel is H x W: the picture is (M + 2) W wide. A sample
     without ``modality_paths`` is drawn as mmseg does.
 
