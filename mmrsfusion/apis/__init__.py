@@ -1,5 +1,7 @@
-"""The Python API: mmseg's ``init_model`` / ``inference_model`` for
-multimodal models (:mod:`.inference`)."""
+"""The Python API: mmseg's ``init_model`` / ``inference_model``
+(:mod:`.inference`) and ``MMSegInferencer`` (:mod:`.multimodal_inferencer`)
+for multimodal models."""
 from .inference import inference_model, init_model
+from .multimodal_inferencer import MultiModalInferencer
 
-__all__ = ['init_model', 'inference_model']
+__all__ = ['init_model', 'inference_model', 'MultiModalInferencer']

@@ -1,6 +1,7 @@
 """mmseg's Python API for multimodal models: build and load a model as the
 tools do, predict a tile given as files or arrays per modality."""
 import copy
+import os.path as osp
 from typing import List, Mapping, Optional, Sequence, Union
 
 import numpy as np
@@ -91,6 +92,40 @@ def build_test_pipeline(model) -> List:
     return pipeline
 
 
+def tile_stem(tile: Mapping[str, ModalityInput]) -> Optional[str]:
+    """The file stem naming a tile's outputs: that of its first modality
+    given as a file (dict order), None if all are arrays."""
+    path = next((v for v in tile.values() if isinstance(v, str)), None)
+    return None if path is None else osp.splitext(osp.basename(path))[0]
+
+
+def prepare_tile(model, pipeline: List, tile: Mapping[str, ModalityInput],
+                 where: str) -> dict:
+    """One tile (modality name -> file or array; names left out absent)
+    run through ``pipeline`` (:func:`build_test_pipeline`) into the packed
+    model input ``dict(inputs=(C, H, W) tensor, data_samples=...)``; the
+    data sample's metainfo ``tile_stem`` is :func:`tile_stem`.
+
+    Raises:
+        ValueError: ``tile`` is not a dict, names an unknown modality or
+            none (the message starts with ``where``).
+    """
+    if not isinstance(tile, Mapping):
+        raise ValueError(
+            f'{where}: expected a dict modality name -> file or array '
+            f'(names of {list(model.modalities.names)}), got '
+            f'{type(tile).__name__}')
+    model.modalities.check_names(list(tile), where)
+    if not tile:
+        raise ValueError(f'{where}: no modality given; expected some of '
+                         f'{list(model.modalities.names)}')
+    keys = pipeline[0].path_keys
+    packed = run_pipeline(
+        pipeline, {keys[m.name]: tile.get(m.name) for m in model.modalities})
+    packed['data_samples'].set_metainfo(dict(tile_stem=tile_stem(tile)))
+    return packed
+
+
 def inference_model(
     model, inputs: Union[Mapping[str, ModalityInput],
                          Sequence[Mapping[str, ModalityInput]]]
@@ -120,15 +155,10 @@ def inference_model(
     single = isinstance(inputs, Mapping)
     tiles = [inputs] if single else list(inputs)
     pipeline = build_test_pipeline(model)
-    keys = pipeline[0].path_keys
-    batch = []
-    for i, tile in enumerate(tiles):
-        model.modalities.check_names(list(tile), f'inputs[{i}]')
-        if not tile:
-            raise ValueError(f'inputs[{i}]: no modality given; expected some '
-                             f'of {list(model.modalities.names)}')
-        info = {keys[m.name]: tile.get(m.name) for m in model.modalities}
-        batch.append(run_pipeline(pipeline, info))
+    batch = [
+        prepare_tile(model, pipeline, tile, f'inputs[{i}]')
+        for i, tile in enumerate(tiles)
+    ]
     with torch.no_grad():
         results = model.test_step(pseudo_collate(batch))
     return results[0] if single else results

@@ -3,7 +3,6 @@ size, block by block, into GeoTIFFs."""
 import hashlib
 import os
 import os.path as osp
-import sys
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, nullcontext
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
@@ -12,12 +11,12 @@ import numpy as np
 import rasterio
 import torch
 from mmengine.runner.amp import autocast
-from mmengine.utils import ProgressBar
 
 from mmrsfusion.apis import init_model
 from mmrsfusion.io import check_outputs, normalize_elevation
 from mmrsfusion.io.raster_scene import RasterScene, Span
 from mmrsfusion.models.utils import accumulate_windows, window_spans
+from mmrsfusion.utils import Progress
 from .scene_output import NODATA, PROB_SCALE, SceneOutputs
 from .stage_timer import StageTimer
 
@@ -146,7 +145,8 @@ def predict_scene(model,
             (:func:`check_outputs`).
         fingerprint (dict, optional): Extra items (model, config) that a
             resumed run must match.
-        progress (bool): Show a progress bar (windows, with ETA).
+        progress (bool): Report windows done, elapsed time and ETA
+            (:class:`Progress`).
         on_block_done (callable, optional): Called ``(done, total)`` after
             each block is written.
         amp (bool): Run the model under mixed precision (autocast: float16
@@ -236,8 +236,7 @@ def predict_scene(model,
         plans = {i: _block_windows(blocks[i], spans_y, spans_x)
                  for i in todo}
         total = sum(len(ys) * len(xs) for ys, xs in plans.values())
-        bar = ProgressBar(total, file=sys.stdout) if progress and total \
-            else None
+        bar = Progress(total, 'windows') if progress and total else None
         stage = timer if timer is not None else (lambda name: nullcontext())
         device = next(model.parameters()).device
 
@@ -286,7 +285,7 @@ def predict_scene(model,
                 outputs.discard()
             raise
         if bar is not None:
-            sys.stdout.write('\n')
+            bar.close()
         outputs.finish()
     return dict(
         height=height,

@@ -4,13 +4,14 @@ reader :mod:`.raster_scene` (needs ``rasterio``) is imported from its module."""
 from .elevation import (ELEVATION_NORMS, check_not_all_nodata, nodata_mask,
                         normalize_elevation)
 from .output_guard import check_outputs
+from .png import write_png
 from .raster import TIFF_SUFFIXES, read_raster, tiff_nodata
 from .tiff_window import TiffLayout, Window, read_tiff_window, tiff_layout
 from .verify import WrittenFileError, verify_written
 
 __all__ = [
     'ELEVATION_NORMS', 'check_not_all_nodata', 'nodata_mask',
-    'normalize_elevation', 'check_outputs', 'TIFF_SUFFIXES', 'read_raster',
+    'normalize_elevation', 'check_outputs', 'write_png', 'TIFF_SUFFIXES', 'read_raster',
     'tiff_nodata', 'TiffLayout', 'Window', 'read_tiff_window', 'tiff_layout',
     'WrittenFileError', 'verify_written'
 ]

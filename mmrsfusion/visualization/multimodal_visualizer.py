@@ -2,7 +2,7 @@
 prediction side by side."""
 import os
 import os.path as osp
-from typing import List, Optional
+from typing import List, Mapping, Optional, Sequence, Union
 
 import cv2
 import mmcv
@@ -28,13 +28,13 @@ def _scale(h: int) -> float:
 
 
 def optical_panel(arr: np.ndarray) -> np.ndarray:
-    """(H, W, 3) uint8 of an (H, W, C) optical raster: its first three
-    bands (one band as grey); uint8 as is, other dtypes stretched from
-    their 2nd to 98th percentile."""
+    """A new (H, W, 3) uint8 picture of an (H, W, C) optical raster: its
+    first three bands (one band as grey); uint8 as is, other dtypes
+    stretched from their 2nd to 98th percentile."""
     arr = arr[..., :3] if arr.shape[2] >= 3 else np.repeat(arr[..., :1], 3,
                                                            axis=2)
-    if arr.dtype == np.uint8:
-        return np.ascontiguousarray(arr)
+    if arr.dtype == np.uint8:  # a copy: titles are drawn on it
+        return arr.copy()
     arr = arr.astype(np.float32)
     lo, hi = np.nanpercentile(arr, (2, 98))
     return np.clip((arr - lo) / max(hi - lo, 1e-6) * 255, 0, 255).astype(
@@ -77,17 +77,32 @@ def label_panel(label: np.ndarray, palette: List) -> np.ndarray:
     return lut[np.clip(label, 0, 255).astype(np.uint8)]
 
 
-def modality_panel(mod: Modality, path: Optional[str],
-                   shape) -> np.ndarray:
-    """The panel of one modality read from ``path`` in its file units
-    (None: absent, a grey panel)."""
-    if path is None:
+def modality_panel(mod: Modality, source: Union[str, np.ndarray, None],
+                   shape, bands: Optional[Sequence[int]] = None
+                   ) -> np.ndarray:
+    """The panel of one modality from ``source``, its file or (H, W[,
+    bands]) array in file units (None: absent, a grey panel).
+
+    Of the source's bands it draws those the model reads, in that order:
+    ``bands`` (what the loader read, packed as metainfo
+    ``modality_bands``), else the spec entry's ``bands``, else all; an
+    optical modality shows the first three of them. So a 4-band R, G, B,
+    IR file read whole (Potsdam RGBIR) shows R, G, B; a 3-band IR, R, G file
+    (Vaihingen) or IR, R, G read from R, G, B, IR (Potsdam IRRG) shows the
+    IRRG false colour the model sees."""
+    if source is None:
         panel = np.full(tuple(shape) + (3, ), 96, np.uint8)
         _text(panel, 'absent', (4, shape[0] // 2), _scale(shape[0]))
         return panel
-    arr, file_nodata = read_raster(path, with_nodata=True)
-    if mod.bands is not None:
-        arr = arr[..., list(mod.bands)]
+    if isinstance(source, np.ndarray):
+        arr, file_nodata = source, None
+        if arr.ndim == 2:
+            arr = arr[..., None]
+    else:
+        arr, file_nodata = read_raster(source, with_nodata=True)
+    bands = mod.bands if bands is None else bands
+    if bands is not None:
+        arr = arr[..., list(bands)]
     if mod.kind == 'optical':
         return optical_panel(arr)
     band = arr[..., 0].astype(np.float32)
@@ -102,11 +117,12 @@ class MultiModalSegLocalVisualizer(SegLocalVisualizer):
     modality of a sample, its ground truth and its prediction.
 
     The modalities are re-read from their files in file units (the data
-    sample's metainfo ``modality_paths`` and ``modalities``, packed by the
-    datasets' :func:`run_pipeline`): optical as is (first three bands;
-    non-uint8 stretched), elevation and other bands (first channel) in a
-    colour map with a scale bar (metres for elevation); an absent modality
-    is a grey panel. Labels are drawn in the dataset palette (ignore
+    sample's metainfo ``modality_paths``, ``modality_bands`` and
+    ``modalities``, packed by the datasets' :func:`run_pipeline`): optical
+    as the model reads it (first three of the bands read, see
+    :func:`modality_panel`; non-uint8 stretched), elevation and other
+    bands (first channel) in a colour map with a scale bar (metres for
+    elevation); an absent modality is a grey panel. Labels are drawn in the dataset palette (ignore
     black). Every panel is H x W: the picture is (M + 2) W wide. A sample
     without ``modality_paths`` is drawn as mmseg does.
 
@@ -125,16 +141,29 @@ class MultiModalSegLocalVisualizer(SegLocalVisualizer):
         super().__init__(name=name, **kwargs)
         self.out_dir = out_dir
 
-    def draw_panels(self, data_sample: SegDataSample, draw_gt: bool = True,
-                    draw_pred: bool = True) -> np.ndarray:
-        """The (H, (M + 2) W, 3) uint8 RGB picture of ``data_sample``."""
+    def draw_panels(self,
+                    data_sample: SegDataSample,
+                    draw_gt: bool = True,
+                    draw_pred: bool = True,
+                    sources: Optional[Mapping[str, Union[str,
+                                                         np.ndarray]]] = None
+                    ) -> np.ndarray:
+        """The (H, (M + 2) W, 3) uint8 RGB picture of ``data_sample``.
+
+        ``sources`` (modality name -> file or array; the Python API's
+        inputs) replaces the files of its metainfo ``modality_paths``; a
+        modality in neither is drawn absent."""
         spec = ModalitySpec.build(data_sample.modalities)
-        paths = data_sample.modality_paths
+        if sources is None:
+            sources = data_sample.modality_paths
+        bands = data_sample.get('modality_bands') or {}
         shape = data_sample.ori_shape
         palette = self.dataset_meta['palette']
         panels, names = [], []
         for mod in spec:
-            panels.append(modality_panel(mod, paths.get(mod.name), shape))
+            panels.append(
+                modality_panel(mod, sources.get(mod.name), shape,
+                               bands.get(mod.name)))
             names.append(mod.name)
         for key, draw in (('gt_sem_seg', draw_gt), ('pred_sem_seg',
                                                       draw_pred)):

@@ -1,6 +1,7 @@
 """The converter's output as the training pipeline sees it, and the
 converter's handling of its folders: raw ISPRS files -> converter ->
 dataset -> loaded values; permissions, progress output, stale folders."""
+import itertools
 import os
 import os.path as osp
 import signal
@@ -17,6 +18,7 @@ from mmengine.registry import init_default_scope
 from test_dataset_converters import CONVERTERS, REPO, synth, vaihingen
 
 from mmrsfusion.datasets import VaihingenMMDataset, isprs_raw
+from mmrsfusion.utils import progress as progress_module
 
 pytestmark = [
     pytest.mark.filterwarnings('ignore:.*not found under RAW_PATH'),
@@ -130,16 +132,53 @@ def _cli(script, *args, **kwargs):
         env=dict(os.environ, PYTHONPATH=REPO), **kwargs)
 
 
-def test_error_starts_its_own_line_after_the_progress_bar(tmp_path):
+@pytest.fixture
+def slow_clock(monkeypatch):
+    """Every reading of the progress clock is 60 s after the previous one:
+    a progress line at each step, whatever the machine's speed."""
+    ticks = itertools.count(step=60)
+    monkeypatch.setattr(progress_module, 'clock', lambda: float(next(ticks)))
+
+
+def _piped(monkeypatch, path):
+    """stdout and stderr of the running process into one file, as
+    ``converter > log 2>&1``."""
+    log = open(path, 'w')
+    monkeypatch.setattr(sys, 'stdout', log)
+    monkeypatch.setattr(sys, 'stderr', log)
+    return log
+
+
+def test_converter_piped_to_a_file_reports_progress(tmp_path, monkeypatch,
+                                                    slow_clock):
+    raw, out = tmp_path / 'raw', tmp_path / 'out'
+    synth.make_vaihingen_raw(str(raw), areas=(1, 2, 3))
+    with _piped(monkeypatch, tmp_path / 'log'):
+        assert vaihingen.main([str(raw), '-o', str(out), '--nproc', '1']) \
+            == 0
+    lines = (tmp_path / 'log').read_text().splitlines()
+    progress = [line for line in lines if line.startswith('tiles ')]
+    # one line per tile (a minute each), done / total and an ETA
+    assert progress[:3] == [
+        'tiles 1/3 (33%), 1 min 00 s elapsed, ETA 2 min 00 s',
+        'tiles 2/3 (67%), 2 min 00 s elapsed, ETA 1 min 00 s',
+        'tiles 3/3 (100%), 3 min 00 s elapsed',
+    ]
+    assert not any('\r' in line for line in lines)
+
+
+def test_error_starts_its_own_line_after_the_progress_lines(
+        tmp_path, monkeypatch, slow_clock):
     raw, out = tmp_path / 'raw', tmp_path / 'out'
     # area3 (converted after area1) has a DSM of another size
     synth.make_vaihingen_raw(str(raw), areas=(1, 3), dsm_shapes={3: (9, 9)})
-    res = _cli('vaihingen.py', raw, '-o', out)
-    assert res.returncode == 1
-    lines = res.stdout.splitlines()
+    with _piped(monkeypatch, tmp_path / 'log'):
+        assert vaihingen.main([str(raw), '-o', str(out), '--nproc', '1']) \
+            == 1
+    lines = (tmp_path / 'log').read_text().splitlines()
     errors = [line for line in lines if 'size mismatch' in line]
-    assert errors and errors[0].startswith('error: Tile area3'), res.stdout
-    assert any('1/2' in line for line in lines)  # the bar was drawn
+    assert errors and errors[0].startswith('error: Tile area3'), lines
+    assert any(line.startswith('tiles 1/2') for line in lines)
 
 
 def test_overwrite_with_other_elevation_removes_the_old_one(tmp_path):

@@ -3,6 +3,7 @@ mmrsfusion.datasets.isprs_raw on small synthetic raw downloads that use the
 real file / archive names, band counts and dtypes (see
 isprs_raw_synthetic.py)."""
 import importlib.util
+import itertools
 import json
 import os
 import os.path as osp
@@ -16,6 +17,7 @@ import tifffile
 
 from mmrsfusion.datasets import isprs_raw
 from mmrsfusion.datasets.isprs_raw import ConversionError
+from mmrsfusion.utils import progress as progress_module
 
 # Expected, informational warnings of partial synthetic downloads; the tests
 # that are about them assert them with pytest.warns.
@@ -220,12 +222,14 @@ def test_vaihingen_extracted_folders_at_depth_equal_zips(tmp_path):
         assert t1[k] == t2[k], k
 
 
-def test_vaihingen_mfnet_split(tmp_path, capsys):
+def test_vaihingen_mfnet_split(tmp_path, capsys, monkeypatch):
     raw, out = tmp_path / 'raw', tmp_path / 'out'
     expected = synth.make_vaihingen_raw(str(raw), areas=(1, 2, 3, 5))
+    ticks = itertools.count(step=60)  # a minute per clock reading
+    monkeypatch.setattr(progress_module, 'clock', lambda: float(next(ticks)))
     report = _convert_vaihingen(str(raw), str(out), split='mfnet',
                                 progress=True)
-    assert '3/3' in capsys.readouterr().out  # progress bar, one process
+    assert 'tiles 3/3' in capsys.readouterr().out  # progress, one process
     assert sorted(os.listdir(out / 'img_dir' / 'train')) == [
         'area1.tif', 'area3.tif']
     assert sorted(os.listdir(out / 'img_dir' / 'test')) == ['area5.tif']
@@ -495,7 +499,9 @@ def test_vaihingen_cli_with_workers(tmp_path, capsys):
     assert res.returncode == 0, res.stderr
     assert 'warning: 14 train tiles' in res.stderr  # missing ones listed
     assert 'area7' in res.stderr
-    assert '3/3' in res.stdout  # progress bar
+    # piped and shorter than one progress interval (10 s): no progress line
+    assert not any(line.startswith('tiles ')
+                   for line in res.stdout.splitlines())
     assert len(os.listdir(out / 'img_dir' / 'train')) == 12 + 6  # 1 and 3
     ann = _read(str(out), 'ann_dir', 'train', 'area1_38_18_70_50')
     np.testing.assert_array_equal(ann, expected['area1']['ann'][18:, 38:])

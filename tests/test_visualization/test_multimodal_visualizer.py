@@ -80,3 +80,45 @@ def test_out_pngs_carry_the_palette(shown):
     assert png.mode == 'P'
     assert np.asarray(png.getpalette()[:18]).reshape(6, 3).tolist() == \
         [list(c) for c in ISPRS_PALETTE]
+
+
+# Optical band choice: the picture shows the bands the model reads (chosen
+# by the spec entry's ``bands`` or the dataset's band option), the first
+# three of them.
+R, G, B, IR = 10, 60, 120, 200
+
+
+@pytest.mark.parametrize(
+    'file_bands,entry,dataset_bands,shown',
+    [
+        # Potsdam RGBIR file read whole (4 channels): R, G, B
+        ((R, G, B, IR), dict(channels=4), None, (R, G, B)),
+        # Potsdam IRRG: IR, R, G read from R, G, B, IR by the dataset
+        # (optical_bands='IRRG') or by the spec entry
+        ((R, G, B, IR), dict(channels=3), (3, 0, 1), (IR, R, G)),
+        ((R, G, B, IR), dict(channels=3, bands=[3, 0, 1]), None, (IR, R, G)),
+        # Vaihingen IRRG file: false colour as is
+        ((IR, R, G), dict(channels=3), None, (IR, R, G)),
+    ])
+def test_optical_panel_shows_the_bands_read(tmp_path, file_bands, entry,
+                                            dataset_bands, shown):
+    import tifffile
+    from mmrsfusion.datasets.transforms import (LoadMultiModalImageFromFiles,
+                                                run_pipeline)
+    from mmrsfusion.visualization import MultiModalSegLocalVisualizer
+    from mmseg.datasets.transforms import PackSegInputs
+    path = str(tmp_path / 'tile.tif')
+    tifffile.imwrite(
+        path, np.broadcast_to(np.array(file_bands, np.uint8),
+                              (40, 30, len(file_bands))).copy())
+    spec = [dict(name='optical', kind='optical', **entry)]
+    info = dict(img_path=path)
+    if dataset_bands is not None:
+        info['bands'] = dict(img_path=dataset_bands)
+    packed = run_pipeline(
+        [LoadMultiModalImageFromFiles(spec), PackSegInputs()], info)
+    vis = MultiModalSegLocalVisualizer(name='bands_' + tmp_path.name)
+    vis.set_dataset_meta(['a'], [[0, 0, 0]])
+    pic = vis.draw_panels(packed['data_samples'], draw_pred=False)
+    assert pic.shape == (40, 30, 3)
+    assert pic[-5:].reshape(-1, 3).tolist() == [list(shown)] * 150

@@ -47,6 +47,8 @@ from typing import Dict, List
 import cv2
 import numpy as np
 
+from mmrsfusion.utils import Progress
+
 SPLITS = ('train', 'val', 'test')
 MODALITIES = ('depth', 'event', 'lidar')
 
@@ -99,17 +101,20 @@ def convert(raw: str, out: str, depth_folder: str = 'depth') -> dict:
     parent = osp.dirname(osp.abspath(out))
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix='.deliver.tmp-', dir=parent)
-    counts = {}
+    rgbs: Dict[str, List[str]] = {
+        split: sorted(glob.glob(
+            osp.join(raw, 'img', '*', split, '*', '*_rgb*.png')))
+        for split in SPLITS
+    }
+    counts = {split: len(files) for split, files in rgbs.items()}
+    bar = Progress(sum(counts.values()), 'images')
     try:
         for split in SPLITS:
-            rgbs: List[str] = sorted(glob.glob(
-                osp.join(raw, 'img', '*', split, '*', '*_rgb*.png')))
-            counts[split] = len(rgbs)
             dirs = {k: osp.join(tmp, f'{k}_dir', split)
                     for k in ('img', ) + MODALITIES + ('ann', )}
             for d in dirs.values():
                 os.makedirs(d, exist_ok=True)
-            for rgb in rgbs:
+            for rgb in rgbs[split]:
                 files = sources(rgb, depth_folder)
                 cond, _, seq, name = osp.relpath(
                     rgb, osp.join(raw, 'img')).split(os.sep)
@@ -125,6 +130,8 @@ def convert(raw: str, out: str, depth_folder: str = 'depth') -> dict:
                     write(osp.join(dirs[key], stem + '.png'), arr)
                 write(osp.join(dirs['ann'], stem + '.png'),
                       label(files['ann']))
+                bar.update()
+        bar.close()
         if not sum(counts.values()):
             raise FileNotFoundError(
                 f'no RGB files {raw}/img/CONDITION/SPLIT/SEQUENCE/*_rgb*.png')

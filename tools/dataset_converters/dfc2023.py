@@ -49,6 +49,7 @@ import numpy as np
 
 from mmrsfusion.datasets.staging import commit, owned_prefix, remove_stale
 from mmrsfusion.io import read_raster, verify_written
+from mmrsfusion.utils import Progress
 
 MODALITIES = dict(rgb='img_dir', dsm='dsm_dir', sar='sar_dir')
 SUFFIXES = ('.tif', '.tiff')
@@ -281,6 +282,7 @@ def convert(raw: str, out_dir: str, annotations: Optional[str] = None,
     remove_stale(parent, kind)
     tmp = tempfile.mkdtemp(prefix=owned_prefix(kind), dir=parent)
     sums = {m: None for m in MODALITIES}
+    bar = Progress(len(stems), 'images')
     try:
         for name, members in parts.items():
             for folder in list(MODALITIES.values()) + ['ann_dir']:
@@ -305,6 +307,8 @@ def convert(raw: str, out_dir: str, annotations: Optional[str] = None,
                 if not cv2.imwrite(dst, label):
                     raise OSError(f'{dst}: cannot write the label of {stem}')
                 verify_written(dst, label)
+                bar.update()
+        bar.close()
         manifest = dict(
             converter='tools/dataset_converters/dfc2023.py',
             source=osp.abspath(raw),

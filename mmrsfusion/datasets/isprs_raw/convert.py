@@ -4,12 +4,12 @@ import json
 import os
 import os.path as osp
 import shutil
-import sys
 import tempfile
 import warnings
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
+from mmrsfusion.utils import Progress
 from ..isprs import ISPRS_CLASSES as CLASSES
 from ..staging import commit, owned_prefix, remove_stale
 from .discovery import DatasetSpec, discover, match_files, tile_sort_key
@@ -106,15 +106,13 @@ def _existing_conflicts(out_dir: str, entries: Iterable[str]) -> List[str]:
 
 def _run_jobs(jobs: Sequence[TileJob], nproc: int,
               progress: bool) -> List[dict]:
-    """Run :func:`convert_tile` on every job, in order, with a progress bar.
+    """Run :func:`convert_tile` on every job, in order, reporting tiles
+    done with :class:`Progress`.
 
     With several processes the pool is terminated (workers stopped) as soon
     as one job fails, before the caller removes the staging folder.
     """
-    bar = None
-    if progress:
-        from mmengine.utils import ProgressBar
-        bar = ProgressBar(len(jobs), file=sys.stdout)
+    bar = Progress(len(jobs), 'tiles') if progress else None
     results = []
     try:
         if nproc > 1 and len(jobs) > 1:
@@ -130,9 +128,8 @@ def _run_jobs(jobs: Sequence[TileJob], nproc: int,
                 if bar is not None:
                     bar.update()
     finally:
-        if bar is not None:  # end the bar's line, also before an error
-            sys.stdout.write('\n')
-            sys.stdout.flush()
+        if bar is not None:  # the last line, also before an error
+            bar.close()
     return results
 
 
@@ -219,7 +216,8 @@ def convert(spec: DatasetSpec,
         tolerance: Colour tolerance for labels (see
             :func:`colour_to_index`).
         optical_bands: Expected number of optical bands (checked).
-        progress: Show a progress bar.
+        progress: Report tiles done, elapsed time and ETA
+            (:class:`Progress`).
 
     Returns:
         ConversionReport

@@ -10,6 +10,7 @@ import tifffile
 
 from mmrsfusion.io import (TIFF_SUFFIXES, WrittenFileError, read_raster,
                            verify_written)
+from mmrsfusion.utils import Progress
 from .layout import LAYOUT, MANIFEST, ConversionError
 from .tiles import write_tiff
 
@@ -24,7 +25,8 @@ def _is_tiled(path: str) -> bool:
         return tif.pages[0].is_tiled
 
 
-def retile(data_root: str, dry_run: bool = False) -> Dict[str, List[str]]:
+def retile(data_root: str, dry_run: bool = False,
+           progress: bool = True) -> Dict[str, List[str]]:
     """Rewrite every raster of the layout folders of ``data_root``
     (``img_dir``, ``dsm_dir``, ``ndsm_dir``, ``ann_dir``,
     ``ann_eroded_dir``, at any depth) that is not a tiled TIFF as a tiled,
@@ -38,6 +40,8 @@ def retile(data_root: str, dry_run: bool = False) -> Dict[str, List[str]]:
     Args:
         data_root (str): The converted data set.
         dry_run (bool): Only list what would be rewritten.
+        progress (bool): Report files checked, elapsed time and ETA
+            (:class:`Progress`).
 
     Returns:
         dict: ``rewritten`` (files rewritten, old names) and ``tiled``
@@ -56,36 +60,43 @@ def retile(data_root: str, dry_run: bool = False) -> Dict[str, List[str]]:
             f'{data_root}: no converted layout folder found (expected some '
             f'of {sorted({f for f, _ in LAYOUT.values()})})')
     done: Dict[str, List[str]] = dict(rewritten=[], tiled=[])
-    for folder in folders:
-        for parent, _, names in sorted(os.walk(folder)):
-            for name in sorted(names):
-                stem, ext = osp.splitext(name)
-                if ext.lower() not in RETILE_SUFFIXES or name.startswith('.'):
-                    continue
-                path = osp.join(parent, name)
-                if _is_tiled(path):
-                    done['tiled'].append(path)
-                    continue
-                target = osp.join(parent, stem + '.tif')
-                if target != path and osp.exists(target):
-                    raise ConversionError(
-                        f'{path} and {target} both exist; remove one')
-                done['rewritten'].append(path)
-                if dry_run:
-                    continue
-                arr, nodata = read_raster(path, with_nodata=True)
-                # hidden, and a .tif so that it is read back as a TIFF
-                tmp = osp.join(parent, f'.{stem}.retile-tmp.tif')
-                write_tiff(tmp, arr[..., 0] if arr.shape[2] == 1 else arr,
-                           nodata)
-                try:
-                    verify_written(tmp, arr)
-                except WrittenFileError as e:
-                    os.remove(tmp)
-                    raise ConversionError(str(e)) from e
-                os.replace(tmp, target)
-                if target != path:
-                    os.remove(path)
+    files = [
+        osp.join(parent, name) for folder in folders
+        for parent, _, names in sorted(os.walk(folder))
+        for name in sorted(names)
+        if osp.splitext(name)[1].lower() in RETILE_SUFFIXES
+        and not name.startswith('.')
+    ]
+    bar = Progress(len(files), 'files') if progress else None
+    for path in files:
+        if bar is not None:
+            bar.update()
+        parent, name = osp.split(path)
+        stem = osp.splitext(name)[0]
+        if _is_tiled(path):
+            done['tiled'].append(path)
+            continue
+        target = osp.join(parent, stem + '.tif')
+        if target != path and osp.exists(target):
+            raise ConversionError(
+                f'{path} and {target} both exist; remove one')
+        done['rewritten'].append(path)
+        if dry_run:
+            continue
+        arr, nodata = read_raster(path, with_nodata=True)
+        # hidden, and a .tif so that it is read back as a TIFF
+        tmp = osp.join(parent, f'.{stem}.retile-tmp.tif')
+        write_tiff(tmp, arr[..., 0] if arr.shape[2] == 1 else arr, nodata)
+        try:
+            verify_written(tmp, arr)
+        except WrittenFileError as e:
+            os.remove(tmp)
+            raise ConversionError(str(e)) from e
+        os.replace(tmp, target)
+        if target != path:
+            os.remove(path)
+    if bar is not None:
+        bar.close()
     manifest = osp.join(data_root, MANIFEST)
     if not dry_run and osp.isfile(manifest):
         with open(manifest) as f:

@@ -50,7 +50,8 @@ class LoadMultiModalImageFromFiles(BaseTransform):
 
     Added keys: ``img`` (float32, H x W x C), ``img_shape``, ``ori_shape``,
     ``modalities`` (the :class:`ModalitySpec`), ``modality_paths`` (name ->
-    file), ``presence`` (one bool per modality, spec order; the dataset
+    file), ``modality_bands`` (name -> the file's bands read, None: all),
+    ``presence`` (one bool per modality, spec order; the dataset
     packs it).
 
     Args:
@@ -209,6 +210,12 @@ class LoadMultiModalImageFromFiles(BaseTransform):
         results['ori_shape'] = img.shape[:2]
         results['modalities'] = self.modalities
         results['modality_paths'] = paths
+        # the bands read of each file, wherever chosen (spec or dataset):
+        # the visualizer draws what the model reads
+        results['modality_bands'] = {
+            m.name: self._bands(m, results)
+            for m in self.modalities if m.name in paths
+        }
         results['presence'] = tuple(not a for a in absent)
         return results
 

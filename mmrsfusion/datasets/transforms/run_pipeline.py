@@ -3,6 +3,10 @@ from typing import Callable, Optional, Sequence
 
 import torch
 
+#: What the loader adds that the visualizer needs to re-read and draw every
+#: modality as the model read it.
+META_KEYS = ('modality_paths', 'modality_bands', 'modalities')
+
 
 def run_pipeline(transforms: Sequence[Callable],
                  results: dict,
@@ -11,8 +15,8 @@ def run_pipeline(transforms: Sequence[Callable],
     """Run ``transforms`` on ``results`` as mmcv's ``Compose`` does, and
     give the packed data sample the sample's presence (the loader's
     ``results['presence']``, after any modality dropping) as an (M,) bool
-    tensor field ``presence``, and the loader's ``modality_paths`` and
-    ``modalities`` as metainfo (for :class:`MultiModalSegLocalVisualizer`),
+    tensor field ``presence``, and the loader's :data:`META_KEYS` as
+    metainfo (for :class:`MultiModalSegLocalVisualizer`),
     whatever packing transform ends the pipeline.
 
     Args:
@@ -27,8 +31,7 @@ def run_pipeline(transforms: Sequence[Callable],
     presence, meta = None, {}
     for transform in transforms:
         presence = results.get('presence', presence)
-        meta.update({k: results[k] for k in ('modality_paths', 'modalities')
-                     if k in results})
+        meta.update({k: results[k] for k in META_KEYS if k in results})
         results = transform(results)
         if results is None:
             return None

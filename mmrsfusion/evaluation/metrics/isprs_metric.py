@@ -13,11 +13,11 @@ from typing import Dict, List, Optional, Sequence, Union
 import numpy as np
 import torch
 from mmengine.logging import MMLogger, print_log
-from PIL import Image
 from prettytable import PrettyTable
 
 from mmseg.evaluation import IoUMetric
 from mmseg.registry import METRICS
+from mmrsfusion.io import write_png
 
 
 #: Default foreground classes: the first five ISPRS indices (impervious
@@ -169,11 +169,9 @@ class ISPRSMetric(IoUMetric):
                 output_mask = pred_label.cpu().numpy()
                 if data_sample.get('reduce_zero_label', False):
                     output_mask = output_mask + 1
-                png = Image.fromarray(output_mask.astype(np.uint8))
-                palette = self.dataset_meta.get('palette')
-                if palette:  # a palette PNG: class indices, shown coloured
-                    png.putpalette(np.asarray(palette, np.uint8).ravel())
-                png.save(png_filename)
+                # a palette PNG: class indices, shown coloured
+                write_png(png_filename, output_mask,
+                          self.dataset_meta.get('palette'))
 
     # ------------------------------------------------------------------ #
     def _foreground_indices(self, class_names: Sequence[str]) -> List[int]:
