@@ -156,10 +156,10 @@ setup() {
 }
 
 install_geo() {
-    # The optional `geo` extra (rasterio): tools/predict_scene.py, its tests
-    # and the demo's scene mapping.
-    if ! "$PY" -c 'import rasterio' 2>/dev/null; then
-        log "installing requirements/geo.txt (rasterio, the geo extra)"
+    # The optional `geo` extra (rasterio; pyogrio and shapely for --vector):
+    # tools/predict_scene.py, its tests and the demo's scene mapping.
+    if ! "$PY" -c 'import rasterio, pyogrio, shapely' 2>/dev/null; then
+        log "installing requirements/geo.txt (rasterio, pyogrio, shapely: the geo extra)"
         pip_install -r requirements/geo.txt
     fi
 }
