@@ -28,6 +28,10 @@ from rasterio.transform import from_origin  # noqa: E402
 from mmrsfusion.inference.class_polygons import LAYER  # noqa: E402
 from mmrsfusion.inference.scene_output import (  # noqa: E402
     NODATA, SceneOutputs, class_names_sidecar)
+# the demo model's fixture and scene helpers (test files are imported by
+# their basename: setup.cfg's pytest section)
+from test_predict_scene import (CONFIG, ROOT, _env, checkpoint,  # noqa
+                                synth, write)
 
 CLASSES = ['impervious', 'building', 'low vegetation', 'tree', 'car',
            'clutter & background']
@@ -331,3 +335,41 @@ def test_interrupted_finish_leaves_no_final_file_and_resumes(tmp_path,
         CLASSES
     with rasterio.open(tmp_path / 'pred.tif') as src:
         assert np.array_equal(src.read(1), arr)
+
+
+def test_predict_scene_cli_writes_cog_names_and_polygons(checkpoint,
+                                                         tmp_path):
+    """tools/predict_scene.py --vector: the class map is a COG whose GDAL
+    categories are the model's classes (ISPRS's, from the demo config's
+    dataset), and the GeoPackage's polygons rasterise back to it."""
+    from mmrsfusion.datasets.isprs import ISPRS_CLASSES
+    rgb, dsm = synth(200, 180, seed=21)
+    out, vector = str(tmp_path / 'pred.tif'), str(tmp_path / 'pred.gpkg')
+    cmd = [sys.executable, osp.join(ROOT, 'tools', 'predict_scene.py'),
+           CONFIG, checkpoint, '--input', f'rgb={write(tmp_path / "rgb.tif", rgb)}',
+           '--input', 'dsm=' + write(tmp_path / 'dsm.tif', dsm,
+                                     nodata=-9999.),
+           '-o', out, '--vector', vector, '--block-size', '64',
+           '--no-progress', '--cfg-options',
+           'model.backbone.frozen_checkpoint=None',
+           'model.test_cfg.crop_size=(64,64)',
+           'model.test_cfg.stride=(40,40)']
+    proc = subprocess.run(cmd, env=_env(), capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    info = gdalinfo(out)
+    assert info['metadata']['IMAGE_STRUCTURE']['LAYOUT'] == 'COG'
+    band = info['bands'][0]
+    assert band['categories'] == list(ISPRS_CLASSES)
+    assert len(band['overviews']) == 2  # 100x90 and 50x45: one 64 tile
+    with rasterio.open(out) as src:
+        pred, transform = src.read(1), src.transform
+    _, _, wkb, (values, names) = pyogrio.raw.read(vector, layer=LAYER)
+    back = features.rasterize(zip(shapely.from_wkb(wkb), values),
+                              out_shape=pred.shape, transform=transform,
+                              fill=NODATA, dtype='uint8')
+    assert len(np.unique(pred)) > 1 and np.array_equal(back, pred)
+    assert list(names) == [ISPRS_CLASSES[v] for v in values]
+    # every output is its own file: a second run is refused, naming it
+    proc = subprocess.run(cmd, env=_env(), capture_output=True, text=True)
+    assert proc.returncode == 1 and 'pred.tif exists' in proc.stderr
+
