@@ -52,8 +52,9 @@ class SceneOutputs:
     out as a COG (GDAL's COG driver reads it block by block: the scene is
     never in memory) under ``<name>.cog.part``, writes the sidecar and the
     polygons under temporary names too, and then renames them all, so an
-    interrupted run never leaves a partial file under a final name. Each block is written by reopening the files
-    (closing flushes it to disk) and then recorded in the resume state
+    interrupted run never leaves a partial file under a final name. Each
+    block is written by reopening the files (closing flushes it to disk)
+    and then recorded in the resume state
     ``<out>.part.json``, written atomically: a block listed there is on
     disk. With ``resume=True`` the listed blocks are skipped, if the state
     was made with the same ``fingerprint`` (inputs, model, options).
@@ -61,7 +62,8 @@ class SceneOutputs:
     Args:
         out (str): Class map path.
         profile (dict): ``crs``, ``transform``, ``height``, ``width``.
-        classes (Sequence[str]): Class names (band description, tags).
+        classes (Sequence[str]): Class names (category names, tag,
+            probability band descriptions, polygon names).
         palette (Sequence, optional): One RGB triple per class.
         tile (int): GeoTIFF tile side (a multiple of 16).
         fingerprint (dict): What the results depend on (JSON-serialisable).

@@ -346,7 +346,8 @@ def test_predict_scene_cli_writes_cog_names_and_polygons(checkpoint,
     rgb, dsm = synth(200, 180, seed=21)
     out, vector = str(tmp_path / 'pred.tif'), str(tmp_path / 'pred.gpkg')
     cmd = [sys.executable, osp.join(ROOT, 'tools', 'predict_scene.py'),
-           CONFIG, checkpoint, '--input', f'rgb={write(tmp_path / "rgb.tif", rgb)}',
+           CONFIG, checkpoint,
+           '--input', 'rgb=' + write(tmp_path / 'rgb.tif', rgb),
            '--input', 'dsm=' + write(tmp_path / 'dsm.tif', dsm,
                                      nodata=-9999.),
            '-o', out, '--vector', vector, '--block-size', '64',
