@@ -5,12 +5,14 @@
         [--probs probs.tif] [--confidence conf.tif] [--block-size 2048] \
         [--batch-windows K] [--window H W --stride H W] \
         [--elevation-range dsm=MIN,MAX] [--bands rgb=0,1,2] [--resume] \
+        [--vector classes.gpkg [--simplify TOLERANCE]] \
         [--overwrite] [--amp] [--device cpu] [--cfg-options KEY=VALUE ...]
 
 Modality names are those of the config's spec; modalities not given are
 absent (as ``tools/test.py --cfg-options model.absent=...`` makes them: a
 mask-aware model leaves them out, any other gets their channels zeroed). The output is a uint8 class
-GeoTIFF on the grid of the first given modality of the spec; see
+Cloud-Optimised GeoTIFF (palette, overviews, class names in its .aux.xml)
+on the grid of the first given modality of the spec; see
 :func:`mmrsfusion.inference.scene_inference.predict_scene`.
 """
 import argparse
@@ -52,6 +54,12 @@ def parse_args(argv=None):
                         '(uint8, p * 254)')
     parser.add_argument('--confidence', help='top-class probability '
                         'GeoTIFF (uint8, p * 254)')
+    parser.add_argument('--vector', metavar='GPKG', help='class polygons '
+                        'GeoPackage (one layer, made from the finished map)')
+    parser.add_argument('--simplify', type=float, default=0.0,
+                        metavar='TOLERANCE', help='simplify the --vector '
+                        'polygons, tolerance in map units (neighbours stay '
+                        'edge to edge; default 0: pixel edges)')
     parser.add_argument('--block-size', type=int, default=2048,
                         help='output block side in pixels (multiple of 16; '
                         'memory grows with its square; default 2048)')
@@ -117,7 +125,9 @@ def main(argv=None) -> int:
             overwrite=args.overwrite,
             fingerprint=config_fingerprint(cfg, args.checkpoint),
             progress=not args.no_progress,
-            amp=args.amp)
+            amp=args.amp,
+            vector=args.vector,
+            simplify=args.simplify)
     except (ValueError, FileNotFoundError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 1

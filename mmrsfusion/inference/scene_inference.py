@@ -17,7 +17,8 @@ from mmrsfusion.io import check_outputs, normalize_elevation
 from mmrsfusion.io.raster_scene import RasterScene, Span
 from mmrsfusion.models.utils import accumulate_windows, window_spans
 from mmrsfusion.utils import Progress
-from .scene_output import NODATA, PROB_SCALE, SceneOutputs
+from .scene_output import (NODATA, PROB_SCALE, SceneOutputs,
+                           class_names_sidecar)
 from .stage_timer import StageTimer
 
 #: GDAL's raster block cache, bytes: bounded, so that memory does not grow
@@ -90,7 +91,9 @@ def predict_scene(model,
                   on_block_done: Optional[Callable[[int, int], None]] = None,
                   amp: bool = False,
                   overlap: bool = True,
-                  timer: Optional[StageTimer] = None) -> dict:
+                  timer: Optional[StageTimer] = None,
+                  vector: Optional[str] = None,
+                  simplify: float = 0.0) -> dict:
     """Map a scene with ``model`` (a segmentor in eval mode).
 
     Steps: open the inputs on the reference grid (:class:`RasterScene`);
@@ -160,6 +163,9 @@ def predict_scene(model,
             and averaging the windows' logits), ``outputs`` (argmax /
             softmax to uint8), ``write`` and ``wait`` (the model's thread
             waiting for the reader or the writer).
+        vector (str, optional): GeoPackage of the class polygons, made from
+            the finished map; ``simplify``: their tolerance in map units
+            (see :class:`SceneOutputs`).
 
     Returns:
         dict: ``height``, ``width``, ``blocks``, ``blocks_skipped``,
@@ -167,7 +173,9 @@ def predict_scene(model,
         ``elevation_ranges``, ``absent``.
     """
     spec = model.modalities
-    check_outputs({'-o': out, '--probs': probs, '--confidence': conf},
+    check_outputs({'-o': out, '--probs': probs, '--confidence': conf,
+                   '--vector': vector,
+                   '-o (its class names)': class_names_sidecar(out)},
                   {f'--input {n}': p for n, p in inputs.items()}, overwrite)
     spec.check_names(list(bands or {}), '--bands')
     _check_elevation_ranges(spec, elevation_ranges or {})
@@ -231,7 +239,9 @@ def predict_scene(model,
             key,
             probs=probs,
             conf=conf,
-            resume=resume)
+            resume=resume,
+            vector=vector,
+            simplify=simplify)
         todo = [i for i in range(len(blocks)) if i not in outputs.done]
         plans = {i: _block_windows(blocks[i], spans_y, spans_x)
                  for i in todo}

@@ -1,37 +1,60 @@
-"""The output rasters of a scene, written block by block, resumable, and
-renamed to their final names only when complete."""
+"""The output rasters of a scene, written block by block, resumable, laid
+out as Cloud-Optimised GeoTIFFs and renamed to their final names only when
+complete."""
 import json
 import os
 import os.path as osp
 from typing import Dict, Optional, Sequence
+from xml.etree import ElementTree
 
 import numpy as np
 import rasterio
+import rasterio.shutil
 from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
 from mmrsfusion.io.raster_scene import Span
+from .class_polygons import import_vector_libraries, write_class_polygons
 
 #: Value of pixels where every input is no-data, in every output.
 NODATA = 255
 #: Probabilities and confidences are stored as ``round(p * PROB_SCALE)``,
 #: so that 255 stays free for no-data.
 PROB_SCALE = 254
+#: Overview resampling of each output: the most frequent class, the mean
+#: probability (GDAL leaves no-data pixels out of both).
+OVERVIEW_RESAMPLING = dict(out='MODE', probs='AVERAGE', conf='AVERAGE')
+
+
+def class_names_sidecar(path: str) -> str:
+    """The GDAL PAM sidecar of the class map ``path``, which holds its
+    category (class) names."""
+    return path + '.aux.xml'
 
 
 class SceneOutputs:
     """The class map of a scene and, optionally, its per-class
-    probabilities and confidence, as tiled, compressed GeoTIFFs.
+    probabilities and confidence, as Cloud-Optimised GeoTIFFs (tiled,
+    deflate-compressed, with overviews), and its class polygons.
 
     - ``out``: one uint8 band of class indices, the ``palette`` as its
-      colour table, :data:`NODATA` where every input is no-data.
+      colour table, :data:`NODATA` where every input is no-data; the class
+      names as GDAL category names in :func:`class_names_sidecar` (which
+      QGIS shows in the legend and ``gdalinfo`` lists) and as the JSON tag
+      ``classes``.
     - ``probs``: one uint8 band per class, ``round(p * 254)``; ``conf``: the
       top class's probability, same scale (GDAL scale metadata 1/254).
+    - ``vector``: a GeoPackage of the class polygons
+      (:func:`write_class_polygons`), ``simplify`` its tolerance.
 
-    Every file is written under ``<name>.part`` and renamed to its final
-    name by :meth:`finish`, so an interrupted run never leaves a partial
-    file under the final name. Each block is written by reopening the files
-    (closing flushes it to disk) and then recorded in the resume state
+    Overviews are resampled by :data:`OVERVIEW_RESAMPLING`. Blocks are
+    written into tiled GeoTIFFs ``<name>.part``; :meth:`finish` lays each
+    out as a COG (GDAL's COG driver reads it block by block: the scene is
+    never in memory) under ``<name>.cog.part``, writes the sidecar and the
+    polygons under temporary names too, and then renames them all, so an
+    interrupted run never leaves a partial file under a final name. Each
+    block is written by reopening the files (closing flushes it to disk)
+    and then recorded in the resume state
     ``<out>.part.json``, written atomically: a block listed there is on
     disk. With ``resume=True`` the listed blocks are skipped, if the state
     was made with the same ``fingerprint`` (inputs, model, options).
@@ -39,7 +62,8 @@ class SceneOutputs:
     Args:
         out (str): Class map path.
         profile (dict): ``crs``, ``transform``, ``height``, ``width``.
-        classes (Sequence[str]): Class names (band description, tags).
+        classes (Sequence[str]): Class names (category names, tag,
+            probability band descriptions, polygon names).
         palette (Sequence, optional): One RGB triple per class.
         tile (int): GeoTIFF tile side (a multiple of 16).
         fingerprint (dict): What the results depend on (JSON-serialisable).
@@ -47,11 +71,16 @@ class SceneOutputs:
         conf (str, optional): Confidence path.
         resume (bool): Continue a run interrupted with the same
             fingerprint.
+        vector (str, optional): Class polygons GeoPackage path.
+        simplify (float): Polygon simplification tolerance in map units
+            (0: pixel edges).
 
     Raises:
         ValueError: ``resume`` with a state made by another run (what
             differs is named), or with a damaged state or partial file
-            (every tile of each is read first; the file is named).
+            (every tile of each is read first; the file is named);
+            ``simplify`` negative or without ``vector``; ``vector`` without
+            its libraries.
     """
 
     def __init__(self,
@@ -63,13 +92,29 @@ class SceneOutputs:
                  fingerprint: dict,
                  probs: Optional[str] = None,
                  conf: Optional[str] = None,
-                 resume: bool = False) -> None:
+                 resume: bool = False,
+                 vector: Optional[str] = None,
+                 simplify: float = 0.0) -> None:
+        if not simplify >= 0 or (simplify and not vector):
+            raise ValueError(f'--simplify: expected a tolerance >= 0 in map '
+                             f'units with --vector, got {simplify} (--vector '
+                             f'{vector})')
+        if vector:
+            import_vector_libraries()  # fail now, not after the mapping
+        self.vector, self.simplify = vector, float(simplify)
+        self.classes = list(classes)
         self.finals = {'out': out}
         if probs:
             self.finals['probs'] = probs
         if conf:
             self.finals['conf'] = conf
         self.parts = {k: v + '.part' for k, v in self.finals.items()}
+        self.cogs = {k: v + '.cog.part' for k, v in self.finals.items()}
+        self.temps = dict(self.cogs, sidecar=class_names_sidecar(out) +
+                          '.part')
+        if vector:  # GDAL wants GeoPackages to end in .gpkg
+            root, ext = osp.splitext(vector)
+            self.temps['vector'] = root + '.part' + ext
         self.state_path = out + '.part.json'
         self.fingerprint = json.loads(json.dumps(fingerprint))
         self.done = set()
@@ -187,14 +232,60 @@ class SceneOutputs:
         self._save_state()
 
     def finish(self) -> None:
-        """Rename every file to its final name, then drop the state."""
-        for key in sorted(self.parts, key=lambda k: k == 'out'):
-            os.replace(self.parts[key], self.finals[key])
+        """Lay every partial file out as a COG, write the class names
+        sidecar and the polygons, rename them all to their final names
+        (the class map last), then drop the partial files and the state.
+        Interrupted before the renaming, a ``resume`` run finishes again."""
+        for key, part in self.parts.items():
+            _write_cog(part, self.cogs[key], OVERVIEW_RESAMPLING[key])
+        _write_class_names(self.temps['sidecar'], self.classes)
+        finals = dict(self.finals,
+                      sidecar=class_names_sidecar(self.finals['out']))
+        if self.vector:
+            write_class_polygons(self.cogs['out'], self.temps['vector'],
+                                 self.classes, NODATA, self.simplify)
+            finals['vector'] = self.vector
+        for key in sorted(self.temps, key=lambda k: k == 'out'):
+            os.replace(self.temps[key], finals[key])
+        for path in self.parts.values():
+            os.remove(path)
         os.remove(self.state_path)
 
     def discard(self) -> None:
-        """Remove the partial files and the state (a run that failed
-        before finishing any block leaves nothing to resume)."""
-        for path in list(self.parts.values()) + [self.state_path]:
+        """Remove the partial and temporary files and the state (a run that
+        failed before finishing any block leaves nothing to resume)."""
+        for path in (list(self.parts.values()) + list(self.temps.values()) +
+                     [self.state_path]):
             if osp.exists(path):
                 os.remove(path)
+
+
+def _write_cog(src: str, dst: str, resampling: str) -> None:
+    """Copy the tiled GeoTIFF ``src`` to ``dst`` with GDAL's COG driver:
+    same tiles and compression, overviews (``resampling``) down to one
+    tile, image data after all the directories, the smallest overview
+    first. Colour table, tags, band descriptions, scales and no-data are
+    copied."""
+    with rasterio.open(src) as f:
+        tile = f.block_shapes[0][0]
+    if osp.exists(dst):  # left by a run killed while finishing
+        os.remove(dst)
+    rasterio.shutil.copy(src, dst, driver='COG', COMPRESS='DEFLATE',
+                         BLOCKSIZE=tile, OVERVIEW_RESAMPLING=resampling)
+
+
+def _write_class_names(path: str, classes: Sequence[str]) -> None:
+    """A GDAL PAM document at ``path`` giving band 1 the category names
+    ``classes`` (value i is ``classes[i]``). GeoTIFF has no tag for them
+    and rasterio no call, so GDAL keeps them in the ``.aux.xml`` sidecar;
+    QGIS labels a paletted band's legend with them."""
+    root = ElementTree.Element('PAMDataset')
+    band = ElementTree.SubElement(root, 'PAMRasterBand', band='1')
+    names = ElementTree.SubElement(band, 'CategoryNames')
+    for name in classes:
+        ElementTree.SubElement(names, 'Category').text = str(name)
+    ElementTree.indent(root)
+    with open(path, 'wb') as f:
+        ElementTree.ElementTree(root).write(f, encoding='utf-8')
+        f.flush()
+        os.fsync(f.fileno())
