@@ -53,6 +53,56 @@ def read_scene_list(path: str) -> List[dict]:
              for k, v in row.items()} for row in rows]
 
 
+def scene_rows(path: str, names: Sequence[str], split: Optional[str] = None,
+               allow_missing: Sequence[str] = ()) -> List[dict]:
+    """The scenes of the scene list ``path`` (:func:`read_scene_list`) of
+    ``split`` (all if None), each a dict: ``name`` (the ``name`` cell, else
+    ``scene_<row index>``), ``paths`` (modality -> existing file, relative
+    paths joined to the list's folder), ``labels``, ``aoi`` (paths or
+    None), ``split`` and ``row`` (the file and row, for messages).
+
+    Raises:
+        ValueError: A column that is neither a modality of ``names`` nor
+            one of :data:`SCENE_COLUMNS`, or two scenes of one name.
+        FileNotFoundError: A modality file that is missing (an empty cell,
+            or a file that does not exist) and not in ``allow_missing``,
+            or a scene without any modality file.
+    """
+    root = osp.dirname(path)
+    scenes, seen = [], {}
+    for r, row in enumerate(read_scene_list(path)):
+        where = f'{path} row {r + 1}'
+        unknown = sorted(set(row) - set(names) - set(SCENE_COLUMNS))
+        if unknown:
+            raise ValueError(f'{where}: unknown columns {unknown}; '
+                             f'expected modalities {list(names)} and '
+                             f'{list(SCENE_COLUMNS)}')
+        if split is not None and row.get('split') != split:
+            continue
+        cell = {k: None if row.get(k) is None else osp.join(root, str(row[k]))
+                for k in tuple(names) + ('labels', 'aoi')}
+        paths = {}
+        for name in names:
+            if cell[name] is not None and osp.exists(cell[name]):
+                paths[name] = cell[name]
+            elif name not in allow_missing:
+                raise FileNotFoundError(
+                    f'{where}: modality {name!r} file '
+                    f'{cell[name] or "(empty cell)"} not found; list it '
+                    f'in allow_missing to mark it absent instead')
+        if not paths:
+            raise FileNotFoundError(f'{where}: no modality file found')
+        scene_name = str(row.get('name') or f'scene_{r}')
+        if scene_name in seen:
+            raise ValueError(f'{where}: scene name {scene_name!r} is also '
+                             f'{seen[scene_name]}; give each scene its own')
+        seen[scene_name] = where
+        scenes.append(dict(name=scene_name, paths=paths,
+                           labels=cell['labels'], aoi=cell['aoi'],
+                           split=row.get('split'), row=where))
+    return scenes
+
+
 def read_polygons(path: str, crs, attribute: Optional[str] = None,
                   fixed: Optional[int] = None) -> List[tuple]:
     """The polygons of a vector file in ``crs``, as ``(geometry, value,
@@ -246,36 +296,14 @@ class SceneDataset(MultiModalSegDataset):
         from mmrsfusion.io.raster_scene import RasterScene
         if self.grid is None:
             self.grid = self.test_mode
-        rows = read_scene_list(self.ann_file)
-        root = osp.dirname(self.ann_file)
-        names = self.modalities.names
         self.scenes = []
-        for r, row in enumerate(rows):
-            where = f'{self.ann_file} row {r + 1}'
-            unknown = sorted(set(row) - set(names) - set(SCENE_COLUMNS))
-            if unknown:
-                raise ValueError(f'{where}: unknown columns {unknown}; '
-                                 f'expected modalities {list(names)} and '
-                                 f'{list(SCENE_COLUMNS)}')
-            if self.split is not None and row.get('split') != self.split:
-                continue
-            path = {k: None if row.get(k) is None else osp.join(
-                root, str(row[k])) for k in names + ('labels', 'aoi')}
-            paths = {}
-            for name in names:
-                if path[name] is not None and osp.exists(path[name]):
-                    paths[name] = path[name]
-                elif name not in self.scene_allow_missing:
-                    raise FileNotFoundError(
-                        f'{where}: modality {name!r} file '
-                        f'{path[name] or "(empty cell)"} not found; list it '
-                        f'in allow_missing to mark it absent instead')
-            if not paths:
-                raise FileNotFoundError(f'{where}: no modality file found')
-            if path['labels'] is None:
+        for row in scene_rows(self.ann_file, self.modalities.names,
+                              self.split, self.scene_allow_missing):
+            where, paths = row['row'], row['paths']
+            if row['labels'] is None:
                 raise ValueError(f'{where}: no labels given')
-            scene = dict(name=row.get('name') or f'scene_{r}', paths=paths,
-                         labels=path['labels'], row=where)
+            scene = dict(name=row['name'], paths=paths, labels=row['labels'],
+                         row=where)
             with RasterScene(paths, self.modalities) as rs:
                 scene.update(height=rs.height, width=rs.width,
                              transform=rs.transform, crs=rs.crs,
@@ -284,13 +312,13 @@ class SceneDataset(MultiModalSegDataset):
                     m.name: rs.elevation_range(m.name, 2048)
                     for m in rs.modalities if m.norm == 'minmax'
                 }
-            if not path['labels'].lower().endswith(('.tif', '.tiff', '.vrt',
-                                                    '.png', '.img')):
+            if not row['labels'].lower().endswith(('.tif', '.tiff', '.vrt',
+                                                   '.png', '.img')):
                 scene['polygons'] = read_polygons(
-                    path['labels'], scene['crs'], self.label_attribute,
+                    row['labels'], scene['crs'], self.label_attribute,
                     self.label_class)
-            scene['aoi'] = None if path['aoi'] is None else read_polygons(
-                path['aoi'], scene['crs'])
+            scene['aoi'] = None if row['aoi'] is None else read_polygons(
+                row['aoi'], scene['crs'])
             # coarse AOI raster: cells touched by the AOI
             cell = max(1, min(self.crop_size) // 8)
             hc, wc = -(-scene['height'] // cell), -(-scene['width'] // cell)
