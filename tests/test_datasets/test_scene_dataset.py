@@ -274,6 +274,8 @@ def test_demo_config_trains_from_scenes(scene_set, tmp_path):
     # 6 windows of 96 tile the 160 x 224 val scene; 2 miss its AOI
     assert len(runner.test_dataloader.dataset) == 4
     assert 0 <= metrics['mIoU'] <= 100
+    # the config's PerSceneMetric: the one val scene is the whole set
+    assert metrics['scene_1/mIoU'] == metrics['mIoU']
 
 
 def test_pickles_with_open_scenes(scene_set):

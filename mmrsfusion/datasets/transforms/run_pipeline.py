@@ -12,8 +12,9 @@ def run_pipeline(transforms: Sequence[Callable],
     give the packed data sample the sample's presence (the loader's
     ``results['presence']``, after any modality dropping) as an (M,) bool
     tensor field ``presence``, and the loader's ``modality_paths`` and
-    ``modalities`` as metainfo (for :class:`MultiModalSegLocalVisualizer`),
-    whatever packing transform ends the pipeline.
+    ``modalities`` (for :class:`MultiModalSegLocalVisualizer`) and a scene
+    window's ``scene`` and ``window`` (for :class:`PerSceneMetric`) as
+    metainfo, whatever packing transform ends the pipeline.
 
     Args:
         transforms: Built transforms.
@@ -27,7 +28,8 @@ def run_pipeline(transforms: Sequence[Callable],
     presence, meta = None, {}
     for transform in transforms:
         presence = results.get('presence', presence)
-        meta.update({k: results[k] for k in ('modality_paths', 'modalities')
+        meta.update({k: results[k] for k in ('modality_paths', 'modalities',
+                                             'scene', 'window')
                      if k in results})
         results = transform(results)
         if results is None:
@@ -40,6 +42,6 @@ def run_pipeline(transforms: Sequence[Callable],
     if presence is not None and sample is not None:
         sample.set_data(dict(presence=torch.tensor(presence)))
     if meta and sample is not None:
-        # what the visualizer re-reads to draw every modality
+        # what the visualizer re-reads to draw every modality; the scene
         sample.set_metainfo(meta)
     return results
