@@ -156,10 +156,11 @@ setup() {
 }
 
 install_geo() {
-    # The optional `geo` extra (rasterio): tools/predict_scene.py, its tests
-    # and the demo's scene mapping.
-    if ! "$PY" -c 'import rasterio' 2>/dev/null; then
-        log "installing requirements/geo.txt (rasterio, the geo extra)"
+    # The optional `geo` extra (rasterio, fiona): tools/predict_scene.py,
+    # SceneDataset (GeoPackage / Shapefile labels), their tests and the demo's
+    # scene mapping.
+    if ! "$PY" -c 'import rasterio, fiona' 2>/dev/null; then
+        log "installing requirements/geo.txt (rasterio, fiona: the geo extra)"
         pip_install -r requirements/geo.txt
     fi
 }
