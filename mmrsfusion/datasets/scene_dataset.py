@@ -21,6 +21,10 @@ SCENE_COLUMNS = ('name', 'labels', 'aoi', 'split')
 GEOJSON_SUFFIXES = ('.geojson', '.json')
 #: Open scenes kept per process (file handles).
 OPEN_SCENES = 8
+#: GDAL's raster block cache while reading, MiB (``gdal_cache_mb``): bounded
+#: per process, dataloader workers included (GDAL's default is 5 % of the
+#: RAM in each).
+GDAL_CACHE_MB = 64
 
 Span = Tuple[int, int, int, int]  # (y0, y1, x0, x1), reference grid pixels
 
@@ -243,6 +247,9 @@ class SceneDataset(MultiModalSegDataset):
             default ``ignore_index`` (not learnt).
         grid (bool, optional): Grid windows instead of random ones;
             default ``test_mode``.
+        gdal_cache_mb (int): GDAL's block cache (``GDAL_CACHEMAX``) while
+            this dataset reads, in each process; default
+            :data:`GDAL_CACHE_MB`.
         **kwargs: :class:`mmseg.datasets.BaseSegDataset` arguments
             (``metainfo`` with the classes, ``pipeline``, ``test_mode``,
             ``ignore_index``, ``data_root``).
@@ -265,6 +272,7 @@ class SceneDataset(MultiModalSegDataset):
                  label_class: Optional[int] = None,
                  background: Optional[int] = None,
                  grid: Optional[bool] = None,
+                 gdal_cache_mb: int = GDAL_CACHE_MB,
                  **kwargs) -> None:
         spec = ModalitySpec.build(modalities, 'SceneDataset.modalities')
         self.scene_allow_missing = spec.check_names(
@@ -282,6 +290,10 @@ class SceneDataset(MultiModalSegDataset):
         self.label_class = label_class
         self.background = background
         self.grid = grid
+        if not int(gdal_cache_mb) == gdal_cache_mb > 0:
+            raise ValueError(f'SceneDataset.gdal_cache_mb: expected a '
+                             f'positive integer (MiB), got {gdal_cache_mb}')
+        self.gdal_cache_mb = int(gdal_cache_mb)
         self._open: 'OrderedDict[int, tuple]' = OrderedDict()
         self._pid = None
         super().__init__(ann_file=ann_file, modalities=spec, manifest=None,
@@ -304,7 +316,7 @@ class SceneDataset(MultiModalSegDataset):
                 raise ValueError(f'{where}: no labels given')
             scene = dict(name=row['name'], paths=paths, labels=row['labels'],
                          row=where)
-            with RasterScene(paths, self.modalities) as rs:
+            with self.gdal_env(), RasterScene(paths, self.modalities) as rs:
                 scene.update(height=rs.height, width=rs.width,
                              transform=rs.transform, crs=rs.crs,
                              reference=rs.reference)
@@ -411,6 +423,12 @@ class SceneDataset(MultiModalSegDataset):
                                   0) > 0
 
     # ---------------------------------------------------------- reading --
+    def gdal_env(self):
+        """The GDAL settings of this dataset's reads (a ``rasterio.Env``
+        with its bounded block cache)."""
+        import rasterio
+        return rasterio.Env(GDAL_CACHEMAX=self.gdal_cache_mb * 2**20)
+
     def __getstate__(self) -> dict:
         # open files stay with their process (dataloader workers reopen)
         state = self.__dict__.copy()
@@ -438,7 +456,11 @@ class SceneDataset(MultiModalSegDataset):
 
     def read_window(self, i: int, span: Span) -> dict:
         """The loader's results for window ``span`` of scene ``i`` (see the
-        class docstring)."""
+        class docstring), read under :meth:`gdal_env`."""
+        with self.gdal_env():
+            return self._read_window(i, span)
+
+    def _read_window(self, i: int, span: Span) -> dict:
         from rasterio.windows import Window
         s = self.scenes[i]
         rs, label_reader = self._scene_reader(i)
