@@ -8,12 +8,20 @@
         [--vector classes.gpkg [--simplify TOLERANCE]] \
         [--overwrite] [--amp] [--device cpu] [--cfg-options KEY=VALUE ...]
 
+    # the scenes of a scene list (SceneDataset's CSV / JSON / YAML), into
+    # OUT_DIR/<name>.tif and OUT_DIR/summary.json, with N processes:
+    torchrun --nproc_per_node N tools/predict_scene.py CONFIG CHECKPOINT \
+        --scenes scenes.csv [--split test] -o OUT_DIR --launcher pytorch \
+        [--resume]
+    (or tools/dist_predict_scene.sh / tools/slurm_predict_scene.sh)
+
 Modality names are those of the config's spec; modalities not given are
 absent (as ``tools/test.py --cfg-options model.absent=...`` makes them: a
 mask-aware model leaves them out, any other gets their channels zeroed). The output is a uint8 class
 Cloud-Optimised GeoTIFF (palette, overviews, class names in its .aux.xml)
 on the grid of the first given modality of the spec; see
-:func:`mmrsfusion.inference.scene_inference.predict_scene`.
+:func:`mmrsfusion.inference.scene_inference.predict_scene`, and for scene
+lists :func:`mmrsfusion.inference.scene_list.predict_scenes`.
 """
 import argparse
 import sys
@@ -45,11 +53,32 @@ def parse_args(argv=None):
         description='Map a scene of rasters with a trained segmentor.')
     parser.add_argument('config')
     parser.add_argument('checkpoint')
-    parser.add_argument('--input', action='append', required=True,
-                        metavar='NAME=FILE', help='one modality\'s raster '
-                        '(repeat per modality)')
+    scene = parser.add_mutually_exclusive_group(required=True)
+    scene.add_argument('--input', action='append', metavar='NAME=FILE',
+                       help='one modality\'s raster (repeat per modality)')
+    scene.add_argument('--scenes', metavar='LIST', help='a scene list (CSV '
+                       '/ JSON / YAML, as SceneDataset reads it: a column '
+                       'per modality, optional name and split); each scene '
+                       'is mapped into OUT/<name>.tif')
     parser.add_argument('-o', '--out', required=True,
-                        help='class map GeoTIFF')
+                        help='class map GeoTIFF; with --scenes the output '
+                        'folder')
+    parser.add_argument('--split', help='with --scenes: only the scenes of '
+                        'this split')
+    parser.add_argument('--allow-missing', action='append', default=[],
+                        metavar='NAME', help='with --scenes: a modality a '
+                        'scene may lack (its file cell empty or missing: '
+                        'mapped with the modality absent)')
+    parser.add_argument('--summary', help='with --scenes: the run\'s '
+                        'summary JSON (default OUT/summary.json)')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'],
+                        default='none', help='share the scenes among the '
+                        'processes of torchrun (pytorch) or srun (slurm); '
+                        'gloo on the CPU, nccl on GPUs')
+    parser.add_argument('--dist-timeout', type=int, default=24 * 3600,
+                        metavar='SECONDS', help='how long a process waits '
+                        'for the others at the end of a step (default 1 '
+                        'day)')
     parser.add_argument('--probs', help='per-class probabilities GeoTIFF '
                         '(uint8, p * 254)')
     parser.add_argument('--confidence', help='top-class probability '
@@ -87,16 +116,55 @@ def parse_args(argv=None):
     parser.add_argument('--no-progress', action='store_true')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, key=value')
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.scenes is None:
+        for option in ('split', 'summary'):
+            if getattr(args, option) is not None:
+                parser.error(f'--{option} needs --scenes')
+        if args.allow_missing or args.launcher != 'none':
+            parser.error('--allow-missing and --launcher need --scenes')
+    elif args.probs or args.confidence or args.vector:
+        parser.error('--probs / --confidence / --vector map one scene '
+                     '(--input); with --scenes only class maps are written')
+    return args
+
+
+def init_dist(launcher: str, device: str, timeout: int) -> str:
+    """Join the process group of ``launcher`` (nccl with one GPU per
+    process when CUDA is available and ``device`` is not the CPU, else
+    gloo on the CPU); returns this process's device."""
+    from datetime import timedelta
+
+    import torch
+    import torch.distributed as dist
+    from mmengine.dist import init_dist as mmengine_init_dist
+    if torch.cuda.is_available() and device != 'cpu':
+        mmengine_init_dist(launcher, backend='nccl', timeout=timeout)
+        return f'cuda:{torch.cuda.current_device()}'
+    if launcher != 'pytorch':
+        raise SystemExit('error: --launcher slurm maps on GPUs; on the CPU '
+                         'launch with torchrun (tools/dist_predict_scene.sh)')
+    dist.init_process_group('gloo', timeout=timedelta(seconds=timeout))
+    return 'cpu'
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    inputs = _pairs(args.input, '--input', str)
     ranges = _pairs(args.elevation_range, '--elevation-range',
                     _numbers(float))
     bands = _pairs(args.bands, '--bands', _numbers(int))
+    device = args.device
+    if args.launcher != 'none':
+        device = init_dist(args.launcher, device, args.dist_timeout)
+        try:
+            return _main(args, device, ranges, bands)
+        finally:
+            import torch.distributed as dist
+            dist.destroy_process_group()
+    return _main(args, device, ranges, bands)
 
+
+def _main(args, device: str, ranges: dict, bands: dict) -> int:
     import mmrsfusion  # noqa: F401  (registers modules)
     from mmrsfusion.inference.scene_inference import (class_meta,
                                                       config_fingerprint,
@@ -104,15 +172,10 @@ def main(argv=None) -> int:
                                                       predict_scene)
     start = time.time()
     try:
-        model, cfg = load_segmentor(args.config, args.checkpoint,
-                                    args.device, args.cfg_options)
+        model, cfg = load_segmentor(args.config, args.checkpoint, device,
+                                    args.cfg_options)
         classes, palette = class_meta(model)
-        summary = predict_scene(
-            model,
-            inputs,
-            args.out,
-            probs=args.probs,
-            conf=args.confidence,
+        options = dict(
             classes=classes,
             palette=palette,
             block_size=args.block_size,
@@ -125,10 +188,19 @@ def main(argv=None) -> int:
             overwrite=args.overwrite,
             fingerprint=config_fingerprint(cfg, args.checkpoint),
             progress=not args.no_progress,
-            amp=args.amp,
+            amp=args.amp)
+        if args.scenes:
+            return _map_list(args, model, options, start)
+        summary = predict_scene(
+            model,
+            _pairs(args.input, '--input', str),
+            args.out,
+            probs=args.probs,
+            conf=args.confidence,
             vector=args.vector,
-            simplify=args.simplify)
-    except (ValueError, FileNotFoundError) as e:
+            simplify=args.simplify,
+            **options)
+    except (ValueError, FileNotFoundError, RuntimeError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 1
     print(f'{args.out}: {summary["height"]}x{summary["width"]} pixels, '
@@ -136,6 +208,32 @@ def main(argv=None) -> int:
           f', {summary["windows"]} windows ({summary["scene_windows"]} in '
           f'the scene grid), elevation ranges {summary["elevation_ranges"]}'
           f', absent {summary["absent"]}; {time.time() - start:.1f} s')
+    return 0
+
+
+def _map_list(args, model, options: dict, start: float) -> int:
+    """Map the scenes of ``--scenes`` into the folder ``-o``."""
+    from mmengine.dist import get_dist_info
+
+    from mmrsfusion.datasets.scene_dataset import scene_rows
+    from mmrsfusion.inference.scene_list import predict_scenes
+    spec = model.modalities
+    scenes = scene_rows(args.scenes, spec.names, args.split,
+                        spec.check_names(args.allow_missing,
+                                         '--allow-missing'))
+    if not scenes:
+        raise ValueError(f'{args.scenes}: no scene'
+                         + (f' of split {args.split!r}' if args.split
+                            else ''))
+    summary = predict_scenes(model, scenes, args.out, summary=args.summary,
+                             **options)
+    if get_dist_info()[0] == 0:
+        total = summary['total']
+        print(f'{args.out}: {total["scenes"]} scenes '
+              f'({summary["scenes_resumed"]} resumed), {total["pixels"]} '
+              f'pixels mapped by {summary["processes"]} process(es); '
+              f'summary {args.summary or args.out + "/summary.json"}; '
+              f'{time.time() - start:.1f} s')
     return 0
 
 

@@ -45,3 +45,6 @@ test_dataloader = dict(
         split='val',
         test_mode=True,
         pipeline=[dict(type='PackSegInputs')]))
+# the ISPRS metrics over all 'val' scenes and for each scene
+test_evaluator = dict(
+    _delete_=True, type='PerSceneMetric', metric=dict(type='ISPRSMetric'))

@@ -21,6 +21,10 @@ SCENE_COLUMNS = ('name', 'labels', 'aoi', 'split')
 GEOJSON_SUFFIXES = ('.geojson', '.json')
 #: Open scenes kept per process (file handles).
 OPEN_SCENES = 8
+#: GDAL's raster block cache while reading, MiB (``gdal_cache_mb``): bounded
+#: per process, dataloader workers included (GDAL's default is 5 % of the
+#: RAM in each).
+GDAL_CACHE_MB = 64
 
 Span = Tuple[int, int, int, int]  # (y0, y1, x0, x1), reference grid pixels
 
@@ -51,6 +55,56 @@ def read_scene_list(path: str) -> List[dict]:
                          f'(a list, or {{"scenes": [...]}})')
     return [{k.strip(): (v.strip() or None) if isinstance(v, str) else v
              for k, v in row.items()} for row in rows]
+
+
+def scene_rows(path: str, names: Sequence[str], split: Optional[str] = None,
+               allow_missing: Sequence[str] = ()) -> List[dict]:
+    """The scenes of the scene list ``path`` (:func:`read_scene_list`) of
+    ``split`` (all if None), each a dict: ``name`` (the ``name`` cell, else
+    ``scene_<row index>``), ``paths`` (modality -> existing file, relative
+    paths joined to the list's folder), ``labels``, ``aoi`` (paths or
+    None), ``split`` and ``row`` (the file and row, for messages).
+
+    Raises:
+        ValueError: A column that is neither a modality of ``names`` nor
+            one of :data:`SCENE_COLUMNS`, or two scenes of one name.
+        FileNotFoundError: A modality file that is missing (an empty cell,
+            or a file that does not exist) and not in ``allow_missing``,
+            or a scene without any modality file.
+    """
+    root = osp.dirname(path)
+    scenes, seen = [], {}
+    for r, row in enumerate(read_scene_list(path)):
+        where = f'{path} row {r + 1}'
+        unknown = sorted(set(row) - set(names) - set(SCENE_COLUMNS))
+        if unknown:
+            raise ValueError(f'{where}: unknown columns {unknown}; '
+                             f'expected modalities {list(names)} and '
+                             f'{list(SCENE_COLUMNS)}')
+        if split is not None and row.get('split') != split:
+            continue
+        cell = {k: None if row.get(k) is None else osp.join(root, str(row[k]))
+                for k in tuple(names) + ('labels', 'aoi')}
+        paths = {}
+        for name in names:
+            if cell[name] is not None and osp.exists(cell[name]):
+                paths[name] = cell[name]
+            elif name not in allow_missing:
+                raise FileNotFoundError(
+                    f'{where}: modality {name!r} file '
+                    f'{cell[name] or "(empty cell)"} not found; list it '
+                    f'in allow_missing to mark it absent instead')
+        if not paths:
+            raise FileNotFoundError(f'{where}: no modality file found')
+        scene_name = str(row.get('name') or f'scene_{r}')
+        if scene_name in seen:
+            raise ValueError(f'{where}: scene name {scene_name!r} is also '
+                             f'{seen[scene_name]}; give each scene its own')
+        seen[scene_name] = where
+        scenes.append(dict(name=scene_name, paths=paths,
+                           labels=cell['labels'], aoi=cell['aoi'],
+                           split=row.get('split'), row=where))
+    return scenes
 
 
 def read_polygons(path: str, crs, attribute: Optional[str] = None,
@@ -193,6 +247,9 @@ class SceneDataset(MultiModalSegDataset):
             default ``ignore_index`` (not learnt).
         grid (bool, optional): Grid windows instead of random ones;
             default ``test_mode``.
+        gdal_cache_mb (int): GDAL's block cache (``GDAL_CACHEMAX``) while
+            this dataset reads, in each process; default
+            :data:`GDAL_CACHE_MB`.
         **kwargs: :class:`mmseg.datasets.BaseSegDataset` arguments
             (``metainfo`` with the classes, ``pipeline``, ``test_mode``,
             ``ignore_index``, ``data_root``).
@@ -215,6 +272,7 @@ class SceneDataset(MultiModalSegDataset):
                  label_class: Optional[int] = None,
                  background: Optional[int] = None,
                  grid: Optional[bool] = None,
+                 gdal_cache_mb: int = GDAL_CACHE_MB,
                  **kwargs) -> None:
         spec = ModalitySpec.build(modalities, 'SceneDataset.modalities')
         self.scene_allow_missing = spec.check_names(
@@ -232,6 +290,10 @@ class SceneDataset(MultiModalSegDataset):
         self.label_class = label_class
         self.background = background
         self.grid = grid
+        if not int(gdal_cache_mb) == gdal_cache_mb > 0:
+            raise ValueError(f'SceneDataset.gdal_cache_mb: expected a '
+                             f'positive integer (MiB), got {gdal_cache_mb}')
+        self.gdal_cache_mb = int(gdal_cache_mb)
         self._open: 'OrderedDict[int, tuple]' = OrderedDict()
         self._pid = None
         super().__init__(ann_file=ann_file, modalities=spec, manifest=None,
@@ -246,37 +308,15 @@ class SceneDataset(MultiModalSegDataset):
         from mmrsfusion.io.raster_scene import RasterScene
         if self.grid is None:
             self.grid = self.test_mode
-        rows = read_scene_list(self.ann_file)
-        root = osp.dirname(self.ann_file)
-        names = self.modalities.names
         self.scenes = []
-        for r, row in enumerate(rows):
-            where = f'{self.ann_file} row {r + 1}'
-            unknown = sorted(set(row) - set(names) - set(SCENE_COLUMNS))
-            if unknown:
-                raise ValueError(f'{where}: unknown columns {unknown}; '
-                                 f'expected modalities {list(names)} and '
-                                 f'{list(SCENE_COLUMNS)}')
-            if self.split is not None and row.get('split') != self.split:
-                continue
-            path = {k: None if row.get(k) is None else osp.join(
-                root, str(row[k])) for k in names + ('labels', 'aoi')}
-            paths = {}
-            for name in names:
-                if path[name] is not None and osp.exists(path[name]):
-                    paths[name] = path[name]
-                elif name not in self.scene_allow_missing:
-                    raise FileNotFoundError(
-                        f'{where}: modality {name!r} file '
-                        f'{path[name] or "(empty cell)"} not found; list it '
-                        f'in allow_missing to mark it absent instead')
-            if not paths:
-                raise FileNotFoundError(f'{where}: no modality file found')
-            if path['labels'] is None:
+        for row in scene_rows(self.ann_file, self.modalities.names,
+                              self.split, self.scene_allow_missing):
+            where, paths = row['row'], row['paths']
+            if row['labels'] is None:
                 raise ValueError(f'{where}: no labels given')
-            scene = dict(name=row.get('name') or f'scene_{r}', paths=paths,
-                         labels=path['labels'], row=where)
-            with RasterScene(paths, self.modalities) as rs:
+            scene = dict(name=row['name'], paths=paths, labels=row['labels'],
+                         row=where)
+            with self.gdal_env(), RasterScene(paths, self.modalities) as rs:
                 scene.update(height=rs.height, width=rs.width,
                              transform=rs.transform, crs=rs.crs,
                              reference=rs.reference)
@@ -284,13 +324,13 @@ class SceneDataset(MultiModalSegDataset):
                     m.name: rs.elevation_range(m.name, 2048)
                     for m in rs.modalities if m.norm == 'minmax'
                 }
-            if not path['labels'].lower().endswith(('.tif', '.tiff', '.vrt',
-                                                    '.png', '.img')):
+            if not row['labels'].lower().endswith(('.tif', '.tiff', '.vrt',
+                                                   '.png', '.img')):
                 scene['polygons'] = read_polygons(
-                    path['labels'], scene['crs'], self.label_attribute,
+                    row['labels'], scene['crs'], self.label_attribute,
                     self.label_class)
-            scene['aoi'] = None if path['aoi'] is None else read_polygons(
-                path['aoi'], scene['crs'])
+            scene['aoi'] = None if row['aoi'] is None else read_polygons(
+                row['aoi'], scene['crs'])
             # coarse AOI raster: cells touched by the AOI
             cell = max(1, min(self.crop_size) // 8)
             hc, wc = -(-scene['height'] // cell), -(-scene['width'] // cell)
@@ -383,6 +423,12 @@ class SceneDataset(MultiModalSegDataset):
                                   0) > 0
 
     # ---------------------------------------------------------- reading --
+    def gdal_env(self):
+        """The GDAL settings of this dataset's reads (a ``rasterio.Env``
+        with its bounded block cache)."""
+        import rasterio
+        return rasterio.Env(GDAL_CACHEMAX=self.gdal_cache_mb * 2**20)
+
     def __getstate__(self) -> dict:
         # open files stay with their process (dataloader workers reopen)
         state = self.__dict__.copy()
@@ -410,7 +456,11 @@ class SceneDataset(MultiModalSegDataset):
 
     def read_window(self, i: int, span: Span) -> dict:
         """The loader's results for window ``span`` of scene ``i`` (see the
-        class docstring)."""
+        class docstring), read under :meth:`gdal_env`."""
+        with self.gdal_env():
+            return self._read_window(i, span)
+
+    def _read_window(self, i: int, span: Span) -> dict:
         from rasterio.windows import Window
         s = self.scenes[i]
         rs, label_reader = self._scene_reader(i)

@@ -1,4 +1,4 @@
 from . import metrics  # noqa: F401
-from .metrics import ISPRSMetric
+from .metrics import ISPRSMetric, PerSceneMetric
 
-__all__ = ['ISPRSMetric']
+__all__ = ['ISPRSMetric', 'PerSceneMetric']

@@ -56,7 +56,9 @@ def class_meta(model) -> Tuple[List[str], Optional[list]]:
     return classes, palette
 
 
-def _file_id(path: str) -> list:
+def file_id(path: str) -> list:
+    """What identifies a file's content for a resume: its absolute path,
+    size and modification time."""
     st = os.stat(path)
     return [osp.abspath(path), st.st_size, int(st.st_mtime)]
 
@@ -177,6 +179,78 @@ def predict_scene(model,
                    '--vector': vector,
                    '-o (its class names)': class_names_sidecar(out)},
                   {f'--input {n}': p for n, p in inputs.items()}, overwrite)
+    grid = window_options(model, inputs, block_size, batch_windows,
+                          crop_size, stride, bands, elevation_ranges)
+    absent = [name for name in spec.names if name not in inputs]
+    classes = list(classes or [f'class_{i}' for i in range(
+        model.decode_head.num_classes)])
+
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE), \
+            RasterScene(inputs, spec, bands) as scene:
+        ranges = scene_ranges(scene, elevation_ranges, block_size)
+        blocks = scene.blocks(block_size)
+        key = output_key(spec, scene, grid, ranges, fingerprint, probs, conf)
+        outputs = SceneOutputs(
+            out,
+            dict(crs=scene.crs, transform=scene.transform,
+                 height=scene.height, width=scene.width),
+            classes,
+            palette,
+            grid['tile'],
+            key,
+            probs=probs,
+            conf=conf,
+            resume=resume,
+            vector=vector,
+            simplify=simplify)
+        todo = [i for i in range(len(blocks)) if i not in outputs.done]
+        plans = block_plans(scene.height, scene.width, blocks, todo, grid)
+        total = sum(len(ys) * len(xs) for ys, xs in plans.values())
+        bar = Progress(total, 'windows') if progress and total else None
+
+        def written(n):
+            if on_block_done is not None:
+                on_block_done(len(blocks) - len(todo) + n + 1, len(blocks))
+
+        try:
+            map_blocks(model, scene, blocks, plans, todo, ranges, grid,
+                       outputs.write, len(outputs.parts) > 1, amp=amp,
+                       overlap=overlap, timer=timer,
+                       progress=None if bar is None else bar.update,
+                       on_written=written)
+        except Exception as e:
+            # nothing to resume, or an input error that the same arguments
+            # (the resume fingerprint) would meet again
+            if not outputs.done or isinstance(e, ValueError):
+                outputs.discard()
+            raise
+        if bar is not None:
+            bar.close()
+        outputs.finish()
+    spans_y, spans_x = grid_spans_of(scene.height, scene.width, grid)
+    return dict(
+        height=scene.height,
+        width=scene.width,
+        blocks=len(blocks),
+        blocks_skipped=len(blocks) - len(todo),
+        windows=total,
+        scene_windows=len(spans_y) * len(spans_x),
+        elevation_ranges=ranges,
+        absent=absent)
+
+
+def window_options(model, inputs: Mapping[str, str], block_size: int,
+                   batch_windows: Optional[int],
+                   crop_size: Optional[Sequence[int]],
+                   stride: Optional[Sequence[int]],
+                   bands: Optional[Mapping[str, Sequence[int]]],
+                   elevation_ranges: Optional[Mapping[str, Sequence[float]]]
+                   ) -> dict:
+    """The checked window options of a run (see :func:`predict_scene`):
+    ``crop_size``, ``stride`` (the model's ``test_cfg`` unless given),
+    ``batch_windows``, ``block_size``, ``tile`` (GeoTIFF tile side) and
+    ``bands``; a ValueError naming the option otherwise."""
+    spec = model.modalities
     spec.check_names(list(bands or {}), '--bands')
     _check_elevation_ranges(spec, elevation_ranges or {})
     zscore = [m.name for m in spec if m.norm == 'zscore' and m.name in inputs]
@@ -199,113 +273,115 @@ def predict_scene(model,
         if not all(int(v) == v > 0 for v in values):
             raise ValueError(f'{option}: expected positive integers, got '
                              f'{" ".join(str(v) for v in values)}')
-    tile = _tile_side(block_size)
-    absent = [name for name in spec.names if name not in inputs]
-    classes = list(classes or [f'class_{i}' for i in range(
-        model.decode_head.num_classes)])
+    return dict(crop_size=crop_size, stride=stride,
+                batch_windows=batch_windows, block_size=block_size,
+                tile=_tile_side(block_size), bands=dict(bands or {}))
 
-    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE), \
-            RasterScene(inputs, spec, bands) as scene:
-        presence = spec.presence(absent)
-        ranges = {}
-        for mod in scene.modalities:
-            if mod.norm != 'minmax':
-                continue
-            given = (elevation_ranges or {}).get(mod.name)
-            ranges[mod.name] = tuple(float(v) for v in given) if given \
-                else scene.elevation_range(mod.name, block_size)
-        height, width = scene.height, scene.width
-        spans_y = window_spans(height, crop_size[0], stride[0])
-        spans_x = window_spans(width, crop_size[1], stride[1])
-        blocks = scene.blocks(block_size)
-        key = dict(fingerprint or {})
-        key.update(
-            inputs={n: _file_id(p) for n, p in scene.paths.items()},
-            bands=scene.bands,
-            block_size=block_size,
-            crop_size=list(crop_size),
-            stride=list(stride),
-            modalities=spec.to_dict(),
-            elevation_ranges={k: list(v) for k, v in ranges.items()},
-            outputs=sorted(k for k, v in dict(probs=probs,
-                                              conf=conf).items() if v))
-        outputs = SceneOutputs(
-            out,
-            dict(crs=scene.crs, transform=scene.transform, height=height,
-                 width=width),
-            classes,
-            palette,
-            tile,
-            key,
-            probs=probs,
-            conf=conf,
-            resume=resume,
-            vector=vector,
-            simplify=simplify)
-        todo = [i for i in range(len(blocks)) if i not in outputs.done]
-        plans = {i: _block_windows(blocks[i], spans_y, spans_x)
-                 for i in todo}
-        total = sum(len(ys) * len(xs) for ys, xs in plans.values())
-        bar = Progress(total, 'windows') if progress and total else None
-        stage = timer if timer is not None else (lambda name: nullcontext())
-        device = next(model.parameters()).device
 
-        def read(i):
-            with stage('read'):
-                return _read_region(model.modalities, scene, *plans[i],
-                                    blocks[i], ranges)
+def scene_ranges(scene: RasterScene,
+                 given: Optional[Mapping[str, Sequence[float]]],
+                 block_size: int) -> Dict[str, tuple]:
+    """Each min-max elevation modality's (min, max): ``given``, else the
+    scene's valid range (one windowed pass)."""
+    ranges = {}
+    for mod in scene.modalities:
+        if mod.norm != 'minmax':
+            continue
+        values = (given or {}).get(mod.name)
+        ranges[mod.name] = tuple(float(v) for v in values) if values \
+            else scene.elevation_range(mod.name, block_size)
+    return ranges
 
-        def write(i, classes, probs):
-            with stage('write'):
-                outputs.write(i, blocks[i], classes, probs)
 
-        try:
-            with ExitStack() as threads:
-                reader, writer = (threads.enter_context(
-                    ThreadPoolExecutor(1)) if overlap else _Now()
-                    for _ in range(2))
-                ahead = reader.submit(read, todo[0]) if todo else None
-                written = None
-                for n, i in enumerate(todo):
-                    with stage('wait'):
-                        raw, valid = ahead.result()
-                    if n + 1 < len(todo):
-                        ahead = reader.submit(read, todo[n + 1])
-                    logits = _region_logits(
-                        model, raw, presence, *plans[i], blocks[i],
-                        batch_windows, device, amp, stage,
-                        None if bar is None else bar.update)
-                    del raw
-                    with stage('outputs'):
-                        classes_, probs_ = _block_outputs(
-                            logits, valid, len(outputs.parts) > 1)
-                    if written is not None:
-                        with stage('wait'):
-                            written.result()
-                        _block_done(on_block_done, blocks, todo, n - 1)
-                    written = writer.submit(write, i, classes_, probs_)
-                if written is not None:
-                    with stage('wait'):
-                        written.result()
-                    _block_done(on_block_done, blocks, todo, len(todo) - 1)
-        except Exception as e:
-            # nothing to resume, or an input error that the same arguments
-            # (the resume fingerprint) would meet again
-            if not outputs.done or isinstance(e, ValueError):
-                outputs.discard()
-            raise
-        if bar is not None:
-            bar.close()
-        outputs.finish()
-    return dict(
-        height=height,
-        width=width,
-        blocks=len(blocks),
-        blocks_skipped=len(blocks) - len(todo),
-        windows=total,
-        scene_windows=len(spans_y) * len(spans_x),
-        elevation_ranges=ranges,
-        absent=absent)
+def output_key(spec, scene: RasterScene, grid: dict,
+               ranges: Mapping[str, tuple], fingerprint: Optional[dict],
+               probs: Optional[str] = None,
+               conf: Optional[str] = None) -> dict:
+    """What a scene's outputs depend on (the resume fingerprint): the
+    ``fingerprint`` items (model, config), the input files, bands, window
+    options, ``spec``, elevation ranges and which outputs are written."""
+    key = dict(fingerprint or {})
+    key.update(
+        inputs={n: file_id(p) for n, p in scene.paths.items()},
+        bands=scene.bands,
+        block_size=grid['block_size'],
+        crop_size=list(grid['crop_size']),
+        stride=list(grid['stride']),
+        modalities=spec.to_dict(),
+        elevation_ranges={k: list(v) for k, v in ranges.items()},
+        outputs=sorted(k for k, v in dict(probs=probs,
+                                          conf=conf).items() if v))
+    return key
+
+
+def grid_spans_of(height: int, width: int, grid: dict):
+    """The sliding windows of the whole scene, per axis."""
+    return (window_spans(height, grid['crop_size'][0], grid['stride'][0]),
+            window_spans(width, grid['crop_size'][1], grid['stride'][1]))
+
+
+def block_plans(height: int, width: int, blocks: Sequence[Span],
+                todo: Sequence[int], grid: dict) -> dict:
+    """Block index -> the scene windows touching it, per axis, for
+    ``todo``."""
+    spans_y, spans_x = grid_spans_of(height, width, grid)
+    return {i: _block_windows(blocks[i], spans_y, spans_x) for i in todo}
+
+
+def map_blocks(model, scene: RasterScene, blocks: Sequence[Span],
+               plans: dict, todo: Sequence[int], ranges: Dict[str, tuple],
+               grid: dict, write: Callable, with_probs: bool, *,
+               amp: bool = False, overlap: bool = True,
+               timer: Optional[StageTimer] = None,
+               progress: Optional[Callable] = None,
+               on_written: Optional[Callable[[int], None]] = None) -> None:
+    """Compute blocks ``todo`` of ``scene`` in order and hand each to
+    ``write(index, span, classes, probs)`` (see :meth:`SceneOutputs.write`;
+    ``probs`` None unless ``with_probs``); ``on_written(n)`` after the
+    ``n``-th (0-based) is written. With ``overlap`` a reader thread reads
+    the next block's region and a writer thread writes the previous block
+    while the model runs."""
+    spec = model.modalities
+    presence = spec.presence([n for n in spec.names if n not in scene.paths])
+    stage = timer if timer is not None else (lambda name: nullcontext())
+    device = next(model.parameters()).device
+
+    def read(i):
+        with stage('read'):
+            return _read_region(spec, scene, *plans[i], blocks[i], ranges)
+
+    def write_block(i, classes, probs):
+        with stage('write'):
+            write(i, blocks[i], classes, probs)
+
+    with ExitStack() as threads:
+        reader, writer = (threads.enter_context(
+            ThreadPoolExecutor(1)) if overlap else _Now()
+            for _ in range(2))
+        ahead = reader.submit(read, todo[0]) if todo else None
+        written = None
+        for n, i in enumerate(todo):
+            with stage('wait'):
+                raw, valid = ahead.result()
+            if n + 1 < len(todo):
+                ahead = reader.submit(read, todo[n + 1])
+            logits = _region_logits(
+                model, raw, presence, *plans[i], blocks[i],
+                grid['batch_windows'], device, amp, stage, progress)
+            del raw
+            with stage('outputs'):
+                classes_, probs_ = _block_outputs(logits, valid, with_probs)
+            if written is not None:
+                with stage('wait'):
+                    written.result()
+                if on_written is not None:
+                    on_written(n - 1)
+            written = writer.submit(write_block, i, classes_, probs_)
+        if written is not None:
+            with stage('wait'):
+                written.result()
+            if on_written is not None:
+                on_written(len(todo) - 1)
 
 
 def _check_elevation_ranges(spec, ranges: Mapping[str, Sequence[float]]
@@ -338,11 +414,6 @@ class _Now:
         future = Future()
         future.set_result(fn(*args))
         return future
-
-
-def _block_done(callback, blocks, todo, n: int) -> None:
-    if callback is not None:
-        callback(len(blocks) - len(todo) + n + 1, len(blocks))
 
 
 def _read_region(modalities, scene: RasterScene, ys, xs, block: Span,
@@ -427,4 +498,4 @@ def config_fingerprint(cfg, checkpoint: str) -> dict:
     and the checkpoint file."""
     return dict(
         config=hashlib.sha256(cfg.pretty_text.encode()).hexdigest(),
-        checkpoint=_file_id(checkpoint))
+        checkpoint=file_id(checkpoint))

@@ -274,6 +274,8 @@ def test_demo_config_trains_from_scenes(scene_set, tmp_path):
     # 6 windows of 96 tile the 160 x 224 val scene; 2 miss its AOI
     assert len(runner.test_dataloader.dataset) == 4
     assert 0 <= metrics['mIoU'] <= 100
+    # the config's PerSceneMetric: the one val scene is the whole set
+    assert metrics['scene_1/mIoU'] == metrics['mIoU']
 
 
 def test_pickles_with_open_scenes(scene_set):
@@ -287,3 +289,25 @@ def test_pickles_with_open_scenes(scene_set):
     again = copy.read_window(info['scene'], tuple(info['window']))
     assert np.array_equal(first['img'], again['img'])
     assert np.array_equal(first['gt_seg_map'], again['gt_seg_map'])
+
+
+def test_gdal_cache_bounded_in_reads_and_workers(scene_set, monkeypatch):
+    """``gdal_cache_mb`` is GDAL's block cache while windows are read, in
+    the main process and in dataloader workers (and only then)."""
+    from rasterio.env import get_gdal_config
+    from torch.utils.data import DataLoader
+
+    def read(self, i, span):  # what GDAL's cache is during the read
+        return dict(cache=get_gdal_config('GDAL_CACHEMAX'))
+
+    monkeypatch.setattr(SceneDataset, '_read_window', read)
+    monkeypatch.setattr(SceneDataset, 'check_label', lambda self, r: None)
+    ds = make(scene_set, test_mode=True, gdal_cache_mb=24)
+    assert ds[0]['cache'] == 24 * 2**20
+    assert get_gdal_config('GDAL_CACHEMAX') != 24 * 2**20
+    loader = DataLoader(ds, batch_size=2, num_workers=1,
+                        collate_fn=lambda batch: batch,
+                        multiprocessing_context='fork')
+    assert {r['cache'] for batch in loader for r in batch} == {24 * 2**20}
+    with pytest.raises(ValueError, match='gdal_cache_mb'):
+        make(scene_set, gdal_cache_mb=0)

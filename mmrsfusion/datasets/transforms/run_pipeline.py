@@ -4,8 +4,10 @@ from typing import Callable, Optional, Sequence
 import torch
 
 #: What the loader adds that the visualizer needs to re-read and draw every
-#: modality as the model read it.
-META_KEYS = ('modality_paths', 'modality_bands', 'modalities')
+#: modality as the model read it, and a scene window's scene and window
+#: (for per-scene metrics).
+META_KEYS = ('modality_paths', 'modality_bands', 'modalities', 'scene',
+             'window')
 
 
 def run_pipeline(transforms: Sequence[Callable],
@@ -16,7 +18,8 @@ def run_pipeline(transforms: Sequence[Callable],
     give the packed data sample the sample's presence (the loader's
     ``results['presence']``, after any modality dropping) as an (M,) bool
     tensor field ``presence``, and the loader's :data:`META_KEYS` as
-    metainfo (for :class:`MultiModalSegLocalVisualizer`),
+    metainfo (for :class:`MultiModalSegLocalVisualizer`; a scene window's
+    ``scene`` and ``window`` for :class:`PerSceneMetric`),
     whatever packing transform ends the pipeline.
 
     Args:
@@ -43,6 +46,7 @@ def run_pipeline(transforms: Sequence[Callable],
     if presence is not None and sample is not None:
         sample.set_data(dict(presence=torch.tensor(presence)))
     if meta and sample is not None:
-        # what the visualizer re-reads to draw every modality
+        # what the visualizer re-reads to draw every modality; the scene
+        # window a per-scene metric groups by
         sample.set_metainfo(meta)
     return results
