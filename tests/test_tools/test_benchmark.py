@@ -278,7 +278,7 @@ def test_reference_and_breakdown_lines(tmp_path, capsys, monkeypatch):
     out = capsys.readouterr().out
     num = r'(\d+(?:\.\d+)?)'
     assert re.search(r'reference: .*ref.py:make; trainable params ours '
-                     r'224,768, theirs 710; 32x32', out), out
+                     r'224,768, theirs 366; 32x32', out), out
     for part in ('inference batch 1 fp32', 'inference batch 2 fp32',
                  'train step batch 2 fp32', 'train step batch 2 bfloat16'):
         assert re.search(rf'reference {part}: ours {num} ms, theirs {num} '

@@ -452,8 +452,10 @@ def _memory_lines(part: str, mem: dict) -> None:
             continue
         values = '; '.join(f'{who} {m[kind]:.0f} MB'
                            for who, m in mem.items())
+        theirs = mem['theirs'][kind]
+        ratio = f'{mem["ours"][kind] / theirs:.2f}x' if theirs > 0 else 'n/a'
         print(f'reference {part} memory ({what}): {values}; ours/theirs '
-              f'{mem["ours"][kind] / mem["theirs"][kind]:.2f}x')
+              f'{ratio}')
 
 
 def bench_window_read(paths, shape, repeat: int) -> None:
