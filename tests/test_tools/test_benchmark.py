@@ -327,7 +327,7 @@ def test_reference_merges_lora(tmp_path, capsys):
     frozen = {k: v.clone() for k, v in model.state_dict().items()}
     bench = _module()
     bench.bench_reference(cfg, model, f'{tmp_path / "ref.py"}:make',
-                          (64, 64), 2, False, True,
+                          (160, 160), 2, False, True,
                           dict(warmup=0, repeat=1,
                                device=torch.device('cpu')))
     out = capsys.readouterr().out
