@@ -236,6 +236,8 @@ def test_scene_and_agreement_lines(tmp_path, capsys, monkeypatch):
         r'computed in 9 blocks of 64\), 3 per forward, mixed precision',
         out), out
     assert re.search(rf'scene: bare batched forward {num} windows/s', out)
+    assert re.search(rf'scene: predict_scene \(overlapped\) memory: peak '
+                     rf'RSS {num} MB \(\+-?{num} MB over its start\)', out)
     for name in ('overlapped', 'serial'):
         match = re.search(
             rf'predict_scene \({name} reads / writes\) {num} windows/s = '
@@ -248,3 +250,121 @@ def test_scene_and_agreement_lines(tmp_path, capsys, monkeypatch):
                       r'the fp32 time', out)
     assert match, out
     assert 90 <= float(match.group(1)) <= 100
+
+
+REFERENCE = '''
+import torch.nn as nn
+
+
+def make(in_channels, num_classes):
+    return nn.Sequential(nn.Conv2d(in_channels, 8, 3, padding=1),
+                         nn.BatchNorm2d(8), nn.ReLU(),
+                         nn.Conv2d(8, num_classes, 1))
+'''
+
+
+def test_reference_and_breakdown_lines(tmp_path, capsys, monkeypatch):
+    """--reference: ours vs a model from a factory outside the repository
+    (inference at batch 1 and --batch-size, training fp32 and bf16, the
+    memory of each) as ratios; --breakdown: backbone vs whole forward."""
+    (tmp_path / 'ref.py').write_text(REFERENCE)
+    monkeypatch.setattr(sys, 'argv', [
+        SCRIPT, DEMO, '--shape', '32', '32', '--batch-size', '2',
+        '--warmup', '0', '--repeat', '1', '--device', 'cpu', '--amp',
+        '--reference', f'{tmp_path / "ref.py"}:make', '--breakdown', '32',
+        '--cfg-options', 'model.backbone.frozen_checkpoint=None'
+    ])
+    runpy.run_path(SCRIPT, run_name='__main__')
+    out = capsys.readouterr().out
+    num = r'(\d+(?:\.\d+)?)'
+    assert re.search(r'reference: .*ref.py:make; trainable params ours '
+                     r'224,768, theirs 366; 32x32', out), out
+    for part in ('inference batch 1 fp32', 'inference batch 2 fp32',
+                 'train step batch 2 fp32', 'train step batch 2 bfloat16'):
+        assert re.search(rf'reference {part}: ours {num} ms, theirs {num} '
+                         rf'ms, ours/theirs {num}x', out), (part, out)
+        for what in ('peak of live tensors', 'peak RSS rise'):
+            assert re.search(rf'reference {part} memory \({what}\): ours '
+                             rf'-?{num} MB; theirs -?{num} MB', out), out
+    assert re.search(rf'ours bfloat16 / theirs fp32 {num}x', out), out
+    assert re.search(
+        rf'breakdown 32x32 batch 2: backbone {num} ms, whole forward {num} '
+        rf'ms; the rest \(neck, fusion, heads\) -?{num} ms = -?{num}% of the'
+        rf' forward', out), out
+    with pytest.raises(ValueError, match='PATH.py:FACTORY'):
+        _module().load_factory(str(tmp_path / 'ref.py'))
+    with pytest.raises(ValueError, match="no callable 'nothing'"):
+        _module().load_factory(f'{tmp_path / "ref.py"}:nothing')
+
+
+def test_reference_merges_lora(tmp_path, capsys):
+    """--merge-lora: our inference with the q/v LoRA merged, equal to the
+    unmerged logits; the frozen weights and training are untouched (a tiny
+    MFNet MMLoRA)."""
+    from mmseg.models.utils import resize  # noqa: F401 (mmseg registered)
+    (tmp_path / 'ref.py').write_text(REFERENCE)
+    init_default_scope('mmseg')
+    cfg = load_config(osp.join(ROOT, 'configs', 'mfnet',
+                               'sam_vitb_mmlora_vaihingen.py'))
+    m = cfg.model
+    m.backbone.arch = dict(embed_dims=32, num_layers=2, num_heads=2,
+                           feedforward_channels=64, global_attn_indexes=[1])
+    m.backbone.out_indices = [1]
+    m.backbone.encoder_cfg = dict(img_size=64, window_size=4,
+                                  out_channels=32)
+    m.backbone.frozen_checkpoint = None
+    m.neck.in_channels = 32
+    m.decode_head.in_channels = [32] * 4
+    m.decode_head.channels = 16
+    m.decode_head.num_heads = 2
+    m.decode_head.norm_cfg = dict(type='BN', requires_grad=True)
+    torch.manual_seed(0)
+    model = MODELS.build(m)
+    model.init_weights()
+    for name, p in model.named_parameters():
+        if 'lora_b' in name:  # B starts at zero: make the merge matter
+            torch.nn.init.normal_(p, std=0.5)
+    frozen = {k: v.clone() for k, v in model.state_dict().items()}
+    bench = _module()
+    bench.bench_reference(cfg, model, f'{tmp_path / "ref.py"}:make',
+                          (160, 160), 2, False, True,
+                          dict(warmup=0, repeat=1,
+                               device=torch.device('cpu')))
+    out = capsys.readouterr().out
+    match = re.search(r'reference inference batch 2 fp32: .*; LoRA merged '
+                      r'\d+ ms = [\d.]+x unmerged, [\d.]+x theirs, max '
+                      r'\|logit difference\| (\S+)', out)
+    assert match, out
+    assert float(match.group(1)) <= 1e-4
+    # the merge was on a copy: ours unmerged, frozen weights as they were
+    # until the training step (which changes only trainable tensors)
+    assert not any(getattr(mod, 'merged', False) for mod in model.modules())
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    for key, value in model.state_dict().items():
+        if key not in trainable and 'running' not in key and \
+                'num_batches' not in key:
+            assert torch.equal(value, frozen[key]), key
+
+
+def test_window_read_lines(tmp_path, capsys):
+    """--window-read: the tile decoder and rasterio read the same values
+    from a tiled and a striped file."""
+    rasterio = pytest.importorskip('rasterio')
+    from mmrsfusion.datasets.isprs_raw.tiles import write_tiff
+    rng = np.random.default_rng(0)
+    arr = rng.integers(0, 256, (300, 280, 3)).astype(np.uint8)
+    tiled, striped = str(tmp_path / 'tiled.tif'), str(tmp_path / 'st.tif')
+    write_tiff(tiled, arr)
+    with rasterio.open(striped, 'w', driver='GTiff', height=300, width=280,
+                       count=3, dtype='uint8', compress='deflate') as dst:
+        dst.write(arr.transpose(2, 0, 1))
+    _module().bench_window_read([tiled, striped], (64, 48), 3)
+    out = capsys.readouterr().out
+    assert re.search(r'window read 64x48 from tiled.tif \(300x280x3 uint8, '
+                     r'tiles 128x128, .*rasterio [\d.]+ ms = [\d.]+x the '
+                     r'decoder \(3 windows, median; values identical\)',
+                     out), out
+    assert re.search(r'from st.tif \(300x280x3 uint8, strips of \d+ rows.*'
+                     r'values identical', out), out
+    assert re.search(r'one sample \(2 files\): decoder [\d.]+ ms, rasterio '
+                     r'[\d.]+ ms = [\d.]+x the decoder', out), out

@@ -31,7 +31,29 @@ on their values. Optional parts:
   ``--scene-repeat`` times;
 - ``--agreement``: the argmax agreement of mixed precision with float32 on
   the config's test set (``tools/test.py``'s forward, ``--amp``'s
-  precision) and the speed ratio.
+  precision) and the speed ratio;
+- ``--reference PATH.py:FACTORY``: side by side with a model built by code
+  outside the repository (e.g. the authors'): inference latency at batch 1
+  and ``--batch-size``, a training step at ``--batch-size`` (fp32; with
+  ``--amp`` also mixed precision) and the peak memory of each, every
+  number as a ratio ours / theirs, timed interleaved (one call of each in
+  turn, ``--repeat`` rounds, medians). ``FACTORY(in_channels,
+  num_classes)`` must return an ``nn.Module`` mapping a (B, in_channels,
+  H, W) float tensor to (B, num_classes, H, W) logits in train and eval
+  mode; its parameters with ``requires_grad`` are the trained ones. Its
+  training step: forward, cross-entropy on random labels, backward and
+  the config's optimizer wrapper (the same optimizer as ours). With
+  ``--merge-lora`` also our inference with the (non-cross-modal) LoRA
+  merged into the frozen weights (``merge_lora``);
+- ``--window-read FILE [FILE ...]``: one training sample's windows
+  (``--shape``, ``--repeat`` random positions) read from each FILE by the
+  TIFF tile decoder of the windowed loader (``read_tiff_window``) and by
+  rasterio's windowed reads (GDAL block cache, the dataset kept open as a
+  dataloader worker would), interleaved, with their ratio (pass an
+  image, an elevation and a label raster for one whole sample);
+- ``--breakdown S [S ...]``: the backbone alone vs the whole forward at
+  S x S (``--batch-size``), interleaved: the share of the rest (neck,
+  fusion, heads) in the forward.
 
 Peak memory: on a GPU the peak allocated memory of each part; on the CPU
 the peak resident memory of the process during each part (sampled), how
@@ -53,6 +75,8 @@ Example::
 """
 import argparse
 import copy
+import ctypes
+import importlib.util
 import os
 import resource
 import threading
@@ -64,6 +88,7 @@ import numpy as np
 import torch
 # the profiler's raw allocation events (its public tables hold no timeline)
 from torch._C._autograd import DeviceType
+import torch.nn.functional as F
 from torch.profiler import ProfilerActivity, profile
 from mmengine.config import ConfigDict, DictAction
 from mmengine.logging import MMLogger
@@ -75,6 +100,7 @@ from mmseg.registry import DATASETS, MODELS
 from mmseg.structures import SegDataSample
 
 from mmrsfusion.checkpoint import load_trainable_checkpoint
+from mmrsfusion.models.peft import merge_lora
 from mmrsfusion.models.utils import slide_windows
 from mmrsfusion.utils import load_config
 
@@ -118,6 +144,20 @@ def parse_args():
     parser.add_argument(
         '--agreement', action='store_true',
         help='argmax agreement of mixed precision with fp32 on the test set')
+    parser.add_argument(
+        '--reference', metavar='PATH.py:FACTORY',
+        help='also time a model built by FACTORY(in_channels, num_classes) '
+        'from PATH.py, interleaved with ours, as ratios ours / theirs')
+    parser.add_argument(
+        '--merge-lora', action='store_true',
+        help='with --reference: also our inference with LoRA merged')
+    parser.add_argument(
+        '--window-read', nargs='+', metavar='FILE',
+        help='also time --shape windows read by the tile decoder vs '
+        'rasterio from these TIFFs')
+    parser.add_argument(
+        '--breakdown', type=int, nargs='+', metavar='S',
+        help='also time the backbone alone vs the whole forward at S x S')
     parser.add_argument(
         '--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument(
@@ -196,16 +236,18 @@ def _tensor_bytes(tensors) -> int:
     return sum(storages.values())
 
 
-def peak_tensor_memory_mb(fn, model, optimizer) -> Tuple[float, float]:
+def peak_tensor_memory_mb(fn, model,
+                          optimizer=None) -> Tuple[float, float]:
     """The CPU counterpart of ``torch.cuda.max_memory_allocated`` over one
     call of ``fn()``: ``(alive, peak)`` in MB, ``alive`` the model's and
     the optimizer's tensors before the call (weights, buffers, gradients,
     optimizer state), ``peak`` the largest sum of live tensor bytes during
     the call (``alive`` included), from the profiler's allocation events."""
+    state = {} if optimizer is None else optimizer.state
     alive = _tensor_bytes(
         [*model.parameters(), *model.buffers(),
          *(p.grad for p in model.parameters()),
-         *(v for state in optimizer.state.values() for v in state.values())])
+         *(v for s in state.values() for v in s.values())])
     # kineto logs a failed GPU lookup as an error on CPU-only machines
     os.environ.setdefault('KINETO_LOG_LEVEL', '5')
     with profile(activities=[ProfilerActivity.CPU],
@@ -240,6 +282,256 @@ def timed(fn, warmup: int, repeat: int, device: torch.device,
         sync()
         elapsed = time.perf_counter() - start
     return elapsed / repeat
+
+
+def interleaved(fns: dict, warmup: int, repeat: int,
+                device: torch.device) -> dict:
+    """Median seconds of each ``fns[name]()``, timed one call of each in
+    turn for ``repeat`` rounds after ``warmup`` calls of each: a changing
+    machine load hits all alike, so their ratios hold."""
+    times = {name: [] for name in fns}
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            if device.type == 'cuda':
+                torch.cuda.synchronize(device)
+            start = time.perf_counter()
+            fn()
+            if device.type == 'cuda':
+                torch.cuda.synchronize(device)
+            times[name].append(time.perf_counter() - start)
+    return {name: float(np.median(t)) for name, t in times.items()}
+
+
+def release_cached_memory() -> None:
+    """Return the C allocator's free memory to the system (glibc), so that
+    each part's resident memory rises from the same floor."""
+    try:
+        ctypes.CDLL('libc.so.6').malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+def part_memory(fn, model, device, optimizer=None) -> dict:
+    """Peak memory of one call of ``fn()``: on a GPU the peak allocated
+    MB; on the CPU the rise of the resident set over its start (after
+    :func:`release_cached_memory`) and the profiled peak of live tensors
+    (:func:`peak_tensor_memory_mb`)."""
+    release_cached_memory()
+    memory = PartMemory(device)
+    with memory.measure():
+        fn()
+    if device.type == 'cuda':
+        return dict(allocated=memory.peak)
+    return dict(rss=memory.peak - memory.start,
+                tensors=peak_tensor_memory_mb(fn, model, optimizer)[1])
+
+
+def load_factory(spec: str):
+    """``PATH.py:FACTORY`` -> the callable ``FACTORY`` of that file."""
+    path, sep, name = spec.rpartition(':')
+    if not sep or not path.endswith('.py') or not os.path.isfile(path):
+        raise ValueError(f'--reference: expected an existing PATH.py:FACTORY,'
+                         f' got {spec!r}')
+    module_spec = importlib.util.spec_from_file_location(
+        f'reference_{os.path.basename(path)[:-3]}', path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    factory = getattr(module, name, None)
+    if not callable(factory):
+        raise ValueError(f'--reference: {path} has no callable {name!r}')
+    return factory
+
+
+def bench_reference(cfg, model, spec: str, shape, batch: int, amp: bool,
+                    merge: bool, run: dict) -> None:
+    """Ours vs a reference model (:func:`load_factory`), interleaved."""
+    device = run['device']
+    channels = model.modalities.num_channels
+    classes = model.decode_head.num_classes
+    theirs = load_factory(spec)(channels, classes).to(device)
+    ntrain = {
+        name: sum(p.numel() for p in m.parameters() if p.requires_grad)
+        for name, m in (('ours', model), ('theirs', theirs))
+    }
+    h, w = shape
+    amp_name = 'float16' if device.type == 'cuda' else 'bfloat16'
+    print(f'reference: {spec}; trainable params ours {ntrain["ours"]:,}, '
+          f'theirs {ntrain["theirs"]:,}; {h}x{w}, {run["repeat"]} '
+          f'interleaved rounds (median)')
+
+    def line(part, ours, theirs_, unit, extra=''):
+        print(f'reference {part}: ours {ours:.0f} {unit}, theirs '
+              f'{theirs_:.0f} {unit}, ours/theirs {ours / theirs_:.2f}x'
+              f'{extra}')
+
+    model.eval()
+    theirs.eval()
+    merged = None
+    if merge:
+        merged = copy.deepcopy(model)
+        if not merge_lora(merged):
+            print('reference: --merge-lora: the model has no mergeable '
+                  'LoRA')
+            merged = None
+    for b in sorted({1, batch}):
+        x = torch.randn(b, channels, h, w, device=device)
+        samples = [SegDataSample(metainfo=dict(
+            img_shape=(h, w), ori_shape=(h, w), pad_shape=(h, w),
+            padding_size=[0, 0, 0, 0])) for _ in range(b)]
+        fns = dict(ours=lambda: model.predict(x, samples),
+                   theirs=lambda: theirs(x))
+        if merged is not None:
+            fns['merged'] = lambda: merged.predict(x, samples)
+        with torch.no_grad():
+            sec = interleaved(fns, **run)
+            mem = {k: part_memory(fn, m, device) for (k, fn), m in zip(
+                fns.items(), (model, theirs, merged))}
+        extra = ''
+        if merged is not None:
+            with torch.no_grad():
+                diff = (merged._forward(x) - model._forward(x)).abs().max()
+            extra = (f'; LoRA merged {sec["merged"] * 1000:.0f} ms = '
+                     f'{sec["merged"] / sec["ours"]:.2f}x unmerged, '
+                     f'{sec["merged"] / sec["theirs"]:.2f}x theirs, max '
+                     f'|logit difference| {float(diff):.1e}')
+        line(f'inference batch {b} fp32', sec['ours'] * 1000,
+             sec['theirs'] * 1000, 'ms', extra)
+        _memory_lines(f'inference batch {b}', mem)
+
+    # training: one batch, random labels; each model its own wrapper
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(batch, channels, h, w, generator=gen).to(device)
+    labels = torch.randint(0, classes, (batch, h, w), generator=gen)
+    data = train_batch(cfg, model, batch, shape, device)
+    model.train()
+    theirs.train()
+    precisions = ['fp32'] + (['amp'] if amp else [])
+    wrappers, fns = {}, {}
+    for precision in precisions:
+        wcfg = copy.deepcopy(cfg.optim_wrapper)
+        if precision == 'amp':
+            wcfg = dict(wcfg, type='MixedPrecisionOptimWrapper')
+        ours_w = build_optim_wrapper(model, copy.deepcopy(wcfg))
+        theirs_w = build_optim_wrapper(theirs, copy.deepcopy(wcfg))
+        wrappers[precision] = (ours_w, theirs_w)
+
+        def their_step(wrapper=theirs_w):
+            with wrapper.optim_context(theirs):
+                loss = F.cross_entropy(theirs(x), labels.to(device))
+            wrapper.update_params(loss)
+
+        fns[f'ours {precision}'] = \
+            lambda wrapper=ours_w: model.train_step(data, wrapper)
+        fns[f'theirs {precision}'] = their_step
+    sec = interleaved(fns, **run)
+    base = sec['theirs fp32']
+    for precision in precisions:
+        name = 'fp32' if precision == 'fp32' else amp_name
+        ours_s, theirs_s = sec[f'ours {precision}'], sec[f'theirs {precision}']
+        extra = '' if precision == 'fp32' else \
+            f'; ours {amp_name} / theirs fp32 {ours_s / base:.2f}x'
+        line(f'train step batch {batch} {name}', ours_s * 1000,
+             theirs_s * 1000, 'ms', extra)
+        mem = {}
+        for who, m, wrapper in (('ours', model, wrappers[precision][0]),
+                                ('theirs', theirs, wrappers[precision][1])):
+            mem[who] = part_memory(fns[f'{who} {precision}'], m, device,
+                                   wrapper.optimizer)
+        _memory_lines(f'train step batch {batch} {name}', mem)
+    model.eval()
+
+
+def _memory_lines(part: str, mem: dict) -> None:
+    for kind, what in (('allocated', 'peak allocated'),
+                       ('tensors', 'peak of live tensors'),
+                       ('rss', 'peak RSS rise')):
+        if kind not in mem['ours']:
+            continue
+        values = '; '.join(f'{who} {m[kind]:.0f} MB'
+                           for who, m in mem.items())
+        theirs = mem['theirs'][kind]
+        ratio = f'{mem["ours"][kind] / theirs:.2f}x' if theirs > 0 else 'n/a'
+        print(f'reference {part} memory ({what}): {values}; ours/theirs '
+              f'{ratio}')
+
+
+def bench_window_read(paths, shape, repeat: int) -> None:
+    """Random ``shape`` windows of each file: the windowed loader's TIFF
+    tile decoder vs rasterio (the dataset opened once), interleaved."""
+    import rasterio
+    from rasterio.windows import Window as RioWindow
+    from mmrsfusion.io.tiff_window import read_tiff_window, tiff_layout
+    h, w = shape
+    rng = np.random.default_rng(0)
+    totals = dict(decoder=0., rasterio=0.)
+    for path in paths:
+        layout = tiff_layout(path)
+        height, width = layout.shape[:2]
+        with rasterio.open(path) as ds:
+            windows = [(y, y + h, x, x + w) for y, x in zip(
+                rng.integers(0, height - h + 1, repeat + 1),
+                rng.integers(0, width - w + 1, repeat + 1))]
+            times = dict(decoder=[], rasterio=[])
+            reads = dict(
+                decoder=lambda win: read_tiff_window(path, win)[0],
+                rasterio=lambda win: ds.read(window=RioWindow(
+                    win[2], win[0], win[3] - win[2],
+                    win[1] - win[0])).transpose(1, 2, 0))
+            same = True
+            for i, win in enumerate(windows):
+                out = {}
+                for name, read in reads.items():
+                    start = time.perf_counter()
+                    out[name] = read(win)
+                    if i:  # the first: headers, GDAL's cache warm-up
+                        times[name].append(time.perf_counter() - start)
+                same &= np.array_equal(out['decoder'], out['rasterio'],
+                                       equal_nan=True)
+        med = {k: float(np.median(v)) for k, v in times.items()}
+        for k in totals:
+            totals[k] += med[k]
+        layout_name = (f'tiles {layout.segment[0]}x{layout.segment[1]}'
+                       if layout.tiled else
+                       f'strips of {layout.segment[0]} rows')
+        print(f'window read {h}x{w} from {os.path.basename(path)} '
+              f'({height}x{width}x{layout.shape[2]} {layout.dtype}, '
+              f'{layout_name}, {os.path.getsize(path) / 2**20:.0f} MB): '
+              f'decoder {med["decoder"] * 1000:.1f} ms, rasterio '
+              f'{med["rasterio"] * 1000:.1f} ms = '
+              f'{med["rasterio"] / med["decoder"]:.2f}x the decoder '
+              f'({repeat} windows, median; values '
+              f'{"identical" if same else "DIFFER"})')
+    print(f'window read, one sample ({len(paths)} files): decoder '
+          f'{totals["decoder"] * 1000:.1f} ms, rasterio '
+          f'{totals["rasterio"] * 1000:.1f} ms = '
+          f'{totals["rasterio"] / totals["decoder"]:.2f}x the decoder')
+
+
+def bench_breakdown(model, sizes, batch: int, run: dict) -> None:
+    """The backbone alone vs the whole forward (neck, fusion and heads on
+    top), interleaved, at each S x S."""
+    device = run['device']
+    channels = model.modalities.num_channels
+    for size in sizes:
+        x = torch.randn(batch, channels, size, size, device=device)
+        presence = model.modalities.presence(batch_size=batch, device=device)
+        if hasattr(model, 'encode'):  # mask-aware (SGMA): its own encode
+            backbone = lambda: model.encode(x, presence)  # noqa: E731
+        else:
+            backbone = lambda: model.backbone(x)  # noqa: E731
+        with torch.no_grad():
+            sec = interleaved(dict(backbone=backbone,
+                                   forward=lambda: model._forward(x)), **run)
+        rest = sec['forward'] - sec['backbone']
+        print(f'breakdown {size}x{size} batch {batch}: backbone '
+              f'{sec["backbone"] * 1000:.1f} ms, whole forward '
+              f'{sec["forward"] * 1000:.1f} ms; the rest (neck, fusion, '
+              f'heads) {rest * 1000:.1f} ms = {100 * rest / sec["forward"]:.0f}'
+              f'% of the forward, {100 * rest / sec["backbone"]:.0f}% of the '
+              f'backbone')
 
 
 def floor_fn(model, batch: int, shape, device):
@@ -395,6 +687,11 @@ def bench_scene(model, paths: dict, block_size: int, batch_windows: int,
                 start = time.perf_counter()
                 fn()
                 times[name].append(time.perf_counter() - start)
+        # one more overlapped mapping, for its memory (not timed)
+        release_cached_memory()
+        memory = PartMemory(device)
+        with memory.measure():
+            runs['overlapped']()
     precision_name = 'mixed precision' if amp else 'fp32'
     print(f'scene {h}x{w}: {n} windows of {crop} stride {stride} '
           f'({summary["windows"]} computed in {summary["blocks"]} blocks of '
@@ -414,6 +711,7 @@ def bench_scene(model, paths: dict, block_size: int, batch_windows: int,
               f'{rate[name]:.1f} windows/s = {rate[name] / rate["bare"]:.2f}x'
               f' the bare forward; stages (% of its wall time, threads '
               f'overlap): {shares}')
+    print(f'scene: predict_scene (overlapped) memory: {memory}')
 
 
 def bench_agreement(cfg, model, device) -> None:
@@ -562,6 +860,16 @@ def main():
 
     if args.agreement:
         bench_agreement(cfg, model, device)
+
+    if args.reference:
+        bench_reference(cfg, model, args.reference, (h, w), args.batch_size,
+                        args.amp, args.merge_lora, run)
+
+    if args.window_read:
+        bench_window_read(args.window_read, (h, w), args.repeat)
+
+    if args.breakdown:
+        bench_breakdown(model, args.breakdown, args.batch_size, run)
 
 
 if __name__ == '__main__':
