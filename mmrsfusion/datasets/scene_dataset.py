@@ -213,6 +213,7 @@ class SceneDataset(MultiModalSegDataset):
         self.gdal_cache_mb = int(gdal_cache_mb)
         self._open: 'OrderedDict[int, tuple]' = OrderedDict()
         self._pid = None
+        self._last_aoi = (None, None)
         super().__init__(ann_file=ann_file, modalities=spec, manifest=None,
                          **kwargs)
 
@@ -336,11 +337,17 @@ class SceneDataset(MultiModalSegDataset):
                          f'held no pixel of the area of interest')
 
     def _aoi(self, scene: dict, span: Span) -> np.ndarray:
-        """(h, w) bool: pixels of ``span`` inside the scene's AOI."""
+        """(h, w) bool: pixels of ``span`` inside the scene's AOI. The last
+        one is kept: a drawn window's AOI is read again for its labels, and
+        each read opens the AOI's file."""
         y0, y1, x0, x1 = span
         if scene['aoi'] is None:
             return np.ones((y1 - y0, x1 - x0), bool)
-        return scene['aoi'].rasterize(scene['transform'], span, 0) > 0
+        key = (scene['name'], tuple(span))
+        if self._last_aoi[0] != key:
+            self._last_aoi = (key, scene['aoi'].rasterize(
+                scene['transform'], span, 0) > 0)
+        return self._last_aoi[1]
 
     # ---------------------------------------------------------- reading --
     def gdal_env(self):

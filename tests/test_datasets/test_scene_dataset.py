@@ -196,6 +196,26 @@ def test_aoi_respected(scene_set):
     assert outside and set(spans) == set(all_spans) - set(outside)
 
 
+def test_drawn_window_reads_aoi_once(scene_set, monkeypatch):
+    """Reading a drawn window does not read its AOI polygons again (each
+    read opens the file); another window does."""
+    ds = make(scene_set, split='train', samples_per_epoch=4)
+    aoi = ds.scenes[0]['aoi']
+    calls = []
+    read = aoi.read
+    monkeypatch.setattr(aoi, 'read', lambda *a: calls.append(a) or read(*a))
+    np.random.seed(0)
+    i, span = ds.draw_window()
+    drawn = len(calls)
+    first = ds.read_window(i, span)['gt_seg_map']
+    assert drawn >= 1 and len(calls) == drawn
+    y0, y1, x0, x1 = span
+    shift = -1 if x0 else 1  # another window inside the scene
+    ds.read_window(i, (y0, y1, x0 + shift, x1 + shift))
+    assert len(calls) == drawn + 1
+    assert np.array_equal(ds.read_window(i, span)['gt_seg_map'], first)
+
+
 def test_absent_modality_marked(scene_set):
     """A scene without its DSM file is loaded with the DSM absent when
     allowed (zeros, presence False), else refused naming the row."""
