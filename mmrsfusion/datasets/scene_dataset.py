@@ -11,7 +11,7 @@ import numpy as np
 
 from mmseg.registry import DATASETS
 from mmrsfusion.io import normalize_elevation
-from mmrsfusion.io.vector_polygons import VectorPolygons
+from mmrsfusion.io.vector_polygons import Span, VectorPolygons
 from mmrsfusion.utils import ModalitySpec
 from .multimodal_dataset import MultiModalSegDataset
 from .transforms.run_pipeline import run_pipeline
@@ -24,8 +24,6 @@ OPEN_SCENES = 8
 #: per process, dataloader workers included (GDAL's default is 5 % of the
 #: RAM in each).
 GDAL_CACHE_MB = 64
-
-Span = Tuple[int, int, int, int]  # (y0, y1, x0, x1), reference grid pixels
 
 
 def read_scene_list(path: str) -> List[dict]:
@@ -221,8 +219,7 @@ class SceneDataset(MultiModalSegDataset):
     def load_data_list(self) -> List[dict]:
         """Read the scene list, then open each scene once (grid, elevation
         ranges, the bounding boxes of the AOI's and labels' polygons) and
-        list the windows
-        (grid) or one placeholder per random sample."""
+        list the windows (grid) or one placeholder per random sample."""
         from rasterio import Affine
         from mmrsfusion.io.raster_scene import RasterScene
         if self.grid is None:
