@@ -11,22 +11,19 @@ import numpy as np
 
 from mmseg.registry import DATASETS
 from mmrsfusion.io import normalize_elevation
+from mmrsfusion.io.vector_polygons import Span, VectorPolygons
 from mmrsfusion.utils import ModalitySpec
 from .multimodal_dataset import MultiModalSegDataset
 from .transforms.run_pipeline import run_pipeline
 
 #: Columns of a scene list besides the modality names.
 SCENE_COLUMNS = ('name', 'labels', 'aoi', 'split')
-#: Vector files read without fiona (GeoJSON, parsed with :mod:`json`).
-GEOJSON_SUFFIXES = ('.geojson', '.json')
 #: Open scenes kept per process (file handles).
 OPEN_SCENES = 8
 #: GDAL's raster block cache while reading, MiB (``gdal_cache_mb``): bounded
 #: per process, dataloader workers included (GDAL's default is 5 % of the
 #: RAM in each).
 GDAL_CACHE_MB = 64
-
-Span = Tuple[int, int, int, int]  # (y0, y1, x0, x1), reference grid pixels
 
 
 def read_scene_list(path: str) -> List[dict]:
@@ -105,88 +102,6 @@ def scene_rows(path: str, names: Sequence[str], split: Optional[str] = None,
                            labels=cell['labels'], aoi=cell['aoi'],
                            split=row.get('split'), row=where))
     return scenes
-
-
-def read_polygons(path: str, crs, attribute: Optional[str] = None,
-                  fixed: Optional[int] = None) -> List[tuple]:
-    """The polygons of a vector file in ``crs``, as ``(geometry, value,
-    bounds)``: ``value`` the feature's ``attribute`` (an int class) or
-    ``fixed``; ``bounds`` (left, bottom, right, top) in ``crs``.
-
-    GeoJSON is read with :mod:`json` (its CRS: a legacy ``crs`` member, else
-    WGS 84 as RFC 7946 says); other formats (GeoPackage, Shapefile) need
-    ``fiona``. Geometries other than (multi)polygons are refused.
-    """
-    from rasterio.crs import CRS
-    from rasterio.warp import transform_geom
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'vector file {path} does not exist')
-    if path.lower().endswith(GEOJSON_SUFFIXES):
-        with open(path) as f:
-            data = json.load(f)
-        features = data.get('features', [data] if data.get('type') ==
-                            'Feature' else [])
-        name = ((data.get('crs') or {}).get('properties') or {}).get('name')
-        src_crs = CRS.from_user_input(name or 'EPSG:4326')
-        features = [(ft.get('geometry'), ft.get('properties') or {})
-                    for ft in features]
-    else:
-        try:
-            import fiona
-        except ImportError as e:
-            raise ImportError(
-                f'{path}: reading this vector format needs fiona (pip '
-                f'install fiona); or convert it to GeoJSON') from e
-        with fiona.open(path) as src:
-            src_crs = CRS.from_wkt(src.crs_wkt)
-            features = [(dict(ft['geometry']), dict(ft['properties']))
-                        for ft in src]
-    out = []
-    for i, (geom, props) in enumerate(features):
-        if geom is None:
-            continue
-        if geom.get('type') not in ('Polygon', 'MultiPolygon'):
-            raise ValueError(f'{path}: feature {i} is a {geom.get("type")}; '
-                             f'labels and areas of interest are polygons')
-        if fixed is not None:
-            value = fixed
-        elif attribute is None:
-            value = 1
-        elif props.get(attribute) is None:
-            raise ValueError(f'{path}: feature {i} has no {attribute!r} '
-                             f'property (the class); its properties are '
-                             f'{sorted(props)}; or set label_class')
-        else:
-            value = int(props[attribute])
-        if src_crs != crs:
-            geom = transform_geom(src_crs, crs, geom)
-        rings = [geom['coordinates']] if geom['type'] == 'Polygon' \
-            else geom['coordinates']
-        xy = np.concatenate([np.asarray(r, float).reshape(-1, 2)[:, :2]
-                             for poly in rings for r in poly])
-        bounds = (*xy.min(0), *xy.max(0))
-        out.append((geom, value, bounds))
-    return out
-
-
-def rasterize_polygons(polygons: Sequence[tuple], transform, span: Span,
-                       fill: int, all_touched: bool = False) -> np.ndarray:
-    """``polygons`` (from :func:`read_polygons`) burnt into ``span`` of the
-    grid ``transform`` (uint8 (h, w), ``fill`` where none; later polygons
-    over earlier ones; a pixel is inside when its centre is, unless
-    ``all_touched``)."""
-    from rasterio import features, windows
-    y0, y1, x0, x1 = span
-    win = windows.Window(x0, y0, x1 - x0, y1 - y0)
-    left, bottom, right, top = windows.bounds(win, transform)
-    shapes = [(g, v) for g, v, (l, b, r, t) in polygons
-              if l <= right and r >= left and b <= top and t >= bottom]
-    if not shapes:
-        return np.full((y1 - y0, x1 - x0), fill, np.uint8)
-    return features.rasterize(
-        shapes, out_shape=(y1 - y0, x1 - x0),
-        transform=windows.transform(win, transform), fill=fill,
-        all_touched=all_touched, dtype='uint8')
 
 
 def grid_spans(height: int, width: int, size: Tuple[int, int]) -> List[Span]:
@@ -296,14 +211,15 @@ class SceneDataset(MultiModalSegDataset):
         self.gdal_cache_mb = int(gdal_cache_mb)
         self._open: 'OrderedDict[int, tuple]' = OrderedDict()
         self._pid = None
+        self._last_aoi = (None, None)
         super().__init__(ann_file=ann_file, modalities=spec, manifest=None,
                          **kwargs)
 
     # ----------------------------------------------------------- scenes --
     def load_data_list(self) -> List[dict]:
         """Read the scene list, then open each scene once (grid, elevation
-        ranges, AOI and polygons in the scene's CRS) and list the windows
-        (grid) or one placeholder per random sample."""
+        ranges, the bounding boxes of the AOI's and labels' polygons) and
+        list the windows (grid) or one placeholder per random sample."""
         from rasterio import Affine
         from mmrsfusion.io.raster_scene import RasterScene
         if self.grid is None:
@@ -324,19 +240,20 @@ class SceneDataset(MultiModalSegDataset):
                     m.name: rs.elevation_range(m.name, 2048)
                     for m in rs.modalities if m.norm == 'minmax'
                 }
+            # vector files: bounding boxes only; polygons read per window
             if not row['labels'].lower().endswith(('.tif', '.tiff', '.vrt',
                                                    '.png', '.img')):
-                scene['polygons'] = read_polygons(
+                scene['polygons'] = VectorPolygons(
                     row['labels'], scene['crs'], self.label_attribute,
                     self.label_class)
-            scene['aoi'] = None if row['aoi'] is None else read_polygons(
+            scene['aoi'] = None if row['aoi'] is None else VectorPolygons(
                 row['aoi'], scene['crs'])
             # coarse AOI raster: cells touched by the AOI
             cell = max(1, min(self.crop_size) // 8)
             hc, wc = -(-scene['height'] // cell), -(-scene['width'] // cell)
             coarse = np.ones((hc, wc), np.uint8) if scene['aoi'] is None \
-                else rasterize_polygons(
-                    scene['aoi'], scene['transform'] @ Affine.scale(cell),
+                else scene['aoi'].rasterize(
+                    scene['transform'] @ Affine.scale(cell),
                     (0, hc, 0, wc), 0, all_touched=True)
             scene.update(cell=cell, coarse=np.pad(
                 coarse.astype(np.int64).cumsum(0).cumsum(1), ((1, 0), (1, 0))))
@@ -368,8 +285,8 @@ class SceneDataset(MultiModalSegDataset):
         return int(t[y1, x1] - t[y0, x1] - t[y1, x0] + t[y0, x0])
 
     def _random_candidates(self) -> dict:
-        """Window origins every AOI cell over all scenes, with weights
-        proportional to their AOI area."""
+        """Window origins every AOI cell over all scenes, with the
+        cumulative distribution of their AOI areas (``cdf``, ending at 1)."""
         scene_idx, ys, xs, weights = [], [], [], []
         for i, s in enumerate(self.scenes):
             h, w = self._window_hw(s)
@@ -388,9 +305,9 @@ class SceneDataset(MultiModalSegDataset):
         if not weights:
             raise ValueError(f'{self.ann_file}: no window of any scene '
                              f'touches its area of interest')
-        p = np.asarray(weights, float)
+        cdf = np.cumsum(weights, dtype=float)
         return dict(scene=np.asarray(scene_idx), y=np.asarray(ys),
-                    x=np.asarray(xs), p=p / p.sum())
+                    x=np.asarray(xs), cdf=cdf / cdf[-1])
 
     def draw_window(self, rng=np.random, tries: int = 20
                     ) -> Tuple[int, Span]:
@@ -400,7 +317,9 @@ class SceneDataset(MultiModalSegDataset):
         AOI cells are only touched: then another draw)."""
         c = self._candidates
         for _ in range(tries):
-            k = rng.choice(len(c['p']), p=c['p'])
+            # = rng.choice(len(cdf), p=...) without its O(candidates)
+            # checks and cumulative sum at every draw (the same draws)
+            k = int(c['cdf'].searchsorted(rng.random_sample(), 'right'))
             i = int(c['scene'][k])
             s = self.scenes[i]
             h, w = self._window_hw(s)
@@ -415,12 +334,17 @@ class SceneDataset(MultiModalSegDataset):
                          f'held no pixel of the area of interest')
 
     def _aoi(self, scene: dict, span: Span) -> np.ndarray:
-        """(h, w) bool: pixels of ``span`` inside the scene's AOI."""
+        """(h, w) bool: pixels of ``span`` inside the scene's AOI. The last
+        one is kept: a drawn window's AOI is read again for its labels, and
+        each read opens the AOI's file."""
         y0, y1, x0, x1 = span
         if scene['aoi'] is None:
             return np.ones((y1 - y0, x1 - x0), bool)
-        return rasterize_polygons(scene['aoi'], scene['transform'], span,
-                                  0) > 0
+        key = (scene['name'], tuple(span))
+        if self._last_aoi[0] != key:
+            self._last_aoi = (key, scene['aoi'].rasterize(
+                scene['transform'], span, 0) > 0)
+        return self._last_aoi[1]
 
     # ---------------------------------------------------------- reading --
     def gdal_env(self):
@@ -481,7 +405,7 @@ class SceneDataset(MultiModalSegDataset):
         ignore = self.ignore_index
         if label_reader is None:
             fill = ignore if self.background is None else self.background
-            gt = rasterize_polygons(s['polygons'], s['transform'], span, fill)
+            gt = s['polygons'].rasterize(s['transform'], span, fill)
         else:
             win = Window(x0, y0, x1 - x0, y1 - y0)
             gt = label_reader.read(1, window=win).astype(np.uint8)

@@ -16,13 +16,13 @@ from rasterio.warp import Resampling, reproject  # noqa: E402
 import mmrsfusion  # noqa: E402,F401
 from mmrsfusion.datasets import SceneDataset  # noqa: E402
 from mmrsfusion.datasets.isprs import ISPRS_CLASSES  # noqa: E402
-from mmrsfusion.datasets.scene_dataset import (  # noqa: E402
-    grid_spans, read_polygons, rasterize_polygons)
+from mmrsfusion.datasets.scene_dataset import grid_spans  # noqa: E402
 from mmrsfusion.datasets.synthetic import NODATA  # noqa: E402
 from mmrsfusion.datasets.synthetic_scene import \
     write_synthetic_scene_set  # noqa: E402
 from mmrsfusion.datasets.transforms import \
     LoadMultiModalImageFromFiles  # noqa: E402
+from mmrsfusion.io.vector_polygons import VectorPolygons  # noqa: E402
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 SPEC = [
@@ -135,31 +135,37 @@ def test_window_equals_tile_conversion(scene_set, tmp_path):
 
 
 def test_polygons_per_window_equal_whole_scene(scene_set):
-    """Polygons rasterised per window (grid windows and odd random ones)
-    equal the polygons rasterised once for the whole scene, which equal
-    the label raster they were polygonised from."""
+    """Polygons rasterised per window (grid windows and odd random ones),
+    each window reading only the features whose boxes meet it, equal the
+    polygons rasterised once for the whole scene, which equal the label
+    raster they were polygonised from."""
+    from rasterio.windows import Window, bounds
     with rasterio.open(scene_set / 'scene_1' / 'label.tif') as f:
         label, transform, crs = f.read(1), f.transform, f.crs
-    polygons = read_polygons(str(scene_set / 'scene_1' / 'labels.geojson'),
-                             crs, 'class')
-    whole = rasterize_polygons(polygons, transform, (0, 160, 0, 224), 255)
+    polygons = VectorPolygons(
+        str(scene_set / 'scene_1' / 'labels.geojson'), crs, 'class')
+    whole = polygons.rasterize(transform, (0, 160, 0, 224), 255)
     assert np.array_equal(whole, label)
     rng = np.random.default_rng(0)
     spans = grid_spans(160, 224, (48, 80)) + [
         (y, y + h, x, x + w) for y, x, h, w in zip(
             rng.integers(0, 100, 20), rng.integers(0, 150, 20),
             rng.integers(1, 60, 20), rng.integers(1, 70, 20))]
+    read = []
     for y0, y1, x0, x1 in spans:
         assert np.array_equal(
-            rasterize_polygons(polygons, transform, (y0, y1, x0, x1), 255),
+            polygons.rasterize(transform, (y0, y1, x0, x1), 255),
             whole[y0:y1, x0:x1])
+        read.append(len(polygons.read(bounds(
+            Window(x0, y0, x1 - x0, y1 - y0), transform))[0]))
+    assert max(read) < len(polygons) == len(polygons.read()[0])
 
 
 def aoi_mask(root, scene):
     with rasterio.open(root / scene / 'rgb.tif') as f:
-        polygons = read_polygons(str(root / scene / 'aoi.geojson'), f.crs)
-        return rasterize_polygons(polygons, f.transform,
-                                  (0, f.height, 0, f.width), 0) > 0
+        polygons = VectorPolygons(str(root / scene / 'aoi.geojson'), f.crs)
+        return polygons.rasterize(f.transform, (0, f.height, 0, f.width),
+                                  0) > 0
 
 
 def test_aoi_respected(scene_set):
@@ -188,6 +194,26 @@ def test_aoi_respected(scene_set):
     all_spans = grid_spans(160, 224, (64, 64))
     outside = [s for s in all_spans if not aoi[s[0]:s[1], s[2]:s[3]].any()]
     assert outside and set(spans) == set(all_spans) - set(outside)
+
+
+def test_drawn_window_reads_aoi_once(scene_set, monkeypatch):
+    """Reading a drawn window does not read its AOI polygons again (each
+    read opens the file); another window does."""
+    ds = make(scene_set, split='train', samples_per_epoch=4)
+    aoi = ds.scenes[0]['aoi']
+    calls = []
+    read = aoi.read
+    monkeypatch.setattr(aoi, 'read', lambda *a: calls.append(a) or read(*a))
+    np.random.seed(0)
+    i, span = ds.draw_window()
+    drawn = len(calls)
+    first = ds.read_window(i, span)['gt_seg_map']
+    assert drawn >= 1 and len(calls) == drawn
+    y0, y1, x0, x1 = span
+    shift = -1 if x0 else 1  # another window inside the scene
+    ds.read_window(i, (y0, y1, x0 + shift, x1 + shift))
+    assert len(calls) == drawn + 1
+    assert np.array_equal(ds.read_window(i, span)['gt_seg_map'], first)
 
 
 def test_absent_modality_marked(scene_set):

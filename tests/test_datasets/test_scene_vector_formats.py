@@ -1,6 +1,6 @@
 """SceneDataset labels and areas of interest from GeoPackage and Shapefile
-(read with fiona), in the scene's CRS and in another one, against the same
-polygons as GeoJSON."""
+(read with pyogrio, as GeoJSON is), in the scene's CRS and in another one,
+against the same polygons as GeoJSON."""
 import csv
 import json
 import os.path as osp
@@ -9,15 +9,17 @@ import numpy as np
 import pytest
 
 pytest.importorskip('rasterio')
-fiona = pytest.importorskip('fiona')
+pytest.importorskip('pyogrio')
 
 from mmengine.registry import init_default_scope  # noqa: E402
+import shapely  # noqa: E402
+from pyogrio.raw import write  # noqa: E402
 from rasterio.warp import transform_geom  # noqa: E402
 
 import mmrsfusion  # noqa: E402,F401
 from mmrsfusion.datasets import SceneDataset  # noqa: E402
 from mmrsfusion.datasets.isprs import ISPRS_CLASSES  # noqa: E402
-from mmrsfusion.datasets.scene_dataset import read_polygons  # noqa: E402
+from mmrsfusion.io.vector_polygons import VectorPolygons  # noqa: E402
 from mmrsfusion.datasets.synthetic_scene import (  # noqa: E402
     SCENE_CRS, write_synthetic_scene_set)
 
@@ -27,17 +29,18 @@ SPEC = [dict(name='rgb', channels=3, kind='optical'),
 
 def write_vector(src_geojson, path, driver, crs):
     """The features of ``src_geojson`` (in :data:`SCENE_CRS`) written with
-    fiona as ``driver`` in ``crs``."""
+    pyogrio as ``driver`` in ``crs``."""
     with open(src_geojson) as f:
         features = json.load(f)['features']
-    props = {k: 'int' for k in features[0]['properties']}
-    schema = dict(geometry='Polygon', properties=props)
-    with fiona.open(path, 'w', driver=driver, crs=crs, schema=schema) as dst:
-        for ft in features:
-            geom = ft['geometry'] if crs == SCENE_CRS else transform_geom(
-                SCENE_CRS, crs, ft['geometry'], precision=-1)
-            dst.write(fiona.Feature.from_dict(
-                geometry=geom, properties=ft['properties']))
+    geoms = [shapely.geometry.shape(
+        ft['geometry'] if crs == SCENE_CRS else transform_geom(
+            SCENE_CRS, crs, ft['geometry'], precision=-1))
+        for ft in features]
+    fields = list(features[0]['properties'])
+    write(path, shapely.to_wkb(np.array(geoms, object)),
+          field_data=[np.array([ft['properties'][k] for ft in features],
+                               np.int32) for k in fields],
+          fields=fields, driver=driver, geometry_type='Polygon', crs=crs)
     return path
 
 
@@ -101,16 +104,29 @@ def test_shapefile_read_in_the_scene_crs(root):
     within a millimetre of the GeoJSON's."""
     from rasterio.crs import CRS
     crs = CRS.from_user_input(SCENE_CRS)
-    shp = read_polygons(str(root / 'scene_0' / 'labels.shp'), crs, 'class')
-    ref = read_polygons(str(root / 'scene_0' / 'labels.geojson'), crs,
-                        'class')
-    assert [v for _, v, _ in shp] == [v for _, v, _ in ref]
-    assert np.allclose([b for _, _, b in shp], [b for _, _, b in ref],
-                       atol=1e-3)
+    shp, shp_class = VectorPolygons(str(root / 'scene_0' / 'labels.shp'),
+                                    crs, 'class').read()
+    ref, ref_class = VectorPolygons(str(root / 'scene_0' / 'labels.geojson'),
+                                    crs, 'class').read()
+    assert len(ref) > 1 and np.array_equal(shp_class, ref_class)
+    assert np.allclose(shapely.bounds(shp), shapely.bounds(ref), atol=1e-3)
 
 
 def test_missing_class_attribute_named(root):
     path = str(root / 'scene_0' / 'aoi.gpkg')
     from rasterio.crs import CRS
-    with pytest.raises(ValueError, match="no 'class' property"):
-        read_polygons(path, CRS.from_user_input(SCENE_CRS), 'class')
+    with pytest.raises(ValueError, match="aoi.gpkg: no 'class' property"):
+        VectorPolygons(path, CRS.from_user_input(SCENE_CRS), 'class')
+
+
+def test_points_refused_named(root, tmp_path):
+    """A layer of points is refused when the dataset opens it, naming the
+    file and its geometry type."""
+    from rasterio.crs import CRS
+    path = str(tmp_path / 'points.gpkg')
+    write(path, shapely.to_wkb(np.array([shapely.Point(366010, 5807990)],
+                                        object)),
+          field_data=[np.array([1], np.int32)], fields=['class'],
+          driver='GPKG', geometry_type='Point', crs=SCENE_CRS)
+    with pytest.raises(ValueError, match=r'points.gpkg: a layer of Point'):
+        VectorPolygons(path, CRS.from_user_input(SCENE_CRS), 'class')

@@ -149,7 +149,8 @@ def test_train_amp_slide_lines(capsys, monkeypatch):
 
 def test_data_lines(tmp_path, capsys):
     """--data: samples/s through the Potsdam train pipeline (windows) and
-    the same samples read whole, on a small converted tile."""
+    the same samples read whole, on a small converted tile; --data-vs: a
+    second config's train dataset beside them and the ratio."""
     from mmrsfusion.datasets.isprs_raw.tiles import write_tiff
     rng = np.random.default_rng(0)
     for folder, arr in [
@@ -160,16 +161,23 @@ def test_data_lines(tmp_path, capsys):
         (tmp_path / folder / 'train').mkdir(parents=True)
         write_tiff(str(tmp_path / folder / 'train' / '2_10.tif'), arr)
     init_default_scope('mmseg')
-    cfg = load_config(
-        osp.join(ROOT, 'configs', '_base_', 'datasets', 'potsdam_mm.py'))
+    base = osp.join(ROOT, 'configs', '_base_', 'datasets', 'potsdam_mm.py')
+    cfg = load_config(base)
     cfg.train_dataloader.dataset.data_root = str(tmp_path)
-    _module().bench_data(cfg, 3)
+    versus = tmp_path / 'versus.py'
+    versus.write_text(f'_base_ = [{base!r}]\ntrain_dataloader = dict('
+                      f'dataset=dict(data_root={str(tmp_path)!r}))\n')
+    _module().bench_data(cfg, 3, str(versus))
     out = capsys.readouterr().out
-    for name in ('config pipeline', 'whole tile read, then RandomCrop'):
+    for name in ('config pipeline', 'whole tile read, then RandomCrop',
+                 f'--data-vs {versus}'):
         assert re.search(
-            rf'data \({name}\): \d+\.\d ms/sample, \d+\.\d samples/s, CPU '
-            rf'\d+\.\d ms/sample \(3 '
-            rf'samples from 1 tile\(s\), {tmp_path}\)', out), out
+            rf'data \({re.escape(name)}\): \d+\.\d ms/sample, \d+\.\d '
+            rf'samples/s, CPU \d+\.\d ms/sample \(3 samples from 1 '
+            rf'item\(s\), {tmp_path}\); memory: peak RSS \+-?\d+ MB',
+            out), out
+    assert re.search(r'data: config pipeline / --data-vs: \d+\.\d\dx the '
+                     r'wall time per sample, \d+\.\d\dx the CPU time', out)
 
 
 def test_peak_tensor_memory_counts_live_tensors():

@@ -21,7 +21,9 @@ on their values. Optional parts:
   dataset and pipeline (N samples, the data root of the config or
   ``--cfg-options train_dataloader.dataset.data_root=...``); when the
   pipeline reads windows (``LoadMultiModalRandomWindow``), also the same
-  samples read whole and cropped;
+  samples read whole and cropped; with ``--data-vs CONFIG`` also CONFIG's
+  train dataset, timed interleaved, and the ratio; each with the rise of
+  the resident memory while it is built and sampled;
 - ``--scene NAME=FILE ...``: whole-scene mapping (``predict_scene``: reads,
   resampling, normalisation, windows, accumulation, writing) against the
   bare batched forward of the same scene's windows (``--batch-windows``
@@ -132,6 +134,11 @@ def parse_args():
     parser.add_argument(
         '--data', type=int, default=0, metavar='N',
         help='also time N training samples through the config\'s pipeline')
+    parser.add_argument(
+        '--data-vs', metavar='CONFIG',
+        help='with --data: also time the train dataset of CONFIG on as '
+        'many samples, interleaved, and print the ratio (e.g. a scene vs '
+        'the same pixels converted to tiles)')
     parser.add_argument(
         '--scene', nargs='+', metavar='NAME=FILE',
         help='also time mapping this scene (one raster per modality)')
@@ -597,8 +604,11 @@ def bench_slide(model, tile_hw, crop, batch_windows, run, floor_ms):
           f'{float(diff):.2e}')
 
 
-def bench_data(cfg, samples: int) -> None:
-    """Training samples per second through the config's dataset."""
+def bench_data(cfg, samples: int, versus: Optional[str] = None,
+               rounds: int = 5) -> None:
+    """Training samples per second through the config's train dataset (and
+    the ``versus`` config's), timed interleaved in ``rounds`` chunks, with
+    the rise of the resident memory while each is built and sampled."""
     ds_cfg = copy.deepcopy(cfg.train_dataloader.dataset)
     variants = [('config pipeline', ds_cfg)]
     first = ds_cfg.pipeline[0]
@@ -617,22 +627,51 @@ def bench_data(cfg, samples: int) -> None:
             dict(type='LoadAnnotations'), crop
         ] + list(ds_cfg.pipeline[1:])
         variants.append(('whole tile read, then RandomCrop', whole))
+    if versus:
+        variants.append((f'--data-vs {versus}',
+                         load_config(versus).train_dataloader.dataset))
+    cpu_device = torch.device('cpu')
+    runs = []
     for name, dataset_cfg in variants:
-        dataset = DATASETS.build(dataset_cfg)
-        rng = np.random.default_rng(0)
-        order = rng.integers(0, len(dataset), samples + 1)
-        dataset[int(order[0])]  # first read: file headers, tile ranges
-        start, cpu = time.perf_counter(), time.process_time()
-        for i in order[1:]:
-            dataset[int(i)]
-        per_sample = (time.perf_counter() - start) / samples
-        cpu = (time.process_time() - cpu) / samples
+        # memory of the dataset itself: built, first read (file headers,
+        # tile ranges, a scene's boxes), then sampled
+        start = _rss_mb()
+        memory = PartMemory(cpu_device)
+        with memory.measure():
+            dataset = DATASETS.build(dataset_cfg)
+            rng = np.random.default_rng(0)
+            order = rng.integers(0, len(dataset), samples + 1)
+            dataset[int(order[0])]
+        runs.append(dict(name=name, cfg=dataset_cfg, dataset=dataset,
+                         order=order[1:], wall=0., cpu=0., start=start,
+                         peak=memory.peak))
+    chunks = np.array_split(np.arange(samples), rounds)
+    for chunk in chunks:  # interleaved: the machine's load hits all alike
+        for run in runs:
+            memory = PartMemory(cpu_device)
+            with memory.measure():
+                wall, cpu = time.perf_counter(), time.process_time()
+                for i in run['order'][chunk]:
+                    run['dataset'][int(i)]
+                run['wall'] += time.perf_counter() - wall
+                run['cpu'] += time.process_time() - cpu
+            run['peak'] = max(run['peak'], memory.peak)
+    for run in runs:
+        per_sample, cpu = run['wall'] / samples, run['cpu'] / samples
         # CPU time: what a sample costs a dataloader worker, whatever else
         # runs on the machine
-        print(f'data ({name}): {per_sample * 1000:.1f} ms/sample, '
+        print(f'data ({run["name"]}): {per_sample * 1000:.1f} ms/sample, '
               f'{1 / per_sample:.1f} samples/s, CPU {cpu * 1000:.1f} '
-              f'ms/sample ({samples} samples from {len(dataset)} tile(s), '
-              f'{dataset_cfg.data_root})')
+              f'ms/sample ({samples} samples from {len(run["dataset"])} '
+              f'item(s), {run["cfg"].data_root}); memory: peak RSS '
+              f'+{run["peak"] - run["start"]:.0f} MB over the start of its '
+              f'build')
+    if versus:
+        ours, theirs = runs[0], runs[-1]
+        print(f'data: config pipeline / --data-vs: '
+              f'{ours["wall"] / theirs["wall"]:.2f}x the wall time per '
+              f'sample, {ours["cpu"] / theirs["cpu"]:.2f}x the CPU time '
+              f'({rounds} interleaved rounds)')
 
 
 def bench_scene(model, paths: dict, block_size: int, batch_windows: int,
@@ -851,7 +890,7 @@ def main():
                     per_window)
 
     if args.data:
-        bench_data(cfg, args.data)
+        bench_data(cfg, args.data, args.data_vs)
 
     if args.scene:
         paths = dict(item.split('=', 1) for item in args.scene)
