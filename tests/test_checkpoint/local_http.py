@@ -8,6 +8,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Dict, List, Optional, Union
 
 
+def direct_connections(monkeypatch) -> None:
+    """Talk to 127.0.0.1 directly whatever proxy the machine sets."""
+    for var in ('http_proxy', 'HTTP_PROXY', 'https_proxy', 'HTTPS_PROXY',
+                'all_proxy', 'ALL_PROXY'):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv('no_proxy', '*')
+
+
 class LocalFileServer:
     """``with LocalFileServer({'/a.pth': data}) as server: server.url('/a.pth')``.
 

@@ -11,7 +11,7 @@ import re
 import socket
 
 import pytest
-from local_http import LocalFileServer
+from local_http import LocalFileServer, direct_connections
 
 from mmrsfusion.checkpoint import (OFFICIAL_WEIGHTS, DownloadError,
                                    OfficialWeights, VerificationError,
@@ -25,11 +25,7 @@ PATH = '/dinov2/dinov2_fake14/dinov2_fake14_pretrain.pth'
 
 @pytest.fixture(autouse=True)
 def no_proxy(monkeypatch):
-    """Talk to 127.0.0.1 directly whatever proxy the machine sets."""
-    for var in ('http_proxy', 'HTTP_PROXY', 'https_proxy', 'HTTPS_PROXY',
-                'all_proxy', 'ALL_PROXY'):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv('no_proxy', '*')
+    direct_connections(monkeypatch)
 
 
 def entry(url, data=DATA):

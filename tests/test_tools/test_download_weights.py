@@ -29,9 +29,9 @@ def _load(path, name):
 
 tool = _load(osp.join(ROOT, 'tools', 'misc', 'download_weights.py'),
              'download_weights')
-LocalFileServer = _load(
-    osp.join(ROOT, 'tests', 'test_checkpoint', 'local_http.py'),
-    'local_http').LocalFileServer
+local_http = _load(
+    osp.join(ROOT, 'tests', 'test_checkpoint', 'local_http.py'), 'local_http')
+LocalFileServer = local_http.LocalFileServer
 
 FAMILIES = {
     'dinov2': ('/dinov2/dinov2_tiny14/dinov2_tiny14_pretrain.pth',
@@ -43,10 +43,7 @@ FAMILIES = {
 
 @pytest.fixture(autouse=True)
 def no_proxy(monkeypatch):
-    for var in ('http_proxy', 'HTTP_PROXY', 'https_proxy', 'HTTPS_PROXY',
-                'all_proxy', 'ALL_PROXY'):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv('no_proxy', '*')
+    local_http.direct_connections(monkeypatch)
 
 
 def saved(state_dict) -> bytes:
