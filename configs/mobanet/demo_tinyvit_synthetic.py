@@ -36,7 +36,7 @@ model = dict(
             num_layers=4,
             num_heads=4,
             feedforward_channels=4 * width),
-        # one block per stage; patch 8 (the cars are 6-9 pixels long) and
+        # one block per stage; patch 8 (the cars are 20-26 x 8-10 pixels) and
         # the checkpoint's 16 x 16 pos-embed grid belonging to 128 inputs
         out_indices=[0, 1, 2, 3],
         encoder_cfg=dict(img_size=128, patch_size=8),

@@ -11,7 +11,7 @@ impervious (roads)  grey                                 ground
 building            grey (same distribution as roads)    high (6-14 m)
 low vegetation      green                                ground (= roads)
 tree                green, darker and rougher            mid-high (dome)
-car                 small bright blobs on roads          slightly raised
+car                 bright 20-26 x 8-10 px, on roads     slightly raised
 clutter             brown patches                        ground to 2.5 m
 ==================  ===================================  =================
 
@@ -39,7 +39,17 @@ IMPERVIOUS, BUILDING, LOW_VEG, TREE, CAR, CLUTTER = range(6)
 IGNORE = 255
 NODATA = -9999.
 #: Bumped whenever the generated content changes for a given seed.
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
+#: Car length range in pixels, whatever the tile size, and length / breadth.
+#: Sized to the demo ViT's 8-pixel patches as Potsdam cars are to DINOv2's
+#: 14-pixel ones: a car there (5 cm pixels, about 4.5 x 1.8 m) is 90 x 36
+#: pixels, length / breadth 2.5, more than 2 patches across. Here cars are
+#: 20-26 x 8-10 pixels: 2.5-3.25 patches long and never narrower than one
+#: patch (the 10 x 5 pixel cars of version 2 were, and lost most of their
+#: pixels to eroded labels). Real proportions (50 x 20) would fill 40 % of a
+#: 128-pixel training tile and not fit on its roads.
+CAR_LENGTH_PX = (20, 26)
+CAR_ASPECT = 2.5
 META_FILE = 'meta.json'
 
 _GREY = (95., 160.)  # grey level range of roads AND roofs
@@ -97,7 +107,7 @@ def synthesize_tile(rng: np.random.Generator, height: int,
     # roads (strips) and a plaza: grey, on the ground
     for axis in (0, 1):
         for _ in range(rng.integers(1, 3)):
-            width_px = int(rng.integers(round(0.07 * s), round(0.13 * s) + 1))
+            width_px = int(rng.integers(round(0.10 * s), round(0.16 * s) + 1))
             extent = (h, w)[axis]
             start = int(rng.integers(0, max(extent - width_px, 1)))
             sl = (slice(start, start + width_px), slice(None))[::1 - 2 * axis]
@@ -166,8 +176,8 @@ def synthesize_tile(rng: np.random.Generator, height: int,
         road = np.argwhere(label == IMPERVIOUS)
         if placed >= wanted or not len(road):
             break
-        length = int(round(rng.uniform(0.08, 0.11) * s))
-        breadth = max(int(round(length * 0.45)), 2)
+        length = int(rng.integers(*CAR_LENGTH_PX, endpoint=True))
+        breadth = int(round(length / CAR_ASPECT))
         ch, cw = (length, breadth) if rng.random() < 0.5 else (breadth,
                                                               length)
         y, x = road[rng.integers(len(road))]

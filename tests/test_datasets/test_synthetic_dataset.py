@@ -270,3 +270,29 @@ def test_trees_need_height_and_only_fusion_separates_all(pixels):
     assert bacc['fused'] > bacc['dsm'] + 0.2
     # ... yet not trivially separable by a single pixel value
     assert bacc['fused'] < 0.97
+
+
+def test_cars_span_the_demo_vits_patches_as_potsdam_cars_span_dinov2s(demo):
+    """Every car, in training and test tiles, is 2-3.5 of the MoBaNet demo
+    ViT's patches long and at least one wide: a Potsdam car (90 x 36 px at
+    5 cm) spans 6.4 x 2.6 of DINOv2's 14-px patches; cars narrower than a
+    patch lose most of their pixels to the eroded labels."""
+    from mmrsfusion.utils import load_config
+    cfg = load_config(
+        osp.join(REPO, 'configs/mobanet/demo_tinyvit_synthetic.py'))
+    patch = cfg.model.backbone.encoder_cfg.patch_size
+    for split in ('train', 'test'):
+        sides = []
+        for n in sorted(os.listdir(f'{demo}/ann_dir/{split}')):
+            car = cv2.imread(f'{demo}/ann_dir/{split}/{n}', 0) == CAR
+            num, _, stats, _ = cv2.connectedComponentsWithStats(
+                car.astype(np.uint8), connectivity=4)
+            # a car is a filled box: component area = its bounding box
+            assert (stats[1:, 4] == stats[1:, 2] * stats[1:, 3]).all(), n
+            sides += [sorted(s) for s in stats[1:, 2:4]]
+        breadth, length = np.asarray(sides, float).T / patch
+        assert len(sides) >= 3 * len(os.listdir(f'{demo}/ann_dir/{split}'))
+        assert breadth.min() >= 1, (split, breadth.min() * patch)
+        assert 2 <= length.min() and length.max() <= 3.5, (split, length)
+        # Potsdam's length / breadth, 90 / 36
+        assert np.allclose(length / breadth, 2.5, atol=0.3)
