@@ -368,3 +368,12 @@ def test_window_read_lines(tmp_path, capsys):
                      r'values identical', out), out
     assert re.search(r'one sample \(2 files\): windowed [\d.]+ ms, whole '
                      r'files [\d.]+ ms = [\d.]+x the whole reads', out), out
+
+
+def test_no_floor_without_shared_frozen_encoder():
+    """SGMA's backbone has per-stream ``encoder``s but no shared frozen
+    encoder (no ``num_modalities``): no floor, instead of an error."""
+    from types import SimpleNamespace
+    sgma_like = SimpleNamespace(backbone=SimpleNamespace(
+        encoder=torch.nn.Identity()))
+    assert _module().floor_fn(sgma_like, 1, (32, 32), 'cpu') is None

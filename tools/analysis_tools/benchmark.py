@@ -535,14 +535,16 @@ def bench_breakdown(model, sizes, batch: int, run: dict) -> None:
 
 def floor_fn(model, batch: int, shape, device):
     """The bare frozen encoder's forward on all streams (M * B images of
-    the padded size), or None for models without a frozen encoder."""
+    the padded size), or None for models without a frozen encoder shared
+    by the streams (e.g. SGMA's trained per-stream encoders)."""
     backbone = model.backbone
     encoder = getattr(backbone, 'encoder', None)
-    if encoder is None:
+    streams = getattr(backbone, 'num_modalities', None)
+    if encoder is None or streams is None:
         return None
     p = getattr(backbone, 'patch_size', 1)
     h, w = (-(-s // p) * p for s in shape)
-    x = torch.randn(backbone.num_modalities * batch, 3, h, w, device=device)
+    x = torch.randn(streams * batch, 3, h, w, device=device)
     return lambda: encoder(x)
 
 
