@@ -400,7 +400,7 @@ def bench_reference(cfg, model, spec: str, shape, batch: int, amp: bool,
                      f'|logit difference| {float(diff):.1e}')
         line(f'inference batch {b} fp32', sec['ours'] * 1000,
              sec['theirs'] * 1000, 'ms', extra)
-        _memory_lines(f'inference batch {b}', mem)
+        _memory_lines(f'inference batch {b} fp32', mem)
 
     # training: one batch, random labels; each model its own wrapper
     gen = torch.Generator().manual_seed(0)
