@@ -156,9 +156,9 @@ setup() {
 }
 
 install_extras() {
-    # Optional extras by name: `geo` (rasterio; pyogrio + shapely for
-    # --vector: tools/predict_scene.py, scene datasets, the demo's scene
-    # mapping) and `tb` (TensorBoard: its test).
+    # Optional extras by name: `geo` (pyogrio + shapely + fiona for
+    # --vector and vector labels; rasterio is a runtime requirement) and `tb`
+    # (TensorBoard: its test).
     # pip returns at once when a file's requirements are already satisfied.
     local name
     for name in "$@"; do

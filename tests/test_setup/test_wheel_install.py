@@ -103,7 +103,6 @@ def run(bin_dir, program, *args, cwd) -> str:
 
 
 def test_wheel_install_lists_trains_tests_and_maps(installed, tmp_path):
-    pytest.importorskip('rasterio')  # the geo extra, installed by setup_env
     work = tmp_path
 
     # mmrsfusion, its configs and tools come from the wheel, not a checkout

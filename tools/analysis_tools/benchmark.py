@@ -48,11 +48,12 @@ on their values. Optional parts:
   ``--merge-lora`` also our inference with the (non-cross-modal) LoRA
   merged into the frozen weights (``merge_lora``);
 - ``--window-read FILE [FILE ...]``: one training sample's windows
-  (``--shape``, ``--repeat`` random positions) read from each FILE by the
-  TIFF tile decoder of the windowed loader (``read_tiff_window``) and by
-  rasterio's windowed reads (GDAL block cache, the dataset kept open as a
-  dataloader worker would), interleaved, with their ratio (pass an
-  image, an elevation and a label raster for one whole sample);
+  (``--shape``, ``--repeat`` random positions) read from each FILE as the
+  windowed loader reads them (``WindowReader``: rasterio's windowed reads,
+  GDAL block cache, the files kept open as in a dataloader worker) and
+  by reading the whole file and cropping, interleaved, with their ratio
+  and a check that the values agree (pass an image, an elevation and a
+  label raster for one whole sample);
 - ``--breakdown S [S ...]``: the backbone alone vs the whole forward at
   S x S (``--batch-size``), interleaved: the share of the rest (neck,
   fusion, heads) in the forward.
@@ -160,8 +161,8 @@ def parse_args():
         help='with --reference: also our inference with LoRA merged')
     parser.add_argument(
         '--window-read', nargs='+', metavar='FILE',
-        help='also time --shape windows read by the tile decoder vs '
-        'rasterio from these TIFFs')
+        help='also time --shape windows read by the windowed loader vs '
+        'whole-file reads of these rasters')
     parser.add_argument(
         '--breakdown', type=int, nargs='+', metavar='S',
         help='also time the backbone alone vs the whole forward at S x S')
@@ -406,7 +407,7 @@ def bench_reference(cfg, model, spec: str, shape, batch: int, amp: bool,
                      f'|logit difference| {float(diff):.1e}')
         line(f'inference batch {b} fp32', sec['ours'] * 1000,
              sec['theirs'] * 1000, 'ms', extra)
-        _memory_lines(f'inference batch {b}', mem)
+        _memory_lines(f'inference batch {b} fp32', mem)
 
     # training: one batch, random labels; each model its own wrapper
     gen = torch.Generator().manual_seed(0)
@@ -466,55 +467,53 @@ def _memory_lines(part: str, mem: dict) -> None:
 
 
 def bench_window_read(paths, shape, repeat: int) -> None:
-    """Random ``shape`` windows of each file: the windowed loader's TIFF
-    tile decoder vs rasterio (the dataset opened once), interleaved."""
-    import rasterio
-    from rasterio.windows import Window as RioWindow
-    from mmrsfusion.io.tiff_window import read_tiff_window, tiff_layout
+    """Random ``shape`` windows of each file read as the windowed loader
+    reads them (:class:`WindowReader`: rasterio, files kept open, GDAL's
+    block cache) vs the whole file read and cropped (the loader's fallback
+    and the whole-tile pipeline), interleaved; the values must agree."""
+    from mmrsfusion.io import read_raster
+    from mmrsfusion.io.raster_window import WindowReader
     h, w = shape
     rng = np.random.default_rng(0)
-    totals = dict(decoder=0., rasterio=0.)
+    reader = WindowReader()
+    totals = dict(window=0., whole=0.)
     for path in paths:
-        layout = tiff_layout(path)
-        height, width = layout.shape[:2]
-        with rasterio.open(path) as ds:
-            windows = [(y, y + h, x, x + w) for y, x in zip(
-                rng.integers(0, height - h + 1, repeat + 1),
-                rng.integers(0, width - w + 1, repeat + 1))]
-            times = dict(decoder=[], rasterio=[])
-            reads = dict(
-                decoder=lambda win: read_tiff_window(path, win)[0],
-                rasterio=lambda win: ds.read(window=RioWindow(
-                    win[2], win[0], win[3] - win[2],
-                    win[1] - win[0])).transpose(1, 2, 0))
-            same = True
-            for i, win in enumerate(windows):
-                out = {}
-                for name, read in reads.items():
-                    start = time.perf_counter()
-                    out[name] = read(win)
-                    if i:  # the first: headers, GDAL's cache warm-up
-                        times[name].append(time.perf_counter() - start)
-                same &= np.array_equal(out['decoder'], out['rasterio'],
-                                       equal_nan=True)
+        height, width = reader.shape(path)
+        windows = [(y, y + h, x, x + w) for y, x in zip(
+            rng.integers(0, height - h + 1, repeat + 1),
+            rng.integers(0, width - w + 1, repeat + 1))]
+        reads = dict(
+            window=lambda win: reader.read(path, win)[0],
+            whole=lambda win: read_raster(path)[win[0]:win[1],
+                                                win[2]:win[3]])
+        times = dict(window=[], whole=[])
+        same = True
+        for i, win in enumerate(windows):
+            out = {}
+            for name, read in reads.items():
+                start = time.perf_counter()
+                out[name] = read(win)
+                if i:  # the first: headers, GDAL's cache warm-up
+                    times[name].append(time.perf_counter() - start)
+            same &= np.array_equal(out['window'], out['whole'],
+                                   equal_nan=True)
         med = {k: float(np.median(v)) for k, v in times.items()}
         for k in totals:
             totals[k] += med[k]
-        layout_name = (f'tiles {layout.segment[0]}x{layout.segment[1]}'
-                       if layout.tiled else
-                       f'strips of {layout.segment[0]} rows')
+        layout = 'tiled' if reader.tiled(path) else 'striped'
         print(f'window read {h}x{w} from {os.path.basename(path)} '
-              f'({height}x{width}x{layout.shape[2]} {layout.dtype}, '
-              f'{layout_name}, {os.path.getsize(path) / 2**20:.0f} MB): '
-              f'decoder {med["decoder"] * 1000:.1f} ms, rasterio '
-              f'{med["rasterio"] * 1000:.1f} ms = '
-              f'{med["rasterio"] / med["decoder"]:.2f}x the decoder '
+              f'({height}x{width}x{out["whole"].shape[2]} '
+              f'{out["whole"].dtype}, {layout}, '
+              f'{os.path.getsize(path) / 2**20:.0f} MB): windowed '
+              f'{med["window"] * 1000:.1f} ms, whole file '
+              f'{med["whole"] * 1000:.1f} ms = '
+              f'{med["window"] / med["whole"]:.3f}x the whole read '
               f'({repeat} windows, median; values '
               f'{"identical" if same else "DIFFER"})')
-    print(f'window read, one sample ({len(paths)} files): decoder '
-          f'{totals["decoder"] * 1000:.1f} ms, rasterio '
-          f'{totals["rasterio"] * 1000:.1f} ms = '
-          f'{totals["rasterio"] / totals["decoder"]:.2f}x the decoder')
+    print(f'window read, one sample ({len(paths)} files): windowed '
+          f'{totals["window"] * 1000:.1f} ms, whole files '
+          f'{totals["whole"] * 1000:.1f} ms = '
+          f'{totals["window"] / totals["whole"]:.3f}x the whole reads')
 
 
 def bench_breakdown(model, sizes, batch: int, run: dict) -> None:
@@ -543,14 +542,16 @@ def bench_breakdown(model, sizes, batch: int, run: dict) -> None:
 
 def floor_fn(model, batch: int, shape, device):
     """The bare frozen encoder's forward on all streams (M * B images of
-    the padded size), or None for models without a frozen encoder."""
+    the padded size), or None for models without a frozen encoder shared
+    by the streams (e.g. SGMA's trained per-stream encoders)."""
     backbone = model.backbone
     encoder = getattr(backbone, 'encoder', None)
-    if encoder is None:
+    streams = getattr(backbone, 'num_modalities', None)
+    if encoder is None or streams is None:
         return None
     p = getattr(backbone, 'patch_size', 1)
     h, w = (-(-s // p) * p for s in shape)
-    x = torch.randn(backbone.num_modalities * batch, 3, h, w, device=device)
+    x = torch.randn(streams * batch, 3, h, w, device=device)
     return lambda: encoder(x)
 
 

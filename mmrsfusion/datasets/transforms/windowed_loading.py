@@ -8,9 +8,9 @@ import numpy as np
 
 from mmseg.datasets.transforms import RandomCrop
 from mmseg.registry import TRANSFORMS
-from mmrsfusion.io import (TIFF_SUFFIXES, Window, check_not_all_nodata,
-                           nodata_mask, read_raster, read_tiff_window,
-                           tiff_layout)
+from mmrsfusion.io import (TIFF_SUFFIXES, check_not_all_nodata, nodata_mask,
+                           read_raster)
+from mmrsfusion.io.raster_window import Window, WindowReader
 from mmrsfusion.utils import Modality, ModalitySpec
 from .loading import LoadMultiModalImageFromFiles
 
@@ -52,11 +52,14 @@ class LoadMultiModalRandomWindow(LoadMultiModalImageFromFiles):
     An elevation ``norm='zscore'`` needs whole-tile statistics that are not
     recorded: use the three transforms instead.
 
-    Windowed reads need local TIFFs; tiled ones (written by the
-    converters, or by ``tools/dataset_converters/retile.py`` for data
-    converted before) make a window cost a few tiles. Any other file (PNG,
-    remote storage) is read whole and cropped, with one warning naming the
-    file and the re-tiling command.
+    Windowed reads need local TIFFs, read with rasterio
+    (:class:`~mmrsfusion.io.raster_window.WindowReader`: GDAL's windowed
+    reads and bounded block cache, the files kept open in each dataloader
+    worker, opened there); tiled ones (written by the converters, or by
+    ``tools/dataset_converters/retile.py`` for data converted before) make
+    a window cost a few tiles. Any other file (PNG, remote storage) is read
+    whole and cropped, with one warning naming the file and the re-tiling
+    command.
 
     Args:
         modalities, path_keys, backend_args: As for
@@ -95,6 +98,7 @@ class LoadMultiModalRandomWindow(LoadMultiModalImageFromFiles):
         self.with_seg = with_seg
         self.reduce_zero_label = reduce_zero_label
         self._tile_ranges: Dict[str, Tuple[float, float]] = {}
+        self._reader = WindowReader()
         self._warned = set()
 
     # ----------------------------------------------------------- reading --
@@ -112,7 +116,7 @@ class LoadMultiModalRandomWindow(LoadMultiModalImageFromFiles):
     def _read_window(self, path: str,
                      window: Window) -> Tuple[np.ndarray, Optional[float]]:
         if self._is_local_tiff(path):
-            return read_tiff_window(path, window)
+            return self._reader.read(path, window)
         arr, nodata = read_raster(path, self.backend_args, with_nodata=True)
         y0, y1, x0, x1 = window
         return arr[y0:y1, x0:x1], nodata
@@ -124,11 +128,10 @@ class LoadMultiModalRandomWindow(LoadMultiModalImageFromFiles):
             self._warn_once(path, 'is not a local TIFF: each training '
                             'sample reads the whole file')
             return read_raster(path, self.backend_args).shape[:2]
-        layout = tiff_layout(path)
-        if not layout.tiled:
+        if not self._reader.tiled(path):
             self._warn_once(path, 'is a stripped TIFF: each window decodes '
                             'whole rows of the tile')
-        return layout.shape[:2]
+        return self._reader.shape(path)
 
     def _read(self, path: str,
               results: dict) -> Tuple[np.ndarray, Optional[float]]:

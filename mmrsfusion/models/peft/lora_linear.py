@@ -126,7 +126,8 @@ class LoRALinear(CrossModalMixin, BasePEFTWrapper):
         if self.cross_modal:
             update = self.mix_modalities(update)
         update = update.reshape(*out.shape[:-1], -1)
-        return out.index_add(-1, self.lora_index, update)
+        # under autocast the base output and the update may differ in dtype
+        return out.index_add(-1, self.lora_index, update.to(out.dtype))
 
     @torch.no_grad()
     def merge(self) -> None:

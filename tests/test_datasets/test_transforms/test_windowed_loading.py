@@ -3,7 +3,9 @@ whole tile and cropping gives; the re-tiling command; fallbacks."""
 import copy
 import json
 import os
+import multiprocessing
 import os.path as osp
+import pickle
 
 import cv2
 import numpy as np
@@ -17,7 +19,8 @@ from mmrsfusion.datasets import PotsdamMMDataset
 from mmrsfusion.datasets.isprs_raw import LAYOUT
 from mmrsfusion.datasets.isprs_raw.retile import retile
 from mmrsfusion.datasets.isprs_raw.tiles import write_tiff
-from mmrsfusion.io import read_raster, read_tiff_window
+from mmrsfusion.io import read_raster
+from mmrsfusion.io.raster_window import WindowReader
 
 SPEC = [
     dict(name='rgb', channels=3, kind='optical'),
@@ -180,7 +183,9 @@ def test_tile_range_from_manifest_is_used(tmp_path):
                                   expected.astype(np.float32))
 
 
-def test_read_tiff_window_tiled_stripped_planar(tmp_path):
+def test_window_reader_equals_full_read(tmp_path):
+    """rasterio windows of tiled, stripped and planar TIFFs hold the values
+    of a full read; the file's no-data value comes with them."""
     img = _tile()[0]
     tiled = str(tmp_path / 't.tif')
     write_tiff(tiled, img)
@@ -191,22 +196,59 @@ def test_read_tiff_window_tiled_stripped_planar(tmp_path):
     tifffile.imwrite(planar, np.moveaxis(img, -1, 0), planarconfig='separate',
                      photometric='rgb', extrasamples=['unspecified'],
                      tile=(64, 64))
-    with tifffile.TiffFile(tiled) as tif:
-        assert tif.pages[0].is_tiled
-    for path in (tiled, stripped, planar):
-        for window in [(0, 256, 0, 256), (250, 600, 17, 519), (599, 600, 0,
-                                                                1)]:
-            y0, y1, x0, x1 = window
-            arr, nodata = read_tiff_window(path, window)
-            np.testing.assert_array_equal(arr, img[y0:y1, x0:x1])
-            assert nodata is None
     dsm = str(tmp_path / 'd.tif')
     write_tiff(dsm, _tile()[1], nodata=-32767.)
-    arr, nodata = read_tiff_window(dsm, (10, 20, 30, 40))
-    assert nodata == -32767. and arr.shape == (10, 10, 1)
-    with pytest.raises(ValueError, match='x.tif: cannot read as TIFF'):
+    reader = WindowReader()
+    assert reader.tiled(tiled) and reader.tiled(planar)
+    assert not reader.tiled(stripped)
+    for path in (tiled, stripped, planar, dsm):
+        whole, nodata = read_raster(path, with_nodata=True)
+        assert reader.shape(path) == whole.shape[:2]
+        for window in [(0, 256, 0, 256), (250, 600, 17, 519),
+                       (599, 600, 0, 1), (-5, 3, 510, 530)]:
+            y0, y1, x0, x1 = window
+            arr, got_nodata = reader.read(path, window)
+            expected = whole[max(y0, 0):y1, max(x0, 0):x1]
+            assert arr.dtype == whole.dtype and arr.flags.c_contiguous
+            np.testing.assert_array_equal(arr, expected)
+            assert got_nodata == nodata
+    assert reader.read(tiled, (0, 1, 0, 1))[1] is None
+    assert reader.read(dsm, (0, 1, 0, 1))[1] == -32767.
+    with pytest.raises(ValueError, match='x.tif: cannot read as a raster'):
         (tmp_path / 'x.tif').write_bytes(b'not a tiff')
-        read_tiff_window(str(tmp_path / 'x.tif'), (0, 1, 0, 1))
+        reader.read(str(tmp_path / 'x.tif'), (0, 1, 0, 1))
+
+
+def test_window_reader_open_files(tmp_path):
+    """Open files are bounded and reopened when changed on disk; a pickled
+    reader (a spawned worker) and a forked process open their own."""
+    paths = []
+    for i in range(3):
+        paths.append(str(tmp_path / f'{i}.tif'))
+        write_tiff(paths[-1], np.full((40, 30), i, np.uint8))
+    reader = WindowReader(open_files=2)
+    for path in paths:
+        reader.read(path, (0, 5, 0, 5))
+    assert list(reader._open) == paths[1:]
+    write_tiff(paths[2], np.full((50, 30), 7, np.uint8))
+    assert reader.shape(paths[2]) == (50, 30)
+    assert reader.read(paths[2], (0, 2, 0, 2))[0].max() == 7
+    clone = pickle.loads(pickle.dumps(reader))
+    assert not clone._open and clone.read(paths[0], (0, 1, 0, 1))[0] == 0
+    global _FORKED
+    _FORKED = reader  # inherited by the forked worker, handles included
+    with multiprocessing.get_context('fork').Pool(1) as pool:
+        child_open, value = pool.apply(_read_in_child, (paths[2], ))
+    assert child_open == [paths[2]] and value == 7  # its own, not ours
+    assert list(reader._open) == paths[1:]
+
+
+_FORKED = None
+
+
+def _read_in_child(path):
+    value = int(_FORKED.read(path, (0, 1, 0, 1))[0][0, 0, 0])
+    return list(_FORKED._open), value
 
 
 def test_old_layout_warns_then_retile_converts(tmp_path):

@@ -79,6 +79,23 @@ def test_lora_linear_equation():
     torch.testing.assert_close(out, torch.cat(expected))
 
 
+@pytest.mark.parametrize('cross_modal', [False, True])
+def test_lora_linear_under_cpu_autocast(cross_modal):
+    """bf16 autocast (benchmark / test --amp): the forward runs, in the
+    base's autocast dtype, close to fp32."""
+    torch.manual_seed(0)
+    base = nn.Linear(8, 12).requires_grad_(False)
+    lora = LoRALinear(base, num_modalities=2, rank=2, alpha=1,
+                      enable=(True, False, True), cross_modal=cross_modal)
+    with torch.no_grad():
+        lora.lora_b.normal_()
+    x = torch.randn(2 * 3, 5, 8)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        out = lora(x)
+    assert out.dtype == torch.bfloat16
+    torch.testing.assert_close(out.float(), lora(x), atol=0.1, rtol=0.05)
+
+
 def test_cross_modal_lora_equation_and_lambda_gradients():
     torch.manual_seed(0)
     base = nn.Linear(8, 6).requires_grad_(False)
