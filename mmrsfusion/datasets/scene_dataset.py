@@ -11,6 +11,7 @@ import numpy as np
 
 from mmseg.registry import DATASETS
 from mmrsfusion.io import normalize_elevation
+from mmrsfusion.io.gdal_env import GDAL_CACHE, gdal_env
 from mmrsfusion.io.vector_polygons import Span, VectorPolygons
 from mmrsfusion.utils import ModalitySpec
 from .multimodal_dataset import MultiModalSegDataset
@@ -20,10 +21,8 @@ from .transforms.run_pipeline import run_pipeline
 SCENE_COLUMNS = ('name', 'labels', 'aoi', 'split')
 #: Open scenes kept per process (file handles).
 OPEN_SCENES = 8
-#: GDAL's raster block cache while reading, MiB (``gdal_cache_mb``): bounded
-#: per process, dataloader workers included (GDAL's default is 5 % of the
-#: RAM in each).
-GDAL_CACHE_MB = 64
+#: GDAL's raster block cache while reading, MiB (``gdal_cache_mb``).
+GDAL_CACHE_MB = GDAL_CACHE // 2**20
 
 
 def read_scene_list(path: str) -> List[dict]:
@@ -350,8 +349,7 @@ class SceneDataset(MultiModalSegDataset):
     def gdal_env(self):
         """The GDAL settings of this dataset's reads (a ``rasterio.Env``
         with its bounded block cache)."""
-        import rasterio
-        return rasterio.Env(GDAL_CACHEMAX=self.gdal_cache_mb * 2**20)
+        return gdal_env(self.gdal_cache_mb * 2**20)
 
     def __getstate__(self) -> dict:
         # open files stay with their process (dataloader workers reopen)

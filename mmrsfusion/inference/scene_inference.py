@@ -8,23 +8,18 @@ from contextlib import ExitStack, nullcontext
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
-import rasterio
 import torch
 from mmengine.runner.amp import autocast
 
 from mmrsfusion.apis import init_model
 from mmrsfusion.io import check_outputs, normalize_elevation
+from mmrsfusion.io.gdal_env import gdal_env
 from mmrsfusion.io.raster_scene import RasterScene, Span
 from mmrsfusion.models.utils import accumulate_windows, window_spans
 from mmrsfusion.utils import Progress
 from .scene_output import (NODATA, PROB_SCALE, SceneOutputs,
                            class_names_sidecar)
 from .stage_timer import StageTimer
-
-#: GDAL's raster block cache, bytes: bounded, so that memory does not grow
-#: with the scene (GDAL's default is 5 % of the RAM).
-GDAL_CACHE = 64 * 2**20
-
 
 def load_segmentor(config: str,
                    checkpoint: str,
@@ -185,8 +180,7 @@ def predict_scene(model,
     classes = list(classes or [f'class_{i}' for i in range(
         model.decode_head.num_classes)])
 
-    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE), \
-            RasterScene(inputs, spec, bands) as scene:
+    with gdal_env(), RasterScene(inputs, spec, bands) as scene:
         ranges = scene_ranges(scene, elevation_ranges, block_size)
         blocks = scene.blocks(block_size)
         key = output_key(spec, scene, grid, ranges, fingerprint, probs, conf)

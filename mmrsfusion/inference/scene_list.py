@@ -14,9 +14,10 @@ import rasterio
 from mmengine.dist import all_gather_object, barrier, get_dist_info
 
 from mmrsfusion.io import check_outputs
+from mmrsfusion.io.gdal_env import gdal_env
 from mmrsfusion.io.raster_scene import RasterScene
 from mmrsfusion.utils import Progress
-from .scene_inference import (GDAL_CACHE, block_plans, file_id,
+from .scene_inference import (block_plans, file_id,
                               map_blocks, output_key, scene_ranges,
                               window_options)
 from .scene_output import NODATA, SceneOutputs
@@ -136,7 +137,7 @@ def predict_scenes(model,
     mine = [j for j in todo if j % world == rank]
 
     def describe(j):
-        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE), RasterScene(
+        with gdal_env(), RasterScene(
                 scenes[j]['paths'], model.modalities, bands) as scene:
             ranges = scene_ranges(scene, elevation_ranges, block_size)
             return j, dict(
@@ -179,7 +180,7 @@ def predict_scenes(model,
     for j, blocks in ours.items():
         folder = osp.join(state, names[j])
         os.makedirs(folder, exist_ok=True)
-        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE), RasterScene(
+        with gdal_env(), RasterScene(
                 scenes[j]['paths'], model.modalities, bands) as scene:
             map_blocks(model, scene, info[j]['blocks'], plans[j], blocks,
                        info[j]['ranges'], grids[j],

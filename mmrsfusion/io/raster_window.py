@@ -10,16 +10,12 @@ import numpy as np
 import rasterio
 from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 from rasterio.windows import Window as RioWindow
+from .gdal_env import GDAL_CACHE, gdal_env
 
 Window = Tuple[int, int, int, int]  # y0, y1, x0, x1
 
 #: Files kept open per process (each dataloader worker keeps its own).
 OPEN_FILES = 64
-#: GDAL's block cache while reading, bytes: bounded per process, dataloader
-#: workers included (GDAL's default is 5 % of the RAM in each).
-GDAL_CACHE = 64 * 2**20
-
-
 class WindowReader:
     """Reads ``[y0:y1, x0:x1]`` of local rasters (any GDAL format; TIFFs
     tiled by the converters cost a few tiles per window), keeping the last
@@ -96,7 +92,7 @@ class WindowReader:
         y0, y1 = max(y0, 0), min(y1, src.height)
         x0, x1 = max(x0, 0), min(x1, src.width)
         try:
-            with rasterio.Env(GDAL_CACHEMAX=self.cache_bytes):
+            with gdal_env(self.cache_bytes):
                 arr = src.read(window=RioWindow(x0, y0, x1 - x0, y1 - y0))
         except RasterioIOError as e:
             raise ValueError(f'{path}: cannot read window {window} '
