@@ -156,10 +156,14 @@ def main(argv=None) -> int:
     device = args.device
     if args.launcher != 'none':
         device = init_dist(args.launcher, device, args.dist_timeout)
+        import torch.distributed as dist
         try:
-            return _main(args, device, ranges, bands)
+            code = _main(args, device, ranges, bands)
+            # every rank is done before any tears gloo down: a peer closing
+            # its connections while a rank still runs can abort that rank
+            dist.barrier()
+            return code
         finally:
-            import torch.distributed as dist
             dist.destroy_process_group()
     return _main(args, device, ranges, bands)
 
