@@ -129,11 +129,13 @@ def coarse_cell(shapes: Sequence[Tuple[int, int]],
     def cells(c):
         return sum(-(-h // c) * -(-w // c) for h, w in shapes)
 
-    pixels = sum(h * w for h, w in shapes)
-    cell = max(1, int(np.sqrt(pixels / cap)))
-    while cells(cell) > cap and cell < max(max(s) for s in shapes):
-        cell += max(1, cell // 64)
-    return cell
+    # cells() does not grow with the side: bisect from its lower bound
+    lo = max(1, int(np.sqrt(sum(h * w for h, w in shapes) / cap)))
+    hi = max(lo, max(max(s) for s in shapes))
+    while lo < hi:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if cells(mid) <= cap else (mid + 1, hi)
+    return lo
 
 
 @DATASETS.register_module()
@@ -336,20 +338,21 @@ class SceneDataset(MultiModalSegDataset):
         scene's :meth:`_most_windows`. At most :data:`SAMPLING_CELLS`
         cells (:func:`coarse_cell`): 8 bytes each, whatever the scenes'
         size."""
-        weights, first = [], [0]
-        for s in self.scenes:
-            rows = np.minimum(cell, s['height'] - cell * np.arange(
-                -(-s['height'] // cell)))
-            cols = np.minimum(cell, s['width'] - cell * np.arange(
-                -(-s['width'] // cell)))
-            weights.append((self._touched(s, cell) * (
-                rows[:, None] * self._most_windows(s)) * cols).ravel())
-            first.append(first[-1] + weights[-1].size)
-        cdf = np.cumsum(np.concatenate(weights), dtype=float)
+        grids = [(-(-s['height'] // cell), -(-s['width'] // cell))
+                 for s in self.scenes]
+        first = np.cumsum([0] + [hc * wc for hc, wc in grids])
+        cdf = np.empty(first[-1])
+        for s, (hc, wc), k in zip(self.scenes, grids, first):
+            rows = np.minimum(cell, s['height'] - cell * np.arange(hc))
+            cols = np.minimum(cell, s['width'] - cell * np.arange(wc))
+            cdf[k:k + hc * wc] = (self._touched(s, cell) * (
+                rows[:, None] * self._most_windows(s)) * cols).ravel()
+        np.cumsum(cdf, out=cdf)
         if not cdf[-1]:
             raise ValueError(f'{self.ann_file}: no window of any scene '
                              f'touches its area of interest')
-        return dict(cell=cell, cdf=cdf / cdf[-1], first=np.asarray(first))
+        cdf /= cdf[-1]
+        return dict(cell=cell, cdf=cdf, first=first)
 
     def draw_window(self, rng=np.random, tries: int = DRAW_TRIES
                     ) -> Tuple[int, Span]:
@@ -394,8 +397,8 @@ class SceneDataset(MultiModalSegDataset):
             if self._aoi(s, span)[py - y, px - x]:
                 return i, span
         raise ValueError(f'{self.ann_file}: {tries} random windows in a row '
-                         f'were rejected (their drawn pixel outside the '
-                         f'area of interest)')
+                         f'were rejected (the areas of interest hold few '
+                         f'pixel centres of the coarse cells they touch)')
 
     def _aoi(self, scene: dict, span: Span) -> np.ndarray:
         """(h, w) bool: pixels of ``span`` inside the scene's AOI. The last
