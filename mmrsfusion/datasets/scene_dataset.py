@@ -23,6 +23,13 @@ SCENE_COLUMNS = ('name', 'labels', 'aoi', 'split')
 OPEN_SCENES = 8
 #: GDAL's raster block cache while reading, MiB (``gdal_cache_mb``).
 GDAL_CACHE_MB = GDAL_CACHE // 2**20
+#: Most cells of the coarse grid that random windows are drawn on, over all
+#: scenes: the sampling tables hold 8 bytes a cell (plus a few per scene),
+#: whatever the scenes' size; the cell side grows with the scenes' area.
+SAMPLING_CELLS = 2**20
+#: Rejected draws in a row after which :meth:`SceneDataset.draw_window`
+#: gives up (each accepted with the probability stated there).
+DRAW_TRIES = 1000
 
 
 def read_scene_list(path: str) -> List[dict]:
@@ -111,6 +118,26 @@ def grid_spans(height: int, width: int, size: Tuple[int, int]) -> List[Span]:
             for x in range(0, width, size[1])]
 
 
+def coarse_cell(shapes: Sequence[Tuple[int, int]],
+                cap: Optional[int] = None) -> int:
+    """The side (pixels) of the smallest square cell whose grids over
+    scenes of ``shapes`` ((height, width) each) hold at most ``cap``
+    cells in all (default :data:`SAMPLING_CELLS`; at least one cell a
+    scene)."""
+    cap = SAMPLING_CELLS if cap is None else cap
+
+    def cells(c):
+        return sum(-(-h // c) * -(-w // c) for h, w in shapes)
+
+    # cells() does not grow with the side: bisect from its lower bound
+    lo = max(1, int(np.sqrt(sum(h * w for h, w in shapes) / cap)))
+    hi = max(lo, max(max(s) for s in shapes))
+    while lo < hi:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if cells(mid) <= cap else (mid + 1, hi)
+    return lo
+
+
 @DATASETS.register_module()
 class SceneDataset(MultiModalSegDataset):
     """Windows of georeferenced scenes listed in a scene list.
@@ -131,11 +158,15 @@ class SceneDataset(MultiModalSegDataset):
 
     Sampling: random (training): each of the ``samples_per_epoch`` samples
     is a ``crop_size`` window drawn over all scenes with probability
-    proportional to its area inside the AOI (the scene without one),
-    reckoned on a coarse AOI raster (1/8 of the window side), then jittered
-    and redrawn if it holds no AOI pixel. Grid (``test_mode``): each scene
-    tiled by ``crop_size`` windows without overlap (edge windows cut short;
-    windows without AOI pixel left out).
+    proportional to its number of AOI pixels (pixel centres inside the AOI;
+    all its pixels in a scene without one), exactly (see
+    :meth:`draw_window`); a window without AOI pixel is never drawn, and
+    scenes are drawn in proportion to their AOI area (exactly so where the
+    AOI keeps a window's side from the scene's edges). The draw's tables
+    hold at most :data:`SAMPLING_CELLS` coarse cells over all scenes
+    (8 bytes each), whatever the scenes' size. Grid (``test_mode``): each
+    scene tiled by ``crop_size`` windows without overlap (edge windows cut
+    short; windows without AOI pixel left out).
 
     A sample holds what the loader gives: ``img`` (h, w, C) float32 in spec
     order (raw values; elevation with no-data 0 and normalised by the
@@ -218,8 +249,8 @@ class SceneDataset(MultiModalSegDataset):
     def load_data_list(self) -> List[dict]:
         """Read the scene list, then open each scene once (grid, elevation
         ranges, the bounding boxes of the AOI's and labels' polygons) and
-        list the windows (grid) or one placeholder per random sample."""
-        from rasterio import Affine
+        list the windows (grid) or one placeholder per random sample (and
+        build the table of :meth:`draw_window`)."""
         from mmrsfusion.io.raster_scene import RasterScene
         if self.grid is None:
             self.grid = self.test_mode
@@ -247,28 +278,22 @@ class SceneDataset(MultiModalSegDataset):
                     self.label_class)
             scene['aoi'] = None if row['aoi'] is None else VectorPolygons(
                 row['aoi'], scene['crs'])
-            # coarse AOI raster: cells touched by the AOI
-            cell = max(1, min(self.crop_size) // 8)
-            hc, wc = -(-scene['height'] // cell), -(-scene['width'] // cell)
-            coarse = np.ones((hc, wc), np.uint8) if scene['aoi'] is None \
-                else scene['aoi'].rasterize(
-                    scene['transform'] @ Affine.scale(cell),
-                    (0, hc, 0, wc), 0, all_touched=True)
-            scene.update(cell=cell, coarse=np.pad(
-                coarse.astype(np.int64).cumsum(0).cumsum(1), ((1, 0), (1, 0))))
             self.scenes.append(scene)
         if not self.scenes:
             raise ValueError(f'{self.ann_file}: no scene'
                              + (f' of split {self.split!r}' if self.split
                                 else ''))
+        cell = coarse_cell([(s['height'], s['width']) for s in self.scenes])
         if self.grid:
-            return [dict(scene=i, window=span)
-                    for i, s in enumerate(self.scenes)
-                    for span in grid_spans(s['height'], s['width'],
-                                           self.crop_size)
-                    if self._coverage(s, span) > 0
+            windows = []
+            for i, s in enumerate(self.scenes):
+                touched = self._touched(s, cell)
+                windows += [dict(scene=i, window=span) for span in grid_spans(
+                    s['height'], s['width'], self.crop_size)
+                    if self._coverage(touched, cell, span)
                     and self._aoi(s, span).any()]
-        self._candidates = self._random_candidates()
+            return windows
+        self._draw = self._draw_table(cell)
         return [dict(scene=None) for _ in range(self.samples_per_epoch)]
 
     def _window_hw(self, scene: dict) -> Tuple[int, int]:
@@ -276,61 +301,104 @@ class SceneDataset(MultiModalSegDataset):
                 min(self.crop_size[1], scene['width']))
 
     @staticmethod
-    def _coverage(scene: dict, span: Span) -> int:
-        """Coarse AOI cells under ``span`` (summed-area table)."""
-        c, t = scene['cell'], scene['coarse']
-        y0, y1, x0, x1 = span
-        y0, x0, y1, x1 = y0 // c, x0 // c, -(-y1 // c), -(-x1 // c)
-        return int(t[y1, x1] - t[y0, x1] - t[y1, x0] + t[y0, x0])
+    def _touched(scene: dict, cell: int) -> np.ndarray:
+        """uint8 (ceil(height / cell), ceil(width / cell)): 1 where the
+        scene's AOI touches the ``cell`` x ``cell`` pixel cell (all ones
+        without an AOI). Rasterised with ``all_touched``: a cell holding
+        the centre of an AOI pixel meets the AOI's interior, so it is
+        marked (cells the AOI only grazes are too)."""
+        from rasterio import Affine
+        hc, wc = -(-scene['height'] // cell), -(-scene['width'] // cell)
+        if scene['aoi'] is None:
+            return np.ones((hc, wc), np.uint8)
+        return scene['aoi'].rasterize(scene['transform'] @ Affine.scale(cell),
+                                      (0, hc, 0, wc), 0, all_touched=True)
 
-    def _random_candidates(self) -> dict:
-        """Window origins every AOI cell over all scenes, with the
-        cumulative distribution of their AOI areas (``cdf``, ending at 1)."""
-        scene_idx, ys, xs, weights = [], [], [], []
-        for i, s in enumerate(self.scenes):
-            h, w = self._window_hw(s)
-            oy = sorted(set(range(0, s['height'] - h + 1, s['cell'])) |
-                        {s['height'] - h})
-            ox = sorted(set(range(0, s['width'] - w + 1, s['cell'])) |
-                        {s['width'] - w})
-            for y in oy:
-                for x in ox:
-                    weight = self._coverage(s, (y, y + h, x, x + w))
-                    if weight:
-                        scene_idx.append(i)
-                        ys.append(y)
-                        xs.append(x)
-                        weights.append(weight)
-        if not weights:
+    @staticmethod
+    def _coverage(touched: np.ndarray, cell: int, span: Span) -> bool:
+        """Whether ``span`` meets a cell of ``touched`` (:meth:`_touched`):
+        else it holds no AOI pixel."""
+        y0, y1, x0, x1 = span
+        return bool(touched[y0 // cell:-(-y1 // cell),
+                            x0 // cell:-(-x1 // cell)].any())
+
+    def _most_windows(self, scene: dict) -> int:
+        """The most windows of the scene that hold one pixel (a pixel at
+        least a window from the edges is in h * w of them)."""
+        h, w = self._window_hw(scene)
+        return min(h, scene['height'] - h + 1) * \
+            min(w, scene['width'] - w + 1)
+
+    def _draw_table(self, cell: int) -> dict:
+        """The table of :meth:`draw_window`: ``cell`` (pixels), ``cdf``
+        (float64 (cells,), ending at 1): the cumulative weights of the
+        cells of every scene in turn (row-major), ``first`` (int64
+        (scenes + 1,)): each scene's first cell. A cell's weight: its
+        pixels in the scene if the AOI touches it (else 0) times the
+        scene's :meth:`_most_windows`. At most :data:`SAMPLING_CELLS`
+        cells (:func:`coarse_cell`): 8 bytes each, whatever the scenes'
+        size."""
+        grids = [(-(-s['height'] // cell), -(-s['width'] // cell))
+                 for s in self.scenes]
+        first = np.cumsum([0] + [hc * wc for hc, wc in grids])
+        cdf = np.empty(first[-1])
+        for s, (hc, wc), k in zip(self.scenes, grids, first):
+            rows = np.minimum(cell, s['height'] - cell * np.arange(hc))
+            cols = np.minimum(cell, s['width'] - cell * np.arange(wc))
+            cdf[k:k + hc * wc] = (self._touched(s, cell) * (
+                rows[:, None] * self._most_windows(s)) * cols).ravel()
+        np.cumsum(cdf, out=cdf)
+        if not cdf[-1]:
             raise ValueError(f'{self.ann_file}: no window of any scene '
                              f'touches its area of interest')
-        cdf = np.cumsum(weights, dtype=float)
-        return dict(scene=np.asarray(scene_idx), y=np.asarray(ys),
-                    x=np.asarray(xs), cdf=cdf / cdf[-1])
+        cdf /= cdf[-1]
+        return dict(cell=cell, cdf=cdf, first=first)
 
-    def draw_window(self, rng=np.random, tries: int = 20
+    def draw_window(self, rng=np.random, tries: int = DRAW_TRIES
                     ) -> Tuple[int, Span]:
-        """A random ``(scene index, span)``: a candidate drawn by AOI area,
-        jittered by up to one coarse cell, kept if it holds an AOI pixel
-        (else the candidate itself, which does by construction, unless its
-        AOI cells are only touched: then another draw)."""
-        c = self._candidates
+        """A random ``(scene index, span)``: every window of every scene
+        drawn with probability proportional to its AOI pixels (those of
+        :meth:`_aoi`: pixel centres inside the AOI; all pixels of a scene
+        without one), exactly; draws are a function of ``rng``'s state.
+
+        Each try: a cell by weight (:meth:`_draw_table`), a pixel uniform
+        in it, a window uniform among the n holding that pixel, kept with
+        probability n / :meth:`_most_windows` and if the pixel is in the
+        AOI. A pixel is then drawn uniformly over all AOI pixels of all
+        scenes (scaled by the scene's most windows, which the acceptance
+        divides out) and each window it lies in with the same probability:
+        a window's odds are the sum over its AOI pixels. Tries that pass
+        the first test read the window's AOI (kept for its labels).
+
+        Raises:
+            ValueError: ``tries`` tries in a row rejected (an AOI that
+                holds few pixel centres of the cells it touches).
+        """
+        d = self._draw
+        cell = d['cell']
         for _ in range(tries):
-            # = rng.choice(len(cdf), p=...) without its O(candidates)
-            # checks and cumulative sum at every draw (the same draws)
-            k = int(c['cdf'].searchsorted(rng.random_sample(), 'right'))
-            i = int(c['scene'][k])
+            # = rng.choice(len(cdf), p=...) without its O(cells) checks
+            # and cumulative sum at every draw (the same draws)
+            k = int(d['cdf'].searchsorted(rng.random_sample(), 'right'))
+            i = int(d['first'].searchsorted(k, 'right')) - 1
             s = self.scenes[i]
+            r, q = divmod(k - int(d['first'][i]), -(-s['width'] // cell))
+            py = r * cell + rng.randint(min(cell, s['height'] - r * cell))
+            px = q * cell + rng.randint(min(cell, s['width'] - q * cell))
             h, w = self._window_hw(s)
-            y, x = int(c['y'][k]), int(c['x'][k])
-            jy = min(y + rng.randint(0, s['cell']), s['height'] - h)
-            jx = min(x + rng.randint(0, s['cell']), s['width'] - w)
-            for oy, ox in ((jy, jx), (y, x)):
-                span = (oy, oy + h, ox, ox + w)
-                if self._aoi(s, span).any():
-                    return i, span
+            # origins of the windows holding (py, px): [lo, hi) per axis
+            ylo, yhi = max(0, py - h + 1), min(py, s['height'] - h) + 1
+            xlo, xhi = max(0, px - w + 1), min(px, s['width'] - w) + 1
+            y, x = ylo + rng.randint(yhi - ylo), xlo + rng.randint(xhi - xlo)
+            if rng.random_sample() * self._most_windows(s) >= \
+                    (yhi - ylo) * (xhi - xlo):
+                continue
+            span = (y, y + h, x, x + w)
+            if self._aoi(s, span)[py - y, px - x]:
+                return i, span
         raise ValueError(f'{self.ann_file}: {tries} random windows in a row '
-                         f'held no pixel of the area of interest')
+                         f'were rejected (the areas of interest hold few '
+                         f'pixel centres of the coarse cells they touch)')
 
     def _aoi(self, scene: dict, span: Span) -> np.ndarray:
         """(h, w) bool: pixels of ``span`` inside the scene's AOI. The last
