@@ -72,8 +72,9 @@ def predict_scenes(model,
     3. the owner of each scene writes its GeoTIFF from those blocks in
        block order (:class:`SceneOutputs`: written as ``.part`` and renamed
        when complete; with ``vector`` the polygons of the finished map
-       too, renamed before the map), records the scene as finished with its statistics
-       (``.predict_scenes/<name>.json``, atomic), then drops its blocks;
+       too, renamed before the map), records the scene as finished with
+       its statistics (``.predict_scenes/<name>.json``, atomic; the
+       polygons' path as ``vector``), then drops its blocks;
     4. rank 0 writes the ``summary`` JSON (atomic): per scene and in total
        the mapped pixels (valid, not :data:`NODATA`) and each class's pixels
        and area in map units (pixels x pixel area of the scene's CRS), the
