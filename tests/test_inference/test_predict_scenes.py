@@ -281,3 +281,27 @@ def test_vector_refused_without_its_options(model, scene_list, tmp_path):
                 ['--input', 'rgb=a.tif', '-o', 'o.tif', '--vector']):
         with pytest.raises(SystemExit):
             parse_args(base + bad)
+
+
+def test_two_ranks_write_the_same_polygons(checkpoint, scene_list, one_rank,
+                                           tmp_path):
+    """``--scenes --vector`` with 2 ranks: the maps are the 1-rank run's
+    bytes and each scene's polygons are those of its map (the GeoPackages
+    differ only in their timestamps)."""
+    pytest.importorskip('pyogrio')
+    from mmrsfusion.inference.class_polygons import write_class_polygons
+    from mmrsfusion.inference.scene_output import NODATA
+    out = str(tmp_path / 'maps')
+    proc = torchrun(cli(checkpoint, scene_list, out, '--vector',
+                        '--simplify', '0.5'))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert tif_bytes(out) == tif_bytes(one_rank[0])
+    with open(osp.join(out, 'summary.json')) as f:
+        summary = json.load(f)
+    classes = list(summary['total']['class_pixels'])
+    for record in summary['scenes']:
+        assert record['vector'] == osp.join(out, record['name'] + '.gpkg')
+        expected = str(tmp_path / (record['name'] + '.gpkg'))
+        write_class_polygons(osp.join(one_rank[0], record['name'] + '.tif'),
+                             expected, classes, NODATA, 0.5)
+        assert polygons(record['vector']) == polygons(expected) != []
