@@ -272,3 +272,49 @@ def test_cli_command_takes_a_config_name(scenes, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert f'{scenes} row 3): 1 tile(s) -> val' in printed
     assert '3 tiles of at most 1024x1024 (train 2, val 1)' in printed
+
+
+def test_missing_modality_tiles(scenes, tmp_path):
+    """A scene without its DSM (``allow_missing`` of the config's dataset)
+    gets no DSM tiles; the tiled dataset with ``allow_missing`` reads its
+    tiles DSM-absent, as SceneDataset reads its windows."""
+    with open(scenes, newline='') as f:
+        rows = list(csv.DictReader(f))
+    rows[1]['dsm'] = ''
+    listed = osp.join(osp.dirname(scenes), 'no_dsm.csv')
+    with open(listed, 'w', newline='') as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    out = str(tmp_path / 'tiles')
+    assert main([CONFIG, out, '--scenes', listed, '--no-progress',
+                 '--cfg-options',
+                 'train_dataloader.dataset.allow_missing=[dsm]']) == 0
+    assert sorted(os.listdir(osp.join(out, 'dsm_dir', 'train'))) == \
+        ['scene_0_0_0_224_160.tif']
+    init_default_scope('mmseg')
+    ds = SceneDataset(ann_file=listed, modalities=load_config(CONFIG)
+                      .modalities, crop_size=(1024, 1024), grid=True,
+                      test_mode=True, pipeline=[], allow_missing=['dsm'],
+                      metainfo=dict(classes=ISPRS_CLASSES))
+    with open(osp.join(out, 'conversion.json')) as f:
+        prefix = json.load(f)['data_prefix']['train']
+    tiled = MultiModalSegDataset(
+        data_root=out, data_prefix=prefix, allow_missing=['dsm_path'],
+        pipeline=[dict(type='LoadMultiModalImageFromFiles'),
+                  dict(type='LoadAnnotations')],
+        modalities=load_config(CONFIG).modalities,
+        metainfo=dict(classes=ISPRS_CLASSES))
+    presence = []
+    for k in range(len(tiled)):
+        got = tiled.prepare_data(k)
+        name, span = window_of(
+            osp.splitext(osp.basename(got['img_path']))[0])
+        want = ds.read_window(int(name[-1]), span)
+        presence.append(got['presence'])
+        assert got['presence'] == want['presence']
+        assert np.array_equal(got['img'][..., :3], want['img'][..., :3])
+        np.testing.assert_allclose(got['img'][..., 3], want['img'][..., 3],
+                                   atol=DSM_TOL)
+        assert np.array_equal(got['gt_seg_map'], want['gt_seg_map'])
+    assert presence == [(True, True), (True, False)]
