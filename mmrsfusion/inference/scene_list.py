@@ -17,10 +17,10 @@ from mmrsfusion.io import check_outputs
 from mmrsfusion.io.gdal_env import gdal_env
 from mmrsfusion.io.raster_scene import RasterScene
 from mmrsfusion.utils import Progress
+from .class_polygons import import_vector_libraries
 from .scene_inference import (block_plans, file_id,
                               map_blocks, output_key, scene_ranges,
                               window_options)
-from .class_polygons import import_vector_libraries
 from .scene_output import NODATA, SceneOutputs
 
 #: Folder of ``out_dir`` holding the run's state: per scene its finished
@@ -367,8 +367,7 @@ def _assemble(state: str, name: str, out: str, info: dict, run_key: dict,
     area = abs(profile['transform'].determinant)
     pixels = {c: int(counts[k]) for k, c in enumerate(classes)}
     _write_json(_record(state, name), dict(
-        run_key=run_key, output=out, **({} if vector is None else dict(
-            vector=vector)), height=info['height'],
+        run_key=run_key, output=out, vector=vector, height=info['height'],
         width=info['width'], pixels=int(counts[:NODATA].sum()),
         pixel_area=area,
         area_unit='pixel' if info['crs'] is None else
