@@ -44,7 +44,8 @@ COMMANDS = {
 #: command's first argument names the script.
 GROUPS = {
     'convert': ('dataset_converters', 'DATASET',
-                'convert a downloaded data set'),
+                'convert a downloaded data set (scenes_to_tiles: a scene '
+                'list into tiles)'),
     'convert-weights': ('model_converters', 'FAMILY',
                         'convert official backbone weights (dinov2, sam)'),
 }

@@ -12,8 +12,9 @@
     # OUT_DIR/<name>.tif and OUT_DIR/summary.json, with N processes:
     torchrun --nproc_per_node N tools/predict_scene.py CONFIG CHECKPOINT \
         --scenes scenes.csv [--split test] -o OUT_DIR --launcher pytorch \
-        [--resume]
-    (or tools/dist_predict_scene.sh / tools/slurm_predict_scene.sh)
+        [--vector [--simplify TOLERANCE]] [--resume]
+    (or tools/dist_predict_scene.sh / tools/slurm_predict_scene.sh); with
+    --vector also each scene's class polygons, OUT_DIR/<name>.gpkg
 
 Modality names are those of the config's spec; modalities not given are
 absent (as ``tools/test.py --cfg-options model.absent=...`` makes them: a
@@ -83,8 +84,10 @@ def parse_args(argv=None):
                         '(uint8, p * 254)')
     parser.add_argument('--confidence', help='top-class probability '
                         'GeoTIFF (uint8, p * 254)')
-    parser.add_argument('--vector', metavar='GPKG', help='class polygons '
-                        'GeoPackage (one layer, made from the finished map)')
+    parser.add_argument('--vector', nargs='?', const='', metavar='GPKG',
+                        help='class polygons GeoPackage (one layer, made '
+                        'from the finished map); with --scenes given '
+                        'without GPKG: each scene\'s OUT/<name>.gpkg')
     parser.add_argument('--simplify', type=float, default=0.0,
                         metavar='TOLERANCE', help='simplify the --vector '
                         'polygons, tolerance in map units (neighbours stay '
@@ -123,9 +126,17 @@ def parse_args(argv=None):
                 parser.error(f'--{option} needs --scenes')
         if args.allow_missing or args.launcher != 'none':
             parser.error('--allow-missing and --launcher need --scenes')
-    elif args.probs or args.confidence or args.vector:
-        parser.error('--probs / --confidence / --vector map one scene '
-                     '(--input); with --scenes only class maps are written')
+        if args.vector == '':
+            parser.error('--vector needs the GeoPackage path (GPKG) with '
+                         '--input')
+    elif args.probs or args.confidence:
+        parser.error('--probs / --confidence map one scene (--input); with '
+                     '--scenes class maps (and --vector polygons) are '
+                     'written')
+    elif args.vector:
+        parser.error(f'--vector {args.vector}: with --scenes give --vector '
+                     f'without a path; each scene\'s polygons go to '
+                     f'OUT/<name>.gpkg')
     return args
 
 
@@ -230,7 +241,8 @@ def _map_list(args, model, options: dict, start: float) -> int:
                          + (f' of split {args.split!r}' if args.split
                             else ''))
     summary = predict_scenes(model, scenes, args.out, summary=args.summary,
-                             **options)
+                             vector=args.vector is not None,
+                             simplify=args.simplify, **options)
     if get_dist_info()[0] == 0:
         total = summary['total']
         print(f'{args.out}: {total["scenes"]} scenes '

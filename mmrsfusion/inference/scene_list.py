@@ -17,6 +17,7 @@ from mmrsfusion.io import check_outputs
 from mmrsfusion.io.gdal_env import gdal_env
 from mmrsfusion.io.raster_scene import RasterScene
 from mmrsfusion.utils import Progress
+from .class_polygons import import_vector_libraries
 from .scene_inference import (block_plans, file_id,
                               map_blocks, output_key, scene_ranges,
                               window_options)
@@ -48,10 +49,13 @@ def predict_scenes(model,
                    progress: bool = True,
                    amp: bool = False,
                    overlap: bool = True,
+                   vector: bool = False,
+                   simplify: float = 0.0,
                    on_block_done: Optional[Callable[[int, int], None]] = None
                    ) -> dict:
     """Map ``scenes`` into ``out_dir/<name>.tif`` (class maps as
-    :func:`~.scene_inference.predict_scene` writes them, the same bytes),
+    :func:`~.scene_inference.predict_scene` writes them, the same bytes)
+    and, with ``vector``, their class polygons ``out_dir/<name>.gpkg``,
     with every process of the ``torch.distributed`` group (one process
     without one).
 
@@ -67,8 +71,10 @@ def predict_scenes(model,
        probabilities when a model output needs them);
     3. the owner of each scene writes its GeoTIFF from those blocks in
        block order (:class:`SceneOutputs`: written as ``.part`` and renamed
-       when complete), records the scene as finished with its statistics
-       (``.predict_scenes/<name>.json``, atomic), then drops its blocks;
+       when complete; with ``vector`` the polygons of the finished map
+       too, renamed before the map), records the scene as finished with
+       its statistics (``.predict_scenes/<name>.json``, atomic; the
+       polygons' path as ``vector``), then drops its blocks;
     4. rank 0 writes the ``summary`` JSON (atomic): per scene and in total
        the mapped pixels (valid, not :data:`NODATA`) and each class's pixels
        and area in map units (pixels x pixel area of the scene's CRS), the
@@ -94,6 +100,10 @@ def predict_scenes(model,
             :func:`~mmrsfusion.datasets.scene_dataset.scene_rows`; names
             must be unique.
         out_dir (str): Output folder (created).
+        vector (bool): Also write each scene's class polygons
+            (:func:`~.class_polygons.write_class_polygons`) into
+            ``out_dir/<name>.gpkg``; ``simplify``: their tolerance in map
+            units.
         summary (str, optional): Summary path; defaults to
             ``out_dir/summary.json``.
         on_block_done (callable, optional): Called ``(done, total)`` on
@@ -108,22 +118,32 @@ def predict_scenes(model,
     names = [str(s['name']) for s in scenes]
     if len(set(names)) != len(names):
         raise ValueError(f'scene names must be unique, got {names}')
+    if not simplify >= 0 or (simplify and not vector):
+        raise ValueError(f'--simplify: expected a tolerance >= 0 in map '
+                         f'units with --vector, got {simplify}')
+    if vector:
+        import_vector_libraries()  # fail now, not after the mapping
     classes = list(classes or [f'class_{i}' for i in range(
         model.decode_head.num_classes)])
     state = osp.join(out_dir, STATE_DIR)
     summary = summary or osp.join(out_dir, 'summary.json')
     outs = {n: osp.join(out_dir, n + '.tif') for n in names}
+    vectors = {n: osp.join(out_dir, n + '.gpkg') if vector else None
+               for n in names}
     grids = [window_options(model, s['paths'], block_size, batch_windows,
                             crop_size, stride, bands, elevation_ranges)
              for s in scenes]
-    run_keys = [_run_key(s['paths'], g, elevation_ranges, fingerprint)
+    run_keys = [_run_key(s['paths'], g, elevation_ranges, fingerprint,
+                         vector, simplify)
                 for s, g in zip(scenes, grids)]
     finished = {n for n, k in zip(names, run_keys)
-                if resume and _finished(state, n, outs[n], k)}
+                if resume and _finished(state, n, outs[n], k, vectors[n])}
     inputs = {f'{n} {m}': p for s, n in zip(scenes, names)
               for m, p in s['paths'].items()}
-    check_outputs({f'scene {n}': outs[n]
-                   for n in names if n not in finished}, inputs, overwrite)
+    check_outputs(dict(
+        [(f'scene {n}', outs[n]) for n in names if n not in finished] +
+        [(f'scene {n} --vector', vectors[n]) for n in names
+         if n not in finished]), inputs, overwrite)
     check_outputs({'--summary': summary}, inputs, overwrite or resume)
     if not resume and rank == 0 and osp.isdir(state):
         shutil.rmtree(state)
@@ -197,7 +217,7 @@ def predict_scenes(model,
     def assemble(j):
         return _assemble(state, names[j], outs[names[j]], info[j],
                          run_keys[j], classes, palette, grids[j]['tile'],
-                         resume)
+                         resume, vectors[names[j]], simplify)
 
     _together(lambda: [assemble(j) for j in mine])
     barrier()
@@ -254,14 +274,19 @@ def _write_json(path: str, obj) -> None:
 
 def _run_key(paths: Mapping[str, str], grid: dict,
              elevation_ranges: Optional[Mapping[str, Sequence[float]]],
-             fingerprint: Optional[dict]) -> dict:
+             fingerprint: Optional[dict], vector: bool,
+             simplify: float) -> dict:
     """What a finished scene's outputs depend on, known before opening it:
     the ``fingerprint`` items (model, config), its input files and the
-    options (the elevation ranges found in the scene follow from those)."""
+    options (the elevation ranges found in the scene follow from those),
+    the polygons' among them."""
     key = dict(fingerprint or {})
+    options = {k: grid[k] for k in ('block_size', 'crop_size', 'stride',
+                                    'bands')}
+    if vector:
+        options.update(vector=True, simplify=float(simplify))
     key.update(inputs={n: file_id(p) for n, p in paths.items()},
-               options={k: grid[k] for k in ('block_size', 'crop_size',
-                                             'stride', 'bands')},
+               options=options,
                elevation_ranges=dict(elevation_ranges or {}))
     return json.loads(json.dumps(key))
 
@@ -277,11 +302,14 @@ def _compare(path: str, old: dict, new: dict, name: str) -> None:
             f'--resume')
 
 
-def _finished(state: str, name: str, out: str, run_key: dict) -> bool:
-    """Whether scene ``name`` was finished by a run with ``run_key`` (a
-    ValueError if by another run)."""
+def _finished(state: str, name: str, out: str, run_key: dict,
+              vector: Optional[str]) -> bool:
+    """Whether scene ``name`` was finished (its map and polygons
+    ``vector`` written) by a run with ``run_key`` (a ValueError if by
+    another run)."""
     path = _record(state, name)
-    if not (osp.isfile(path) and osp.isfile(out)):
+    if not (osp.isfile(path) and osp.isfile(out)
+            and (vector is None or osp.isfile(vector))):
         return False
     with open(path) as f:
         _compare(path, json.load(f)['run_key'], run_key, name)
@@ -311,17 +339,18 @@ def _store_block(state: str, name: str, index: int,
 
 
 def _assemble(state: str, name: str, out: str, info: dict, run_key: dict,
-              classes: Sequence[str], palette, tile: int,
-              resume: bool) -> None:
-    """Write scene ``name``'s GeoTIFF from its stored blocks in block
-    order, record it as finished with its class counts, drop the blocks."""
+              classes: Sequence[str], palette, tile: int, resume: bool,
+              vector: Optional[str], simplify: float) -> None:
+    """Write scene ``name``'s GeoTIFF (and its polygons ``vector``) from
+    its stored blocks in block order, record it as finished with its class
+    counts, drop the blocks."""
     from rasterio.crs import CRS
     profile = dict(height=info['height'], width=info['width'],
                    crs=None if info['crs'] is None else CRS.from_wkt(
                        info['crs']),
                    transform=rasterio.Affine(*info['transform'][:6]))
     outputs = SceneOutputs(out, profile, classes, palette, tile, info['key'],
-                           resume=resume)
+                           resume=resume, vector=vector, simplify=simplify)
     counts = np.zeros(NODATA + 1, np.int64)
     for i, span in enumerate(info['blocks']):
         path = _block_file(state, name, i)
@@ -338,7 +367,7 @@ def _assemble(state: str, name: str, out: str, info: dict, run_key: dict,
     area = abs(profile['transform'].determinant)
     pixels = {c: int(counts[k]) for k, c in enumerate(classes)}
     _write_json(_record(state, name), dict(
-        run_key=run_key, output=out, height=info['height'],
+        run_key=run_key, output=out, vector=vector, height=info['height'],
         width=info['width'], pixels=int(counts[:NODATA].sum()),
         pixel_area=area,
         area_unit='pixel' if info['crs'] is None else

@@ -190,3 +190,118 @@ def test_resume_refuses_other_options(model, checkpoint, scene_list,
         fingerprint=config_fingerprint(cfg, checkpoint))
     assert summary['scenes_resumed'] == 3
     assert summary['total'] == one_rank[1]['total']
+
+
+def polygons(path):
+    """The features of a class polygons GeoPackage: (WKB, class, name)."""
+    pyogrio = pytest.importorskip('pyogrio')
+    from mmrsfusion.inference.class_polygons import LAYER
+    _, _, wkb, (values, names) = pyogrio.raw.read(path, layer=LAYER)
+    return sorted(zip([bytes(g) for g in wkb], values.tolist(),
+                      names.tolist()))
+
+
+def test_vector_per_scene_written_listed_and_resumed(model, checkpoint,
+                                                     scene_list, one_rank,
+                                                     tmp_path):
+    """``vector``: each scene's polygons in ``<name>.gpkg``, the polygons
+    of its finished map (what predict_scene's writer makes of it, simplify
+    honoured), listed in the summary, nothing partial left; resumed, the
+    finished scenes (polygons included) are kept; other polygon options
+    are refused on resume."""
+    pytest.importorskip('pyogrio')
+    from mmrsfusion.inference.class_polygons import write_class_polygons
+    from mmrsfusion.inference.scene_output import NODATA
+    model, cfg = model
+    scenes = scene_rows(scene_list, model.modalities.names)
+    classes, palette = class_meta(model)
+    out = str(tmp_path / 'maps')
+    options = dict(classes=classes, palette=palette, block_size=BLOCK,
+                   progress=False,
+                   fingerprint=config_fingerprint(cfg, checkpoint))
+    summary = predict_scenes(model, scenes, out, vector=True, simplify=0.5,
+                             **options)
+    # the maps are those of the run without polygons
+    assert tif_bytes(out) == tif_bytes(one_rank[0])
+    assert summary['total'] == one_rank[1]['total']
+    assert sorted(os.listdir(out)) == sorted(
+        [STATE_DIR, 'summary.json'] + [f'scene_{i}{ext}' for i in range(3)
+                                       for ext in ('.gpkg', '.tif',
+                                                   '.tif.aux.xml')])
+    for record in summary['scenes']:
+        vector = osp.join(out, record['name'] + '.gpkg')
+        assert record['vector'] == vector
+        expected = str(tmp_path / (record['name'] + '_expected.gpkg'))
+        write_class_polygons(osp.join(out, record['name'] + '.tif'),
+                             expected, classes, NODATA, 0.5)
+        assert polygons(vector) == polygons(expected) != []
+    # simplify changes the polygons (the option reaches the writer)
+    write_class_polygons(osp.join(out, 'scene_0.tif'),
+                         str(tmp_path / 'exact.gpkg'), classes, NODATA, 0.0)
+    assert polygons(str(tmp_path / 'exact.gpkg')) != \
+        polygons(osp.join(out, 'scene_0.gpkg'))
+
+    stamps = {n: os.stat(osp.join(out, n)).st_mtime_ns
+              for n in os.listdir(out) if n.endswith('.gpkg')}
+    again = predict_scenes(
+        model, scenes, out, vector=True, simplify=0.5, resume=True,
+        on_block_done=lambda *_: pytest.fail('a block was recomputed'),
+        **options)
+    assert again['scenes_resumed'] == 3
+    assert [s['vector'] for s in again['scenes']] == \
+        [s['vector'] for s in summary['scenes']]
+    assert stamps == {n: os.stat(osp.join(out, n)).st_mtime_ns
+                      for n in stamps}
+    with pytest.raises(ValueError, match=r"other \['options'\]"):
+        predict_scenes(model, scenes, out, vector=True, simplify=1.0,
+                       resume=True, **options)
+    # a missing polygon file: the scene is not finished, its map is kept
+    os.remove(osp.join(out, 'scene_1.gpkg'))
+    with pytest.raises(ValueError, match='scene_1.tif exists'):
+        predict_scenes(model, scenes, out, vector=True, simplify=0.5,
+                       resume=True, **options)
+
+
+def test_vector_refused_without_its_options(model, scene_list, tmp_path):
+    """--simplify without --vector is refused before any mapping; the CLI
+    takes --vector without a path with --scenes and with one otherwise."""
+    sys.path.insert(0, osp.join(ROOT, 'tools'))
+    from predict_scene import parse_args
+    model, _ = model
+    scenes = scene_rows(scene_list, model.modalities.names)
+    with pytest.raises(ValueError, match='--simplify'):
+        predict_scenes(model, scenes, str(tmp_path / 'maps'), simplify=1.0,
+                       progress=False,
+                       on_block_done=lambda *_: pytest.fail('mapped'))
+    assert not osp.exists(tmp_path / 'maps')
+    base = ['cfg.py', 'ckpt.pth']
+    args = parse_args(base + ['--scenes', 'l.csv', '-o', 'o', '--vector'])
+    assert args.vector == ''
+    for bad in (['--scenes', 'l.csv', '-o', 'o', '--vector', 'v.gpkg'],
+                ['--input', 'rgb=a.tif', '-o', 'o.tif', '--vector']):
+        with pytest.raises(SystemExit):
+            parse_args(base + bad)
+
+
+def test_two_ranks_write_the_same_polygons(checkpoint, scene_list, one_rank,
+                                           tmp_path):
+    """``--scenes --vector`` with 2 ranks: the maps are the 1-rank run's
+    bytes and each scene's polygons are those of its map (the GeoPackages
+    differ only in their timestamps)."""
+    pytest.importorskip('pyogrio')
+    from mmrsfusion.inference.class_polygons import write_class_polygons
+    from mmrsfusion.inference.scene_output import NODATA
+    out = str(tmp_path / 'maps')
+    proc = torchrun(cli(checkpoint, scene_list, out, '--vector',
+                        '--simplify', '0.5'))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert tif_bytes(out) == tif_bytes(one_rank[0])
+    with open(osp.join(out, 'summary.json')) as f:
+        summary = json.load(f)
+    classes = list(summary['total']['class_pixels'])
+    for record in summary['scenes']:
+        assert record['vector'] == osp.join(out, record['name'] + '.gpkg')
+        expected = str(tmp_path / (record['name'] + '.gpkg'))
+        write_class_polygons(osp.join(one_rank[0], record['name'] + '.tif'),
+                             expected, classes, NODATA, 0.5)
+        assert polygons(record['vector']) == polygons(expected) != []
