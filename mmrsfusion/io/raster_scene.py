@@ -84,7 +84,10 @@ class WindowWarp:
             init_dest_nodata=True)
         invalid = np.isnan(out) if np.isnan(self.nodata) \
             else out == self.nodata
-        return out[[i - 1 for i in indexes]], ~invalid.all(0)
+        valid = ~invalid.all(0)
+        if list(indexes) == list(range(1, self.ds.count + 1)):
+            return out, valid  # all bands in order: no copy
+        return out[[i - 1 for i in indexes]], valid
 
 
 class RasterScene:
