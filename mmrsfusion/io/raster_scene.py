@@ -5,6 +5,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 import rasterio
 from rasterio import windows
+from rasterio.dtypes import in_dtype_range
 from rasterio.enums import MaskFlags, Resampling
 from rasterio.errors import (NotGeoreferencedWarning, RasterioIOError,
                              WarpOperationError)
@@ -63,11 +64,12 @@ class WindowWarp:
 
     @staticmethod
     def fits(ds, nodata: Optional[float]) -> bool:
-        """Whether ``ds`` can be read so: a no-data value, no mask but
-        no-data's (no alpha, no internal mask), one dtype."""
-        return nodata is not None and len(set(ds.dtypes)) == 1 and all(
-            flags in ([MaskFlags.nodata], [MaskFlags.all_valid])
-            for flags in ds.mask_flag_enums)
+        """Whether ``ds`` can be read so: a no-data value its dtype holds,
+        no mask but no-data's (no alpha, no internal mask), one dtype."""
+        return nodata is not None and len(set(ds.dtypes)) == 1 and \
+            in_dtype_range(nodata, ds.dtypes[0]) and all(
+                flags in ([MaskFlags.nodata], [MaskFlags.all_valid])
+                for flags in ds.mask_flag_enums)
 
     def read(self, indexes: Sequence[int], window: Window
              ) -> Tuple[np.ndarray, np.ndarray]:
