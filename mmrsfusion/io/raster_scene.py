@@ -4,10 +4,13 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import rasterio
-from rasterio.enums import Resampling
-from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
+from rasterio import windows
+from rasterio.dtypes import in_dtype_range
+from rasterio.enums import MaskFlags, Resampling
+from rasterio.errors import (NotGeoreferencedWarning, RasterioIOError,
+                             WarpOperationError)
 from rasterio.vrt import WarpedVRT
-from rasterio.warp import transform_bounds
+from rasterio.warp import reproject, transform_bounds
 from rasterio.windows import Window
 
 from mmrsfusion.utils.modality_spec import Modality, ModalitySpec
@@ -30,6 +33,63 @@ def _bit_depth_mismatch(mod: Modality, arr: np.ndarray) -> bool:
     stats = (mod.mean or ()) + (mod.std or ())
     return bool(stats) and max(stats) < 256 and arr.size > 0 and \
         float(arr.max()) > 255 * 1.01
+
+
+class WindowWarp:
+    """A raster on another grid read window by window on the reference
+    grid: each read warps the window's pixels only, with GDAL's warper
+    (:func:`rasterio.warp.reproject`, the options of the
+    :class:`WarpedVRT` it replaces: the same values), and takes validity
+    from the warped values.
+
+    A WarpedVRT warps whole blocks of 512 x 128 pixels for any window
+    (a 128 x 128 window: up to four blocks, 16 times its pixels) and its
+    dataset mask warps them again; this reader is for sources whose only
+    mask is their no-data value (or none), where the warped values say
+    all: a pixel is valid where any band is not ``nodata`` (GDAL's no-data
+    mask, as ``dataset_mask`` has it).
+
+    Args:
+        ds: The source dataset (all bands of one dtype).
+        crs, transform: The reference grid.
+        resampling (Resampling): The warp's resampling.
+        nodata (float): The source's no-data value (and the warped one's,
+            where the source does not cover).
+    """
+
+    def __init__(self, ds, crs, transform, resampling: Resampling,
+                 nodata: float) -> None:
+        self.ds, self.crs, self.transform = ds, crs, transform
+        self.resampling, self.nodata = resampling, nodata
+
+    @staticmethod
+    def fits(ds, nodata: Optional[float]) -> bool:
+        """Whether ``ds`` can be read so: a no-data value its dtype holds,
+        no mask but no-data's (no alpha, no internal mask), one dtype."""
+        return nodata is not None and len(set(ds.dtypes)) == 1 and \
+            in_dtype_range(nodata, ds.dtypes[0]) and all(
+                flags in ([MaskFlags.nodata], [MaskFlags.all_valid])
+                for flags in ds.mask_flag_enums)
+
+    def read(self, indexes: Sequence[int], window: Window
+             ) -> Tuple[np.ndarray, np.ndarray]:
+        """Bands ``indexes`` (1-based) over ``window`` of the reference
+        grid: values (len(indexes), h, w) in the source's dtype (``nodata``
+        where invalid) and ``valid`` (h, w) bool."""
+        h, w = int(window.height), int(window.width)
+        out = np.empty((self.ds.count, h, w), self.ds.dtypes[0])
+        reproject(
+            rasterio.band(self.ds, list(range(1, self.ds.count + 1))), out,
+            src_nodata=self.nodata, dst_nodata=self.nodata,
+            dst_transform=windows.transform(window, self.transform),
+            dst_crs=self.crs, resampling=self.resampling,
+            init_dest_nodata=True)
+        invalid = np.isnan(out) if np.isnan(self.nodata) \
+            else out == self.nodata
+        valid = ~invalid.all(0)
+        if list(indexes) == list(range(1, self.ds.count + 1)):
+            return out, valid  # all bands in order: no copy
+        return out[[i - 1 for i in indexes]], valid
 
 
 class RasterScene:
@@ -138,14 +198,15 @@ class RasterScene:
         if nodata is None and mod.nodata:
             nodata = mod.nodata[0]
         return self._on_grid(ds, self.paths[mod.name], RESAMPLING[mod.kind],
-                             nodata)
+                             nodata, per_window=True)
 
     def _on_grid(self, ds, path: str, resampling: Resampling,
-                 nodata: Optional[float]):
+                 nodata: Optional[float], per_window: bool = False):
         """``ds`` (opened from ``path``) as a reader on the reference grid:
         itself when it is on that grid (or pixel-aligned without a CRS),
         else a :class:`WarpedVRT` (``resampling``; ``nodata`` where it does
-        not cover, or an alpha band when None)."""
+        not cover, or an alpha band when None), or with ``per_window`` a
+        :class:`WindowWarp` where it fits."""
         ref_ds = self._datasets[self.reference]
         ref_path = self.paths[self.reference]
         if ds.crs is None or ref_ds.crs is None:
@@ -175,6 +236,9 @@ class RasterScene:
                 f'{tuple(round(float(b), 3) for b in bounds)} and {ref_path} '
                 f'covers {tuple(ref_ds.bounds)} (left, bottom, right, top '
                 f'in {ref_ds.crs})')
+        if per_window and WindowWarp.fits(ds, nodata):
+            return WindowWarp(ds, ref_ds.crs, ref_ds.transform, resampling,
+                              nodata)
         options = dict(src_nodata=nodata, nodata=nodata) \
             if nodata is not None else dict(add_alpha=True)
         return WarpedVRT(
@@ -240,10 +304,13 @@ class RasterScene:
         window = Window(x0, y0, x1 - x0, y1 - y0)
         reader = self._readers[name]
         try:
-            arr = np.moveaxis(reader.read(self.bands[name], window=window),
-                              0, -1)
-            valid = reader.dataset_mask(window=window) > 0
-        except RasterioIOError as e:
+            if isinstance(reader, WindowWarp):
+                arr, valid = reader.read(self.bands[name], window)
+            else:
+                arr = reader.read(self.bands[name], window=window)
+                valid = reader.dataset_mask(window=window) > 0
+            arr = np.moveaxis(arr, 0, -1)
+        except (RasterioIOError, WarpOperationError) as e:
             raise ValueError(
                 f"{self.paths[name]}: cannot read modality '{name}' at rows "
                 f'{y0}:{y1}, columns {x0}:{x1} of the scene (damaged or '
