@@ -79,11 +79,19 @@ class LoRALinear(CrossModalMixin, BasePEFTWrapper):
         self.num_groups = sum(enable)
         group = out_features // len(enable)
         self.group_features = group
-        index = torch.cat([
-            torch.arange(g * group, (g + 1) * group)
-            for g, on in enumerate(enable) if on
-        ])
-        self.register_buffer('lora_index', index, persistent=False)
+        # [output start, update start, length] of each run of consecutive
+        # enabled groups (q, v of qkv: 2 runs; all outputs: 1): the update
+        # is added to these slices in place (see :meth:`_add_update`)
+        self.lora_runs, start = [], 0
+        for g, on in enumerate(enable):
+            if not on:
+                continue
+            last = self.lora_runs[-1] if self.lora_runs else None
+            if last is not None and last[0] + last[2] == g * group:
+                last[2] += group
+            else:
+                self.lora_runs.append([g * group, start, group])
+            start += group
         self.lora_a = nn.Parameter(
             torch.empty(num_modalities, self.num_groups * rank, in_features))
         self.lora_b = nn.Parameter(
@@ -127,7 +135,18 @@ class LoRALinear(CrossModalMixin, BasePEFTWrapper):
             update = self.mix_modalities(update)
         update = update.reshape(*out.shape[:-1], -1)
         # under autocast the base output and the update may differ in dtype
-        return out.index_add(-1, self.lora_index, update.to(out.dtype))
+        return self._add_update(out, update.to(out.dtype), -1)
+
+    def _add_update(self, out: torch.Tensor, update: torch.Tensor,
+                    dim: int) -> torch.Tensor:
+        """``out`` with ``update`` ``(..., G_e * out/G, ...)`` added to its
+        enabled outputs along ``dim``, in place. (``index_add`` would keep
+        a copy of ``update`` for backward; an in-place add keeps nothing:
+        the base linear's output is not needed by its backward.)"""
+        for start, src, length in self.lora_runs:
+            out.narrow(dim, start, length).add_(
+                update.narrow(dim, src, length))
+        return out
 
     @torch.no_grad()
     def merge(self) -> None:
@@ -138,7 +157,7 @@ class LoRALinear(CrossModalMixin, BasePEFTWrapper):
                                'input')
         weight = self.base.weight.unsqueeze(0).repeat(
             self.num_modalities, 1, 1)
-        weight.index_add_(1, self.lora_index, self.delta_weight())
+        self._add_update(weight, self.delta_weight(), 1)
         self.register_buffer('merged_weight', weight, persistent=False)
         self.merged = True
 

@@ -108,4 +108,10 @@ class CrossModalMixin:
     def mix_modalities(self, u: torch.Tensor) -> torch.Tensor:
         """``u`` ``(2, ...)`` -> the mixed updates, same shape."""
         lam = self.mix.view(2, *[1] * (u.ndim - 1))
-        return lam * u + (1 - lam) * u.flip(0)
+        # the products take views of u: backward keeps u once (a flipped
+        # copy, u.flip(0), would be kept as well)
+        u_x, u_y = u.unbind(0)
+        return torch.stack([
+            lam[0] * u_x + (1 - lam[0]) * u_y,
+            lam[1] * u_y + (1 - lam[1]) * u_x,
+        ])

@@ -120,6 +120,85 @@ def test_cross_modal_lora_equation_and_lambda_gradients():
         LoRALinear(nn.Conv2d(3, 3, 1), num_modalities=2)
 
 
+def index_add_reference(lora, x, enable):
+    """LoRALinear's function written plainly: the update ``s B_m A_m x_m``
+    added to the enabled output groups by ``index_add``, mixed across the
+    modalities with a flipped copy."""
+    group = lora.group_features
+    index = torch.cat([torch.arange(g * group, (g + 1) * group)
+                       for g, on in enumerate(enable) if on])
+    u = torch.stack([x_m @ d_m.T for x_m, d_m in zip(
+        x.unflatten(0, (lora.num_modalities, -1)), lora.delta_weight())])
+    if lora.cross_modal:
+        lam = lora.mix.view(2, *[1] * (u.ndim - 1))
+        u = lam * u + (1 - lam) * u.flip(0)
+    return lora.base(x).index_add(-1, index, u.flatten(0, 1))
+
+
+@pytest.mark.parametrize('enable,cross_modal', [((True, False, True), False),
+                                                ((True, ), True),
+                                                ((False, True, True), True)])
+def test_lora_linear_forward_and_gradients_equal_the_plain_formula(
+        enable, cross_modal):
+    """The in-place update and the view-based mixing (which keep less for
+    backward) compute the same outputs and gradients as index_add and a
+    flipped copy, in float64."""
+    torch.manual_seed(0)
+    base = nn.Linear(8, 12).double().requires_grad_(False)
+    lora = LoRALinear(base, num_modalities=2, rank=2, alpha=1,
+                      enable=enable, cross_modal=cross_modal).double()
+    with torch.no_grad():
+        lora.lora_b.normal_()
+        if cross_modal:
+            lora.mix.copy_(torch.tensor([0.3, 0.8]))
+    x = torch.randn(2 * 3, 5, 8, dtype=torch.float64, requires_grad=True)
+    weights = torch.randn(2 * 3, 5, 12, dtype=torch.float64)
+    params = [x, lora.lora_a, lora.lora_b] + ([lora.mix] if cross_modal
+                                               else [])
+    results = []
+    for fn in (lora, lambda x: index_add_reference(lora, x, enable)):
+        out = fn(x)
+        grads = torch.autograd.grad((out * weights).sum(), params)
+        results.append((out, *grads))
+    for ours, reference in zip(*results):
+        torch.testing.assert_close(ours, reference, rtol=1e-12, atol=1e-12)
+
+
+def saved_for_backward(fn, module):
+    """Bytes of the distinct storages autograd keeps for the backward of
+    ``fn()``, the module's parameters left out."""
+    params = {p.untyped_storage().data_ptr() for p in module.parameters()}
+    saved = {}
+
+    def pack(t):
+        storage = t.untyped_storage()
+        if storage.data_ptr() not in params:
+            saved[storage.data_ptr()] = storage.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = fn()
+    return sum(saved.values()), out
+
+
+@pytest.mark.parametrize('enable,cross_modal', [((True, False, True), False),
+                                                ((True, ), True)])
+def test_lora_linear_keeps_its_input_and_one_update_for_backward(
+        enable, cross_modal):
+    """Backward keeps the input x, the rank-r projection A x and (when
+    mixed across modalities) the update once, as the authors' LoRA does:
+    no flipped copy of the update, no copy for index_add."""
+    base = nn.Linear(16, 96).requires_grad_(False)
+    lora = LoRALinear(base, num_modalities=2, rank=2,
+                      enable=enable, cross_modal=cross_modal)
+    x = torch.randn(2 * 2, 50, 16, requires_grad=True)
+    nbytes, out = saved_for_backward(lambda: lora(x), lora)
+    ax = x.nbytes // 16 * lora.lora_a.shape[1]  # A x: (M, T, G_e * r)
+    update = out.nbytes // 96 * lora.lora_b.shape[1]  # (M, T, G_e * out/G)
+    small = 64  # 1 - lambda_m
+    assert nbytes <= x.nbytes + ax + (update if cross_modal else 0) + small
+
+
 def test_adapter_equations():
     torch.manual_seed(0)
     attn = nn.Linear(8, 8).requires_grad_(False)
