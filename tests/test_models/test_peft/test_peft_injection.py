@@ -210,6 +210,13 @@ def test_adapter_equations():
                             for a_m, ad in zip(a, wrapped.adapters)])
     torch.testing.assert_close(wrapped(x), expected.flatten(0, 1))
 
+    calls = []
+    attn.register_forward_hook(lambda m, i, o: calls.append(len(i[0])))
+    with torch.no_grad():  # inference: the attention per modality
+        torch.testing.assert_close(wrapped(x), expected.flatten(0, 1),
+                                   rtol=0, atol=0)
+    assert calls == [3, 3]
+
     ffn = FFNMock()
     n, ident = torch.randn(2, 2 * 3, 5, 8)
     mm = FFNAdapter(ffn, num_modalities=2, embed_dims=8, cross_modal=True)
