@@ -68,6 +68,20 @@ def tiled_dataset(out, split, pipeline):
         metainfo=dict(classes=ISPRS_CLASSES))
 
 
+def edited_scene_list(scenes, name, column):
+    """A copy of the scene list ``name`` beside it, with ``column`` of
+    its second row emptied."""
+    with open(scenes, newline='') as f:
+        rows = list(csv.DictReader(f))
+    rows[1][column] = ''
+    path = osp.join(osp.dirname(scenes), name)
+    with open(path, 'w', newline='') as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
 def window_of(stem):
     """``(scene, (y0, y1, x0, x1))`` of a tile stem."""
     scene, x0, y0, x1, y1 = stem.rsplit('_', 4)
@@ -227,14 +241,7 @@ def test_interrupted_run_leaves_no_part_file(scenes, tmp_path,
 def test_bad_input_names_the_row(scenes, tmp_path, monkeypatch, capsys):
     """A row without split, and a window that cannot be read, are errors
     naming the scene list row; nothing is written."""
-    with open(scenes, newline='') as f:
-        rows = list(csv.DictReader(f))
-    rows[1]['split'] = ''
-    bad = osp.join(osp.dirname(scenes), 'no_split.csv')
-    with open(bad, 'w', newline='') as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    bad = edited_scene_list(scenes, 'no_split.csv', 'split')
     out = str(tmp_path / 'tiles')
     assert main([CONFIG, out, '--scenes', bad, '--no-progress']) == 1
     assert f'{bad} row 2: no split' in capsys.readouterr().err
@@ -278,14 +285,7 @@ def test_missing_modality_tiles(scenes, tmp_path):
     """A scene without its DSM (``allow_missing`` of the config's dataset)
     gets no DSM tiles; the tiled dataset with ``allow_missing`` reads its
     tiles DSM-absent, as SceneDataset reads its windows."""
-    with open(scenes, newline='') as f:
-        rows = list(csv.DictReader(f))
-    rows[1]['dsm'] = ''
-    listed = osp.join(osp.dirname(scenes), 'no_dsm.csv')
-    with open(listed, 'w', newline='') as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    listed = edited_scene_list(scenes, 'no_dsm.csv', 'dsm')
     out = str(tmp_path / 'tiles')
     assert main([CONFIG, out, '--scenes', listed, '--no-progress',
                  '--cfg-options',
