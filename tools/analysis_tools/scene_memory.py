@@ -98,8 +98,9 @@ def write_scene(folder: str, side: int) -> None:
                 transform=from_origin(*origin, res, res), nodata=nodata,
                 tiled=True, blockxsize=512, blockysize=512,
                 compress='deflate', sparse_ok=True, bigtiff='yes') as f:
-            f.write((rng.random((count, 512, 512)) * 200).astype(dtype),
-                    window=Window(0, 0, 512, 512))
+            b = min(512, n)  # one block of data, the rest sparse
+            f.write((rng.random((count, b, b)) * 200).astype(dtype),
+                    window=Window(0, 0, b, b))
 
     def polygon(ring, props):
         ring = [[west + x * side, north - y * side] for x, y in ring]
