@@ -261,7 +261,7 @@ class SceneDataset(MultiModalSegDataset):
             if row['labels'] is None:
                 raise ValueError(f'{where}: no labels given')
             scene = dict(name=row['name'], paths=paths, labels=row['labels'],
-                         row=where)
+                         row=where, split=row['split'])
             with self.gdal_env(), RasterScene(paths, self.modalities) as rs:
                 scene.update(height=rs.height, width=rs.width,
                              transform=rs.transform, crs=rs.crs,
@@ -450,24 +450,24 @@ class SceneDataset(MultiModalSegDataset):
         with self.gdal_env():
             return self._read_window(i, span)
 
-    def _read_window(self, i: int, span: Span) -> dict:
+    def read_raw(self, i: int, span: Span) -> Tuple[dict, np.ndarray]:
+        """Window ``span`` of scene ``i`` before normalisation, read under
+        :meth:`gdal_env`: modality name -> ``(values (h, w, c), valid (h,
+        w))`` as :meth:`RasterScene.read` gives them, for the modalities
+        the scene has, and the labels ``gt_seg_map`` (h, w) uint8 of
+        :meth:`read_window`."""
+        with self.gdal_env():
+            return self._read_raw(i, span)
+
+    def _read_raw(self, i: int, span: Span) -> Tuple[dict, np.ndarray]:
         from rasterio.windows import Window
         s = self.scenes[i]
         rs, label_reader = self._scene_reader(i)
         y0, y1, x0, x1 = span
-        img = np.zeros((y1 - y0, x1 - x0, self.modalities.num_channels),
-                       np.float32)
-        valid = np.zeros(img.shape[:2], bool)
-        for mod in self.modalities:
-            if mod.name not in s['paths']:
-                continue
-            arr, ok = rs.read(mod.name, span)
+        reads = {name: rs.read(name, span) for name in s['paths']}
+        valid = np.zeros((y1 - y0, x1 - x0), bool)
+        for _, ok in reads.values():
             valid |= ok
-            if mod.kind == 'elevation':
-                arr = normalize_elevation(
-                    arr, mod.norm, (), s['paths'][mod.name],
-                    s['ranges'].get(mod.name)) if ok.any() else 0
-            img[..., mod.slice] = arr
         ignore = self.ignore_index
         if label_reader is None:
             fill = ignore if self.background is None else self.background
@@ -477,6 +477,22 @@ class SceneDataset(MultiModalSegDataset):
             gt = label_reader.read(1, window=win).astype(np.uint8)
             gt[label_reader.dataset_mask(window=win) == 0] = ignore
         gt[~valid | ~self._aoi(s, span)] = ignore
+        return reads, gt
+
+    def _read_window(self, i: int, span: Span) -> dict:
+        s = self.scenes[i]
+        reads, gt = self._read_raw(i, span)
+        img = np.zeros(gt.shape + (self.modalities.num_channels,),
+                       np.float32)
+        for mod in self.modalities:
+            if mod.name not in reads:
+                continue
+            arr, ok = reads[mod.name]
+            if mod.kind == 'elevation':
+                arr = normalize_elevation(
+                    arr, mod.norm, (), s['paths'][mod.name],
+                    s['ranges'].get(mod.name)) if ok.any() else 0
+            img[..., mod.slice] = arr
         return dict(
             img=img, gt_seg_map=gt, img_shape=img.shape[:2],
             ori_shape=img.shape[:2], seg_fields=['gt_seg_map'],

@@ -22,7 +22,7 @@ from mmrsfusion.io import check_outputs
 from mmrsfusion.io.raster_scene import RasterScene
 from mmrsfusion.utils import ModalitySpec, Progress
 from .isprs_raw.layout import MANIFEST, TILE_SIZE
-from .scene_dataset import SceneDataset, scene_rows
+from .scene_dataset import SceneDataset
 from .transforms.loading import LoadMultiModalImageFromFiles
 
 #: Folder of the label tiles (the converters' ``ann_dir``).
@@ -58,16 +58,15 @@ def scene_splits(dataset: SceneDataset,
             that is not a folder name; naming the scene list row.
     """
     splits = {}
-    for row in scene_rows(dataset.ann_file, dataset.modalities.names, None,
-                          dataset.scene_allow_missing):
-        split = row['split'] or default_split
+    for scene in dataset.scenes:
+        split = scene['split'] or default_split
         if split is None:
-            raise ValueError(f'{row["row"]}: no split; fill the split '
+            raise ValueError(f'{scene["row"]}: no split; fill the split '
                              f'column or pass --default-split')
         if not _SPLIT.match(str(split)):
-            raise ValueError(f'{row["row"]}: split {split!r} is not a '
+            raise ValueError(f'{scene["row"]}: split {split!r} is not a '
                              f'folder name (letters, digits, _ . -)')
-        splits[row['name']] = str(split)
+        splits[scene['name']] = str(split)
     return splits
 
 
@@ -96,18 +95,25 @@ def _write_tile(path: str, arr: np.ndarray, scene: dict,
             os.remove(part)
 
 
-def _elevation_stats(dataset: SceneDataset, rs: RasterScene,
-                     scene: dict) -> Dict[str, dict]:
+def _elevation_stats(dataset: SceneDataset, scene: dict) -> Dict[str, dict]:
     """``<modality>_stats`` (min / max of the valid values over the whole
-    scene: SceneDataset's range for ``norm='minmax'``) per elevation
-    modality of the scene, as the converters record them."""
+    scene: SceneDataset's range for ``norm='minmax'``, else found by a
+    windowed pass) per elevation modality of the scene, as the converters
+    record them."""
     stats = {}
     for mod in dataset.modalities:
         if mod.kind == 'elevation' and mod.name in scene['paths']:
-            low, high = scene['ranges'].get(mod.name) or \
-                rs.elevation_range(mod.name, 2048)
+            low, high = scene['ranges'].get(mod.name) or _elevation_range(
+                dataset, scene, mod.name)
             stats[f'{mod.name}_stats'] = dict(min=low, max=high)
     return stats
+
+
+def _elevation_range(dataset: SceneDataset, scene: dict,
+                     name: str) -> Tuple[float, float]:
+    with dataset.gdal_env(), RasterScene(scene['paths'],
+                                         dataset.modalities) as rs:
+        return rs.elevation_range(name, 2048)
 
 
 def scenes_to_tiles(dataset: SceneDataset,
@@ -184,20 +190,16 @@ def scenes_to_tiles(dataset: SceneDataset,
                              height=s['height'], width=s['width'], tiles=[])
              for s in dataset.scenes}
     bar = Progress(len(plan), 'tiles') if progress else None
-    current = (None, None)
+    current = None
     try:
         for i, span, stem, files in plan:
             scene = dataset.scenes[i]
-            if current[0] != i:
-                if current[1] is not None:
-                    current[1].close()
-                with dataset.gdal_env():
-                    current = (i, RasterScene(scene['paths'], spec))
-                    tiles[scene['name']].update(
-                        _elevation_stats(dataset, current[1], scene))
+            if current != i:
+                current = i
+                tiles[scene['name']].update(_elevation_stats(dataset, scene))
                 nodata = _nodata(scene['paths'])
             try:
-                _write_window(dataset, current[1], i, span, files, nodata)
+                _write_window(dataset, i, span, files, nodata)
             except (OSError, ValueError) as e:
                 y0, y1, x0, x1 = span
                 raise ValueError(
@@ -207,8 +209,6 @@ def scenes_to_tiles(dataset: SceneDataset,
             if bar is not None:
                 bar.update()
     finally:
-        if current[1] is not None:
-            current[1].close()
         if bar is not None:
             bar.close()
 
@@ -249,20 +249,18 @@ def _nodata(paths: Dict[str, str]) -> Dict[str, Optional[float]]:
     return out
 
 
-def _write_window(dataset: SceneDataset, rs: RasterScene, i: int,
+def _write_window(dataset: SceneDataset, i: int,
                   span: Tuple[int, int, int, int], files: Dict[str, str],
                   nodata: Dict[str, Optional[float]]) -> None:
-    """Read window ``span`` of scene ``i`` (values from ``rs``, labels from
-    ``dataset``) and write its tiles ``files`` (``nodata``: the optical
-    and band files' no-data values, kept)."""
+    """Read window ``span`` of scene ``i`` (:meth:`SceneDataset.read_raw`)
+    and write its tiles ``files`` (``nodata``: the optical and band files'
+    no-data values, kept)."""
     scene = dataset.scenes[i]
-    with dataset.gdal_env():
-        labels = dataset.read_window(i, span)['gt_seg_map']
-        arrays = {name: rs.read(name, span)[0] for name in scene['paths']}
+    reads, labels = dataset.read_raw(i, span)
     for mod in dataset.modalities:
-        if mod.name not in arrays:
+        if mod.name not in reads:
             continue
-        arr = arrays[mod.name]
+        arr = reads[mod.name][0]
         if mod.kind == 'elevation':  # invalid pixels are NaN
             _write_tile(files[mod.name], arr.astype(np.float32), scene, span,
                         float('nan'))
@@ -270,4 +268,3 @@ def _write_window(dataset: SceneDataset, rs: RasterScene, i: int,
             _write_tile(files[mod.name], arr, scene, span, nodata[mod.name])
     _write_tile(files['labels'], labels[..., None], scene, span,
                 dataset.ignore_index)
-
