@@ -28,6 +28,18 @@ def import_vector_libraries():
     return shapely, write
 
 
+def check_vector_options(vector, simplify: float) -> None:
+    """A ValueError unless ``simplify`` is a tolerance >= 0 given only
+    with ``vector``, or if ``vector`` is asked without the libraries:
+    before any mapping, not after it."""
+    if not simplify >= 0 or (simplify and not vector):
+        raise ValueError(f'--simplify: expected a tolerance >= 0 in map '
+                         f'units with --vector, got {simplify} (--vector '
+                         f'{vector})')
+    if vector:
+        import_vector_libraries()
+
+
 def write_class_polygons(raster: str,
                          path: str,
                          classes: Sequence[str],

@@ -17,7 +17,7 @@ from mmrsfusion.io import check_outputs
 from mmrsfusion.io.gdal_env import gdal_env
 from mmrsfusion.io.raster_scene import RasterScene
 from mmrsfusion.utils import Progress
-from .class_polygons import import_vector_libraries
+from .class_polygons import check_vector_options
 from .scene_inference import (block_plans, file_id,
                               map_blocks, output_key, scene_ranges,
                               window_options)
@@ -118,11 +118,7 @@ def predict_scenes(model,
     names = [str(s['name']) for s in scenes]
     if len(set(names)) != len(names):
         raise ValueError(f'scene names must be unique, got {names}')
-    if not simplify >= 0 or (simplify and not vector):
-        raise ValueError(f'--simplify: expected a tolerance >= 0 in map '
-                         f'units with --vector, got {simplify}')
-    if vector:
-        import_vector_libraries()  # fail now, not after the mapping
+    check_vector_options(vector, simplify)
     classes = list(classes or [f'class_{i}' for i in range(
         model.decode_head.num_classes)])
     state = osp.join(out_dir, STATE_DIR)

@@ -14,7 +14,7 @@ from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
 from mmrsfusion.io.raster_scene import Span
-from .class_polygons import import_vector_libraries, write_class_polygons
+from .class_polygons import check_vector_options, write_class_polygons
 
 #: Value of pixels where every input is no-data, in every output.
 NODATA = 255
@@ -95,12 +95,7 @@ class SceneOutputs:
                  resume: bool = False,
                  vector: Optional[str] = None,
                  simplify: float = 0.0) -> None:
-        if not simplify >= 0 or (simplify and not vector):
-            raise ValueError(f'--simplify: expected a tolerance >= 0 in map '
-                             f'units with --vector, got {simplify} (--vector '
-                             f'{vector})')
-        if vector:
-            import_vector_libraries()  # fail now, not after the mapping
+        check_vector_options(vector, simplify)
         self.vector, self.simplify = vector, float(simplify)
         self.classes = list(classes)
         self.finals = {'out': out}
