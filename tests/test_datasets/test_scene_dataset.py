@@ -260,7 +260,7 @@ def test_grid_covers_each_scene(scene_set):
         assert (count == 1).all()
 
 
-def test_demo_config_trains_from_scenes(scene_set, tmp_path):
+def test_demo_config_trains_from_scenes(scene_set, tiny_demo_options):
     """configs/mobanet/demo_tinyvit_scenes.py, shrunk: 2 training
     iterations from the scene list, then the test loop over the grid
     windows of the val scene."""
@@ -269,31 +269,20 @@ def test_demo_config_trains_from_scenes(scene_set, tmp_path):
     init_default_scope('mmseg')
     cfg = load_config(osp.join(ROOT, 'configs', 'mobanet',
                                'demo_tinyvit_scenes.py'))
-    width = 32
-    cfg.merge_from_dict({
-        'work_dir': str(tmp_path),
-        'train_dataloader.batch_size': 2,
-        'train_dataloader.num_workers': 0,
-        'train_dataloader.persistent_workers': False,
+    cfg.merge_from_dict(dict(tiny_demo_options, **{
         'train_dataloader.dataset.data_root': str(scene_set),
         'train_dataloader.dataset.crop_size': (64, 64),
         'test_dataloader.num_workers': 0,
         'test_dataloader.persistent_workers': False,
         'test_dataloader.dataset.data_root': str(scene_set),
         'test_dataloader.dataset.crop_size': (96, 96),
-        'model.backbone.arch': dict(embed_dims=width, num_layers=4,
-                                    num_heads=2,
-                                    feedforward_channels=4 * width),
         'model.backbone.encoder_cfg': dict(img_size=64, patch_size=8),
-        'model.backbone.frozen_checkpoint': None,
-        'model.neck.in_channels': [width] * 4,
         'model.data_preprocessor.size': (64, 64),
         'model.test_cfg': dict(mode='slide', crop_size=(64, 64),
                                stride=(48, 48)),
         'train_cfg.max_iters': 2,
         'default_hooks.checkpoint.interval': 2,
-        'custom_hooks': [],
-    })
+    }))
     runner = Runner.from_cfg(cfg)
     runner.train()
     metrics = runner.test()

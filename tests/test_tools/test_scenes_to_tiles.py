@@ -163,7 +163,7 @@ def test_windowed_loader_reads_scene_windows(scenes, tiles):
         assert np.array_equal(got['gt_seg_map'], want['gt_seg_map'])
 
 
-def test_tile_config_trains_on_the_tiles(tiles, tmp_path):
+def test_tile_config_trains_on_the_tiles(tiles, tmp_path, tiny_demo_options):
     """configs/mobanet/demo_tinyvit_synthetic.py (the tiled demo) with
     data_root at the tiles (labels ``ann_dir``), shrunk: builds, reads a
     batch of the train split and trains one iteration."""
@@ -171,24 +171,13 @@ def test_tile_config_trains_on_the_tiles(tiles, tmp_path):
     init_default_scope('mmseg')
     cfg = load_config(osp.join(ROOT, 'configs', 'mobanet',
                                'demo_tinyvit_synthetic.py'))
-    width = 32
-    cfg.merge_from_dict({
-        'work_dir': str(tmp_path),
-        'train_dataloader.batch_size': 2,
-        'train_dataloader.num_workers': 0,
-        'train_dataloader.persistent_workers': False,
+    cfg.merge_from_dict(dict(tiny_demo_options, **{
         'train_dataloader.dataset.data_root': tiles,
         # the demo trains on ISPRS-style eroded labels; scenes have one set
         'train_dataloader.dataset.data_prefix.seg_map_path': 'ann_dir/train',
-        'model.backbone.arch': dict(embed_dims=width, num_layers=4,
-                                    num_heads=2,
-                                    feedforward_channels=4 * width),
-        'model.backbone.frozen_checkpoint': None,
-        'model.neck.in_channels': [width] * 4,
         'train_cfg.max_iters': 1,
         'default_hooks.checkpoint.interval': 1,
-        'custom_hooks': [],
-    })
+    }))
     runner = Runner.from_cfg(cfg)
     runner.train()
     assert osp.isfile(osp.join(str(tmp_path), 'iter_1.pth'))
