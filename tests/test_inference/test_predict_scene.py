@@ -5,7 +5,8 @@ inference of the same model in memory and through the test pipeline.
 
 The model is the demo MoBaNet (tiny DINOv2-style ViT) with random weights,
 saved as a full checkpoint; windows of 64 at stride 40 so that a scene of a
-few hundred pixels has many windows and several blocks of 128."""
+few hundred pixels has many windows and several blocks of 128; the MFNet
+and SGMA demos in their own tests (windows batched, a modality absent)."""
 import json
 import os
 import os.path as osp
@@ -315,6 +316,45 @@ def test_missing_modality(model, tmp_path):
         tmp_path / 'dsm_only.tif')
     with rasterio.open(tmp_path / 'dsm_only.tif') as src:
         assert src.shape == (150, 170) and src.crs is not None
+
+
+MFNET_CONFIG = osp.join(ROOT, 'configs', 'mfnet',
+                        'demo_tinysam_mmadapter_synthetic.py')
+
+
+@pytest.fixture(scope='module')
+def mfnet(tmp_path_factory):
+    """The MFNet demo (tiny SAM, MMAdapter) with random weights, loaded as
+    predict_scene.py loads a checkpoint."""
+    torch.manual_seed(0)
+    from mmrsfusion.utils import load_config
+    from mmseg.registry import MODELS
+    model = MODELS.build(load_config(MFNET_CONFIG, OPTIONS).model)
+    model.init_weights()
+    path = str(tmp_path_factory.mktemp('mfnet') / 'mfnet.pth')
+    torch.save(dict(state_dict=model.state_dict(), meta={}), path)
+    return load_segmentor(MFNET_CONFIG, path, cfg_options=OPTIONS)
+
+
+@pytest.mark.parametrize('batch_windows', [1, 3])
+def test_mfnet_scene_equals_whole_tile_inference(mfnet, tmp_path,
+                                                 batch_windows):
+    """MFNet mapped in blocks (its frozen attention run per modality
+    without autograd) gives the classes of whole-tile slide inference;
+    with the DSM file left out, those of the model with the DSM absent."""
+    rgb, dsm = synth(150, 170, seed=8)
+    inputs = dict(rgb=write(tmp_path / 'rgb.tif', rgb),
+                  dsm=write(tmp_path / 'dsm.tif', dsm, nodata=-9999.))
+    run(mfnet, inputs, tmp_path / 'pred.tif', batch_windows=batch_windows)
+    full = reference_logits(mfnet, rgb, dsm).argmax(0).numpy()
+    assert np.array_equal(read(tmp_path / 'pred.tif', 1), full)
+    summary = run(mfnet, dict(rgb=inputs['rgb']), tmp_path / 'rgb_only.tif',
+                  batch_windows=batch_windows)
+    assert summary['absent'] == ['dsm']
+    dropped = reference_logits(mfnet, rgb, dsm, drop=('dsm', ))
+    pred = read(tmp_path / 'rgb_only.tif', 1)
+    assert np.array_equal(pred, dropped.argmax(0).numpy())
+    assert (pred != full).any()
 
 
 SGMA_CONFIG = osp.join(ROOT, 'configs', 'sgma', 'demo_r18_synthetic_rdn.py')
