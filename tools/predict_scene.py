@@ -25,6 +25,7 @@ on the grid of the first given modality of the spec; see
 lists :func:`mmrsfusion.inference.scene_list.predict_scenes`.
 """
 import argparse
+import os
 import sys
 import time
 
@@ -173,9 +174,14 @@ def main(argv=None) -> int:
             # every rank is done before any tears gloo down: a peer closing
             # its connections while a rank still runs can abort that rank
             dist.barrier()
-            return code
         finally:
             dist.destroy_process_group()
+        # all outputs are written and every rank has met: leave without the
+        # interpreter's teardown, where a library thread still joinable
+        # aborted a rank ("terminate called without an active exception")
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
     return _main(args, device, ranges, bands)
 
 
