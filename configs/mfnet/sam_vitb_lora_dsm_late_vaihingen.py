@@ -17,4 +17,7 @@ model = dict(
             targets=['layers.*.ffn.layers.0.0', 'layers.*.ffn.layers.1'],
             rank=4,
             alpha=1),
+        # the frozen attention and MLP one modality at a time, as the
+        # authors run them: same values, faster on CPU
+        dict(type='PerModality', targets=['layers.*.attn', 'layers.*.ffn']),
     ]))

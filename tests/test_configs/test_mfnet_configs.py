@@ -21,7 +21,7 @@ from mmseg.registry import MODELS
 
 import mmrsfusion  # noqa: F401
 from mmrsfusion.checkpoint import load_trainable_checkpoint, strip_frozen
-from mmrsfusion.models.peft import merge_lora, peft_wrappers
+from mmrsfusion.models.peft import LoRALinear, merge_lora, peft_wrappers
 from mmrsfusion.utils import load_config
 from test_configs import batch
 
@@ -92,11 +92,12 @@ def test_flips_are_independent_as_in_the_authors_code(name):
 
 @pytest.mark.parametrize('name,types,cross,num_modalities', [
     ('sam_vitb_mmadapter_vaihingen', ['AttnAdapter', 'FFNAdapter'], True, 2),
-    ('sam_vitb_mmlora_potsdam', ['LoRALinear', 'LoRALinear'], True, 2),
+    ('sam_vitb_mmlora_potsdam', ['LoRALinear', 'LoRALinear', 'PerModality'],
+     True, 2),
     ('sam_vitb_adapter_dsm_late_vaihingen', ['AttnAdapter', 'FFNAdapter'],
      False, 2),
-    ('sam_vitb_lora_dsm_late_vaihingen', ['LoRALinear', 'LoRALinear'],
-     False, 2),
+    ('sam_vitb_lora_dsm_late_vaihingen',
+     ['LoRALinear', 'LoRALinear', 'PerModality'], False, 2),
     ('sam_vitb_adapter_vaihingen', ['AttnAdapter', 'FFNAdapter'], False, 1),
     ('sam_vitb_lora_vaihingen', ['LoRALinear', 'LoRALinear'], False, 1),
 ])
@@ -109,6 +110,16 @@ def test_method_wiring(name, types, cross, num_modalities):
     assert 'num_modalities' not in cfg.model.neck  # the spec's
     assert [m.name for m in cfg.train_dataloader.dataset.modalities] == \
         ['rgb', 'dsm'][:num_modalities]
+
+
+def trainable_parameter_keys(model):
+    """State-dict keys of the parameters that train (a PEFT wrapper hides
+    its ``base.`` from the keys, not from ``named_parameters``)."""
+    return {
+        k
+        for k, v in model.state_dict(keep_vars=True).items()
+        if isinstance(v, torch.nn.Parameter) and v.requires_grad
+    }
 
 
 def tiny(cfg, frozen_checkpoint=None):
@@ -175,14 +186,15 @@ def test_round_trip_keeps_lora_and_reattaches_frozen(tmp_path):
     trained.init_weights()
     with torch.no_grad():  # "trained" PEFT and head weights
         for m in peft_wrappers(trained):
+            if not isinstance(m, LoRALinear):  # PerModality: no weights
+                continue
             m.lora_b.normal_(0, 0.2)
             if m.cross_modal:
                 m.mix.uniform_()
     checkpoint = {'state_dict': trained.state_dict(), 'meta': {}}
     strip_frozen(checkpoint, trained)
     kept = set(checkpoint['state_dict'])
-    trainable = {n for n, p in trained.named_parameters() if p.requires_grad}
-    assert trainable <= kept  # every trainable tensor, wherever it lives
+    assert trainable_parameter_keys(trained) <= kept  # every trainable tensor, wherever it lives
     assert any(k.startswith('backbone.encoder.layers.') and
                k.endswith('lora_b') for k in kept)
     assert not kept & {f'backbone.{k}'
@@ -212,11 +224,11 @@ def test_mmlora_vitb_checkpoint_holds_about_3_2m_parameters(tmp_path):
     checkpoint = {'state_dict': model.state_dict(), 'meta': {}}
     strip_frozen(checkpoint, model)
     state = checkpoint['state_dict']
-    params = sum(state[n].numel() for n, p in model.named_parameters()
-                 if n in state)
+    params = sum(v.numel()
+                 for k, v in model.state_dict(keep_vars=True).items()
+                 if isinstance(v, torch.nn.Parameter) and k in state)
     assert params == 1_032_240 + 1_643_136 + 515_102  # 3,190,478
-    assert set(state) >= {n for n, p in model.named_parameters()
-                          if p.requires_grad}
+    assert set(state) >= trainable_parameter_keys(model)
     path = str(tmp_path / 'mmlora_vitb.pth')
     torch.save(checkpoint, path)
     assert 12e6 < os.path.getsize(path) < 14e6  # ~13 MB of float32

@@ -13,8 +13,8 @@ from .wrapper import BasePEFTWrapper
 @MODELS.register_module()
 class AttnAdapter(BasePEFTWrapper):
     """Wraps a block's attention ``attn``: ``a = attn(x)``, then per
-    modality ``a_m <- a_m + A_m(a_m)``. Without autograd (inference) the
-    attention runs on one modality's batch at a time.
+    modality ``a_m <- a_m + A_m(a_m)``. The attention runs on one
+    modality's batch at a time (:meth:`forward_base`).
 
     In a SAM block the wrapped attention runs on the windows; the adapter
     acts per token, so that is the same as adapting before the windows are
@@ -42,16 +42,8 @@ class AttnAdapter(BasePEFTWrapper):
             for _ in range(num_modalities))
 
     def forward(self, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
-        if torch.is_grad_enabled():
-            out = self.split(self.base(x, *args, **kwargs))
-        else:
-            # without autograd, one modality at a time (the same values:
-            # attention is per sample): half-size attention temporaries,
-            # a lower peak and faster on CPU; in training the stacked call
-            # is as fast and its saved tensors are the same either way
-            out = torch.stack([
-                self.base(x_m, *args, **kwargs) for x_m in self.split(x)
-            ])
+        out = self.forward_base(x, *args, **kwargs)
+        adapters = self.adapters[self.modality_slice()]
         out = torch.stack(
-            [o + adapter(o) for o, adapter in zip(out, self.adapters)])
+            [o + adapter(o) for o, adapter in zip(out, adapters)])
         return out.flatten(0, 1)

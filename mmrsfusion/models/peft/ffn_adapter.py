@@ -24,6 +24,8 @@ class FFNAdapter(CrossModalMixin, BasePEFTWrapper):
 
       ``l_x, l_y`` learnable scalars, initialised to 0.5.
 
+    The MLP runs on one modality's batch at a time (:meth:`forward_base`).
+
     Args:
         module (nn.Module): The frozen FFN, ``(M * B', ..., C)``.
         num_modalities (int): M; one adapter per modality.
@@ -57,11 +59,12 @@ class FFNAdapter(CrossModalMixin, BasePEFTWrapper):
     def forward(self,
                 x: torch.Tensor,
                 identity: Optional[torch.Tensor] = None) -> torch.Tensor:
-        out = self.base(x, identity=identity)
+        out = self.forward_base(x, identity=identity)
+        adapters = self.adapters[self.modality_slice()]
         update = torch.stack(
-            [adapter(n) for n, adapter in zip(self.split(x), self.adapters)])
+            [adapter(n) for n, adapter in zip(self.split(x), adapters)])
         if self.cross_modal:
             update = self.mix_modalities(update)
         else:
             update = self.scale * update
-        return out + update.flatten(0, 1)
+        return (out + update).flatten(0, 1)

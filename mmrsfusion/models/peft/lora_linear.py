@@ -30,6 +30,9 @@ class LoRALinear(CrossModalMixin, BasePEFTWrapper):
 
       ``l_x, l_y`` learnable, initialised to 0.5.
 
+    The frozen linear runs on one modality's batch at a time
+    (:meth:`forward_base`), as the update does.
+
     A non-cross-modal LoRA can be merged for inference (:meth:`merge`):
     per modality the weight ``W + s B_m A_m`` is formed once and the
     forward is one plain linear per modality. Merged weights are not saved
@@ -110,6 +113,7 @@ class LoRALinear(CrossModalMixin, BasePEFTWrapper):
         return self.scaling * (b @ a).flatten(1, 2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        streams = self.modality_slice()
         if self.merged:
             if torch.is_grad_enabled() and (self.lora_a.requires_grad
                                             or self.lora_b.requires_grad):
@@ -118,17 +122,17 @@ class LoRALinear(CrossModalMixin, BasePEFTWrapper):
                     'weight sends no gradient to lora_a / lora_b; call '
                     'unmerge() or train() before training, or run under '
                     'torch.no_grad()')
-            xs = self.split(x)
             out = torch.stack([
-                F.linear(x_m, w_m, self.base.bias)
-                for x_m, w_m in zip(xs, self.merged_weight)
+                F.linear(x_m, w_m, self.base.bias) for x_m, w_m in zip(
+                    self.split(x), self.merged_weight[streams])
             ])
             return out.flatten(0, 1)
-        out = self.base(x)
+        out = self.forward_base(x).flatten(0, 1)
         xs = self.split(x).flatten(1, -2)  # (M, T, in)
-        m, r = self.num_modalities, self.rank
-        h = (xs @ self.lora_a.transpose(1, 2)).unflatten(-1, (-1, r))
-        b = self.lora_b.view(m, self.num_groups, self.group_features, r)
+        lora_a, lora_b = self.lora_a[streams], self.lora_b[streams]
+        m, r = lora_a.shape[0], self.rank
+        h = (xs @ lora_a.transpose(1, 2)).unflatten(-1, (-1, r))
+        b = lora_b.view(m, self.num_groups, self.group_features, r)
         update = torch.einsum('mtgr,mgor->mtgo', h, b).flatten(2)
         update = self.scaling * update
         if self.cross_modal:

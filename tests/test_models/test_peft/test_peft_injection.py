@@ -12,8 +12,8 @@ from mmengine.optim import build_optim_wrapper
 import mmrsfusion  # noqa: F401
 from mmrsfusion.models.backbones import MultiStreamViT
 from mmrsfusion.models.peft import (AttnAdapter, FFNAdapter, LoRALinear,
-                                    PreBlockWrapper, inject_peft, merge_lora,
-                                    peft_wrappers, unmerge_lora)
+                                    PerModality, PreBlockWrapper, inject_peft,
+                                    merge_lora, peft_wrappers, unmerge_lora)
 
 MODS = [dict(name='rgb', channels=3), dict(name='dsm', channels=1)]
 TINY = dict(embed_dims=64, num_layers=4, num_heads=4, feedforward_channels=128)
@@ -39,6 +39,7 @@ MMLORA = [
 ]
 LORA = [dict(type='LoRALinear', targets='layers.*.attn.qkv', rank=4,
              enable=(True, False, True))]
+PER_MODALITY_ATTN = [dict(type='PerModality', targets='layers.*.attn')]
 
 
 def build(family='sam', peft=None, **kwargs):
@@ -212,10 +213,9 @@ def test_adapter_equations():
 
     calls = []
     attn.register_forward_hook(lambda m, i, o: calls.append(len(i[0])))
-    with torch.no_grad():  # inference: the attention per modality
-        torch.testing.assert_close(wrapped(x), expected.flatten(0, 1),
-                                   rtol=0, atol=0)
-    assert calls == [3, 3]
+    torch.testing.assert_close(wrapped(x), expected.flatten(0, 1),
+                               rtol=0, atol=0)
+    assert calls == [3, 3]  # the attention runs per modality
 
     ffn = FFNMock()
     n, ident = torch.randn(2, 2 * 3, 5, 8)
@@ -227,7 +227,10 @@ def test_adapter_equations():
     mlp = ffn(n, identity=ident).view(2, 3, 5, 8)
     expected = torch.stack([mlp[0] + 0.25 * ax + 0.75 * ay,
                             mlp[1] + 0.6 * ay + 0.4 * ax])
+    calls.clear()
+    ffn.register_forward_hook(lambda m, i, o: calls.append(len(i[0])))
     torch.testing.assert_close(mm(n, identity=ident), expected.flatten(0, 1))
+    assert calls == [3, 3]  # the MLP too, each with its own identity
 
     single = FFNAdapter(ffn, num_modalities=1, embed_dims=8, scale=0.5)
     torch.testing.assert_close(
@@ -541,3 +544,74 @@ def test_merged_lora_loads_and_trains_safely():
     merge_lora(model)
     with pytest.raises(RuntimeError, match='merged.*no gradient'):
         model(x)
+
+
+@pytest.mark.parametrize('family', ['sam', 'dinov2'])
+@pytest.mark.parametrize('peft', [MMLORA, LORA])
+def test_per_modality_attention_equals_the_stacked_batch(family, peft):
+    """PerModality runs each attention (with its q/v LoRA inside) on one
+    modality's batch at a time: the same outputs and gradients as the
+    stacked batch, the same state-dict keys (checkpoints load either way),
+    and the inner LoRA uses the weights of the modality it sees."""
+    torch.manual_seed(0)
+    stacked = build(family, peft=peft)
+    randomize_lora(stacked)
+    model = build(family, peft=peft + PER_MODALITY_ATTN)
+    assert model.state_dict().keys() == stacked.state_dict().keys()
+    model.load_state_dict(stacked.state_dict())
+    attn = model.encoder.layers[0].attn
+    assert isinstance(attn, PerModality)
+    calls, stacked_calls = [], []
+    attn.base.register_forward_hook(lambda m, i, o: calls.append(len(i[0])))
+    stacked.encoder.layers[0].attn.register_forward_hook(
+        lambda m, i, o: stacked_calls.append(len(i[0])))
+
+    x = torch.randn(2, 4, 64, 48)
+    grads = []
+    for m in (stacked, model):
+        m.train()
+        m.zero_grad()
+        out = m(x)
+        out[-1].square().mean().backward()
+        grads.append({k: p.grad for k, p in m.named_parameters()
+                      if p.requires_grad})
+    # one call per modality, each on half the stacked batch
+    assert len(stacked_calls) == 1
+    assert calls == [stacked_calls[0] // 2] * 2
+    assert all(w.modality is None for w in peft_wrappers(model))
+    with torch.no_grad():
+        expected = stacked.eval()(x)
+        torch.testing.assert_close(model.eval()(x), expected, rtol=0, atol=0)
+    assert grads[0].keys() == {k.replace('.base.', '.')
+                               for k in grads[1]}
+    for key, grad in grads[1].items():
+        torch.testing.assert_close(grad, grads[0][key.replace('.base.', '.')])
+
+    # near miss: every stream with the first modality's LoRA
+    qkv = model.encoder.layers[0].attn.base.qkv
+    with torch.no_grad():
+        qkv.lora_a[1] = qkv.lora_a[0]
+        qkv.lora_b[1] = qkv.lora_b[0]
+        assert not torch.allclose(model(x)[0], expected[0])
+
+
+def test_per_modality_merged_lora_and_cross_modal_error():
+    torch.manual_seed(0)
+    model = build('sam', peft=MMLORA + PER_MODALITY_ATTN)
+    randomize_lora(model)
+    model.eval()
+    x = torch.randn(2, 4, 64, 48)
+    with torch.no_grad():
+        unmerged = model(x)
+        assert merge_lora(model) == 4
+        torch.testing.assert_close(model(x), unmerged, rtol=1e-5, atol=1e-5)
+
+    # a cross-modal wrapper needs both modalities at once
+    wrong = build('sam', peft=MMLORA + [
+        dict(type='PerModality', targets='layers.*.ffn')])
+    with pytest.raises(RuntimeError, match='mixes the two modalities'):
+        wrong(x)
+    assert all(w.modality is None for w in peft_wrappers(wrong))
+    # listed first, it hides the names the LoRA targets
+    with pytest.raises(ValueError, match=r'layers\.\*\.attn\.qkv'):
+        build('sam', peft=PER_MODALITY_ATTN + MMLORA)
