@@ -1,13 +1,16 @@
 """mmseg's Python API for multimodal models: build and load a model as the
 tools do, predict a tile given as files or arrays per modality."""
 import copy
+import logging
 import os.path as osp
+from contextlib import contextmanager
 from typing import List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 import torch
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
+from mmengine.logging import MMLogger
 from mmengine.model import revert_sync_batchnorm
 from mmengine.registry import init_default_scope
 
@@ -20,6 +23,20 @@ from mmrsfusion.utils import bind_config_spec, load_config
 
 #: A modality's input: a raster file or an (H, W[, bands]) array.
 ModalityInput = Union[str, np.ndarray]
+
+
+@contextmanager
+def _without_init_report():
+    """Keep warnings only while weights are initialised: mmengine's
+    top-level ``init_weights`` logs one INFO record per parameter when the
+    logger has no log file (the runner writes that report to its file)."""
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel(max(level, logging.WARNING))
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def init_model(config: Union[str, Config],
@@ -58,7 +75,8 @@ def init_model(config: Union[str, Config],
     model = MODELS.build(cfg.model)
     meta = {}
     if checkpoint is None:
-        model.init_weights()
+        with _without_init_report():
+            model.init_weights()
     else:
         meta = load_trainable_checkpoint(model, checkpoint).get('meta') or {}
     dataset = (cfg.get('test_dataloader') or {}).get('dataset') or {}

@@ -66,3 +66,34 @@ def test_bad_inputs_are_named(trained):
     with pytest.raises(ValueError, match=r"modality 'rgb': expected an "
                        r'\(H, W\) or \(H, W, bands\) array'):
         inference_model(model, {'rgb': np.zeros(4)})
+
+
+def test_init_model_without_checkpoint_keeps_the_init_report_quiet(
+        data_root, tmp_path):
+    """Without a log file, mmengine's ``init_weights`` logs one INFO record
+    per parameter; ``init_model`` keeps warnings only while it runs and
+    gives the logger its level back."""
+    import logging
+
+    from mmengine.logging import MMLogger
+
+    from conftest import CONFIGS, ROOT, frozen_file
+    logger = MMLogger.get_current_instance()
+    records = []
+    handler = logging.Handler(logging.DEBUG)
+    handler.emit = records.append
+    logger.addHandler(handler)
+    level = logger.level
+    options = {'model.backbone.frozen_checkpoint':
+               frozen_file(tmp_path / 'frozen.pth')}
+    try:
+        model = init_model(f'{ROOT}/{CONFIGS["mobanet"]}',
+                           cfg_options=options)
+        logger.info('after')
+    finally:
+        logger.removeHandler(handler)
+    assert not any(r.levelno < logging.WARNING and
+                   'calling `init_weights`' in r.getMessage()
+                   for r in records)
+    assert records[-1].getMessage() == 'after' and logger.level == level
+    assert model.training is False
