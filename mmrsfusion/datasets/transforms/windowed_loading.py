@@ -128,10 +128,15 @@ class LoadMultiModalRandomWindow(LoadMultiModalImageFromFiles):
             self._warn_once(path, 'is not a local TIFF: each training '
                             'sample reads the whole file')
             return read_raster(path, self.backend_args).shape[:2]
-        if not self._reader.tiled(path):
+        shape = self._reader.shape(path)
+        crop_h, crop_w = self.cropper.crop_size
+        # a stripped file no larger than a crop is read whole either way
+        # (e.g. scenes_to_tiles' small tiles, which GDAL writes in strips)
+        if not self._reader.tiled(path) and (shape[0] > crop_h
+                                             or shape[1] > crop_w):
             self._warn_once(path, 'is a stripped TIFF: each window decodes '
                             'whole rows of the tile')
-        return self._reader.shape(path)
+        return shape
 
     def _read(self, path: str,
               results: dict) -> Tuple[np.ndarray, Optional[float]]:

@@ -324,3 +324,26 @@ def test_all_nodata_tile_without_recorded_range(tmp_path):
         with pytest.raises(ValueError, match=r'dsm_dir/train/2_10.tif: '
                            r'elevation band 0 is entirely no-data'):
             Compose(pipeline)(copy.deepcopy(info))
+
+
+def test_stripped_tiles_no_larger_than_the_crop_do_not_warn(tmp_path):
+    """A stripped TIFF no larger than the crop (GDAL writes small tiles in
+    strips) is read whole either way: no re-tiling warning; a larger one
+    warns."""
+    import warnings
+
+    root = str(tmp_path)
+
+    def stripped(path, arr):
+        tifffile.imwrite(path, arr, compression='zlib')
+
+    img, dsm, label = _tile()  # 600 x 520
+    _write_layout(root, {'2_10': (img[:128, :120], dsm[:128, :120],
+                                  label[:128, :120])}, stripped)
+    ds = _dataset(root, _window(crop=(128, 128)))
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        ds[0]
+    ds = _dataset(root, _window(crop=(128, 96)))
+    with pytest.warns(UserWarning, match='stripped TIFF'):
+        ds[0]
