@@ -188,10 +188,10 @@ def manual_commands(weights: OfficialWeights, directory: str) -> str:
     converted = osp.join(directory, weights.converted)
     return (f'  curl -L -C - --create-dirs -o {dst} {weights.url}\n'
             f'  sha256sum {dst}   # must print {weights.sha256}\n'
-            f'  python tools/model_converters/{weights.family}.py {dst} '
+            f'  mmrsfusion convert-weights {weights.family} {dst} '
             f'{converted}\n'
-            f'or copy the file to {dst} and rerun `python tools/misc/'
-            f'download_weights.py {weights.name} --dir {directory}`, which '
+            f'or copy the file to {dst} and rerun `mmrsfusion download '
+            f'{weights.name} --dir {directory}`, which '
             'verifies and converts a file already there.')
 
 

@@ -34,7 +34,7 @@ class DELIVERDataset(MultiModalSegDataset):
     Labels are index maps already shifted by the converter, so
     ``reduce_zero_label`` is False. See :class:`MultiModalSegDataset`.
     """
-    MAKE_COMMAND = 'python tools/dataset_converters/deliver.py RAW -o {root}'
+    MAKE_COMMAND = 'mmrsfusion convert deliver RAW -o {root}'
     METAINFO = dict(classes=DELIVER_CLASSES, palette=DELIVER_PALETTE)
 
     def __init__(self,

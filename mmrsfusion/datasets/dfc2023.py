@@ -21,7 +21,7 @@ class DFC2023MMDataset(MultiModalSegDataset):
     Labels are index maps (``reduce_zero_label`` False). See
     :class:`MultiModalSegDataset` for the options (e.g. ``allow_missing``).
     """
-    MAKE_COMMAND = 'python tools/dataset_converters/dfc2023.py RAW -o {root}'
+    MAKE_COMMAND = 'mmrsfusion convert dfc2023 RAW -o {root}'
     METAINFO = dict(classes=DFC2023_CLASSES, palette=DFC2023_PALETTE)
 
     def __init__(self, reduce_zero_label: bool = False, **kwargs) -> None:

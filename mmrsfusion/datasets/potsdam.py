@@ -21,7 +21,7 @@ class PotsdamMMDataset(ISPRSMMDataset):
     :class:`MultiModalSegDataset`.
     """
 
-    MAKE_COMMAND = ('python tools/dataset_converters/potsdam.py RAW_PATH '
+    MAKE_COMMAND = ('mmrsfusion convert potsdam RAW_PATH '
                     '-o {root}')
     BAND_PRESETS = dict(
         RGB=('R', 'G', 'B'),

@@ -419,7 +419,7 @@ class SyntheticMMDataset(ISPRSMMDataset):
     ``dsm_dir`` [+ uint8 ``nir_dir``], 6 ISPRS classes). See
     :class:`MultiModalSegDataset`."""
 
-    MAKE_COMMAND = 'python tools/misc/make_synthetic_dataset.py {root}'
+    MAKE_COMMAND = 'mmrsfusion make-synthetic {root}'
 
     @classmethod
     def make_command(cls, data_root, data_prefix: dict) -> str:

@@ -11,5 +11,5 @@ class VaihingenMMDataset(ISPRSMMDataset):
     labels, official ``train`` / ``test`` areas. See
     :class:`MultiModalSegDataset`."""
 
-    MAKE_COMMAND = ('python tools/dataset_converters/vaihingen.py RAW_PATH '
+    MAKE_COMMAND = ('mmrsfusion convert vaihingen RAW_PATH '
                     '-o {root}')

@@ -14,17 +14,17 @@ from mmseg.registry import DATASETS
 #: ``{path}`` standing for the missing path.
 PRETRAIN_COMMANDS: List[Tuple[str, str]] = [
     (r'dinov2_tiny_demo_pretrain\.pth$',
-     'python tools/misc/make_tiny_vit_checkpoint.py {path}'),
+     'mmrsfusion make-tiny-vit {path}'),
     (r'dinov2_tiny_demo_converted\.pth$',
-     'python tools/misc/make_tiny_vit_checkpoint.py '
+     'mmrsfusion make-tiny-vit '
      'pretrain/dinov2_tiny_demo_pretrain.pth && '
-     'python tools/model_converters/dinov2.py '
+     'mmrsfusion convert-weights dinov2 '
      'pretrain/dinov2_tiny_demo_pretrain.pth {path}'),
     (r'dinov2_vit([sblg])14_converted\.pth$',
-     'python tools/model_converters/dinov2.py '
+     'mmrsfusion convert-weights dinov2 '
      'dinov2_vit{0}14_pretrain.pth {path} (the official DINOv2 weights)'),
     (r'sam_vit_([blh])_converted\.pth$',
-     'python tools/model_converters/sam.py sam_vit_{0}_*.pth {path} '
+     'mmrsfusion convert-weights sam sam_vit_{0}_*.pth {path} '
      '(the official SAM weights)'),
 ]
 

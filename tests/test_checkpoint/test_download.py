@@ -172,7 +172,7 @@ def test_offline_names_url_and_commands(tmp_path):
     assert f'Cannot download dinov2_fake14 from {url}' in message
     assert f'curl -L -C - --create-dirs -o {dst} {url}' in message
     assert f'sha256sum {dst}   # must print {w.sha256}' in message
-    assert (f'python tools/model_converters/dinov2.py {dst} '
+    assert (f'mmrsfusion convert-weights dinov2 {dst} '
             f'{osp.join(str(tmp_path / "pretrain"), w.converted)}'
             in message)
     assert files_in(tmp_path / 'pretrain') == []

@@ -321,14 +321,14 @@ def test_missing_data_root_names_the_command_that_writes_it(tmp_path):
     root = str(tmp_path / 'nosuch')
     with pytest.raises(FileNotFoundError) as e:
         SyntheticMMDataset(data_root=root, data_prefix=_prefix('test'))
-    assert f'python tools/misc/make_synthetic_dataset.py {root}' \
+    assert f'mmrsfusion make-synthetic {root}' \
         in str(e.value)
     with pytest.raises(FileNotFoundError,
-                       match=r'make_synthetic_dataset\.py .* --nir'):
+                       match=r'mmrsfusion make-synthetic .* --nir'):
         SyntheticMMDataset(
             data_root=root,
             data_prefix=dict(_prefix('test'), nir_path='nir_dir/test'))
     with pytest.raises(FileNotFoundError,
-                       match=r'dataset_converters/vaihingen\.py RAW_PATH '
+                       match=r'mmrsfusion convert vaihingen RAW_PATH '
                        r'-o ' + root):
         VaihingenMMDataset(data_root=root, data_prefix=_prefix('test'))

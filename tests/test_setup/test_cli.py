@@ -142,3 +142,31 @@ def test_tool_runs_as_main(capsys, monkeypatch):
     assert info.value.code == 0
     assert capsys.readouterr().out.startswith(
         'usage: make_synthetic_dataset.py')
+
+
+def _hints():
+    """Every command our errors and warnings tell users to run."""
+    from mmrsfusion.datasets.multimodal_dataset import MultiModalSegDataset
+    from mmrsfusion.datasets.transforms.windowed_loading import RETILE_HINT
+    from mmrsfusion.engine.preflight import PRETRAIN_COMMANDS
+    from mmseg.registry import DATASETS
+    hints = [RETILE_HINT] + [c for _, c in PRETRAIN_COMMANDS]
+    for name in sorted(DATASETS.module_dict):
+        dataset = DATASETS.get(name)
+        if isinstance(dataset, type) and issubclass(
+                dataset, MultiModalSegDataset) and dataset.MAKE_COMMAND:
+            hints.append(dataset.MAKE_COMMAND)
+    return [part.strip() for hint in hints for part in hint.split('&&')]
+
+
+def test_the_commands_our_messages_name_exist(calls):
+    """Hints say ``mmrsfusion ...`` (an install has no ``tools/``), and
+    each names a command and tool that exist."""
+    hints = _hints()
+    assert len(hints) >= 9
+    for hint in hints:
+        argv = hint.split(' (')[0].format('b', path='p', root='r').split()
+        assert argv[0] == 'mmrsfusion', hint
+        cli.main(argv[1:])
+        script = calls[-1][0]
+        assert osp.isfile(osp.join(TOOLS_DIR, script)), hint

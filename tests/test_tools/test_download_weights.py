@@ -169,7 +169,7 @@ def test_offline_error_names_url_and_commands(tmp_path, monkeypatch, capsys):
     official = osp.join(folder, osp.basename(path))
     assert f'Cannot download {name} from {url}' in err
     assert f'curl -L -C - --create-dirs -o {official} {url}' in err
-    assert (f'python tools/model_converters/dinov2.py {official} '
+    assert (f'mmrsfusion convert-weights dinov2 {official} '
             f'{osp.join(folder, name + "_converted.pth")}') in err
     assert not osp.exists(folder) or os.listdir(folder) == []
 

@@ -29,9 +29,9 @@ def test_missing_tiny_checkpoint_names_both_commands(tmp_path):
     msg = str(e.value)
     assert msg.startswith('model.backbone.frozen_checkpoint: pretrained '
                           f'weights {path} do not exist')
-    assert ('python tools/misc/make_tiny_vit_checkpoint.py '
-            'pretrain/dinov2_tiny_demo_pretrain.pth && python '
-            'tools/model_converters/dinov2.py '
+    assert ('mmrsfusion make-tiny-vit '
+            'pretrain/dinov2_tiny_demo_pretrain.pth && mmrsfusion '
+            'convert-weights dinov2 '
             f'pretrain/dinov2_tiny_demo_pretrain.pth {path}') in msg
 
 
@@ -44,8 +44,8 @@ def test_missing_data_root_names_the_generator(tmp_path):
                      'test_dataloader.dataset.data_root': root})
     with pytest.raises(FileNotFoundError,
                        match='test_dataloader.dataset.data_root .*no_data '
-                       'does not exist; write it with: python tools/misc/'
-                       'make_synthetic_dataset.py .*no_data$'):
+                       'does not exist; write it with: mmrsfusion '
+                       'make-synthetic .*no_data$'):
         check_run_files(cfg, loaders=('test_dataloader', ))
 
 

@@ -15,7 +15,7 @@ from mmrsfusion.utils import Modality, ModalitySpec
 from .loading import LoadMultiModalImageFromFiles
 
 #: How to convert whole-tile rasters into tiled TIFFs (named in warnings).
-RETILE_HINT = 'python tools/dataset_converters/retile.py DATA_ROOT'
+RETILE_HINT = 'mmrsfusion convert retile DATA_ROOT'
 
 
 class _LazyRaster:

@@ -268,7 +268,7 @@ def test_old_layout_warns_then_retile_converts(tmp_path):
     _write_layout(root, tiles, old_writer)
     assert os.listdir(osp.join(root, 'ann_dir', 'train')) == ['2_10.png']
     ds = _dataset(root, _window() + [dict(type='PackSegInputs')])
-    with pytest.warns(UserWarning, match='retile.py'):
+    with pytest.warns(UserWarning, match='mmrsfusion convert retile'):
         np.random.seed(1)
         before = ds[0]
     done = retile(root)
