@@ -709,16 +709,18 @@ def bench_scene(model, paths: dict, block_size: int, batch_windows: int,
     summary = {}
     with tempfile.TemporaryDirectory() as tmp:
 
-        def mapping(name):
+        def mapping(name, timer):
             out = os.path.join(tmp, f'{name}.tif')
             return lambda: summary.update(predict_scene(
                 model, paths, out, block_size=block_size,
                 batch_windows=batch_windows, overwrite=True, progress=False,
-                amp=amp, overlap=name == 'overlapped', timer=stages[name],
+                amp=amp, overlap=name == 'overlapped', timer=timer,
                 elevation_ranges=summary.get('elevation_ranges')))
 
-        runs = dict(bare=bare, overlapped=mapping('overlapped'),
-                    serial=mapping('serial'))
+        runs = dict(bare=bare, **{
+            name: mapping(name, timer)
+            for name, timer in stages.items()
+        })
         runs['serial']()  # warm-up; fixes the elevation ranges
         for timer in stages.values():
             timer.seconds.clear()
@@ -731,10 +733,8 @@ def bench_scene(model, paths: dict, block_size: int, batch_windows: int,
         # stages go to a timer of their own)
         release_cached_memory()
         memory = PartMemory(device)
-        stages['overlapped'], timed = StageTimer(), stages['overlapped']
         with memory.measure():
-            runs['overlapped']()
-        stages['overlapped'] = timed
+            mapping('overlapped', StageTimer())()
     precision_name = 'mixed precision' if amp else 'fp32'
     print(f'scene {h}x{w}: {n} windows of {crop} stride {stride} '
           f'({summary["windows"]} computed in {summary["blocks"]} blocks of '
