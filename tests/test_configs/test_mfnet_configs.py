@@ -194,7 +194,8 @@ def test_round_trip_keeps_lora_and_reattaches_frozen(tmp_path):
     checkpoint = {'state_dict': trained.state_dict(), 'meta': {}}
     strip_frozen(checkpoint, trained)
     kept = set(checkpoint['state_dict'])
-    assert trainable_parameter_keys(trained) <= kept  # every trainable tensor, wherever it lives
+    # every trainable tensor, wherever it lives
+    assert trainable_parameter_keys(trained) <= kept
     assert any(k.startswith('backbone.encoder.layers.') and
                k.endswith('lora_b') for k in kept)
     assert not kept & {f'backbone.{k}'

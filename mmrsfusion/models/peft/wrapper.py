@@ -9,8 +9,8 @@ runs unchanged. See :func:`~mmrsfusion.models.peft.inject_peft`.
 The multi-stream backbone runs its M modality streams as one batch,
 modality-major: the leading dimension of every tensor a wrapper sees is
 ``M * B'`` (``B'`` = the batch, or batch x windows inside SAM's windowed
-attention), so :meth:`BasePEFTWrapper.split` recovers ``(M, B', ...)``. A wrapper may
-instead run its frozen module one modality at a time
+attention), so :meth:`BasePEFTWrapper.split` recovers ``(M, B', ...)``.
+A wrapper may instead run its frozen module one modality at a time
 (:meth:`BasePEFTWrapper.forward_base`); the wrappers inside that module
 then see one modality's batch and are told which (``modality``).
 
